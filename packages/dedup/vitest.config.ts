@@ -1,0 +1,3 @@
+import { evtProject } from "../../vitest.shared";
+
+export default evtProject("dedup");

@@ -1,0 +1,2 @@
+/** Version-free marker of this package, replaced as the package grows. */
+export const PACKAGE_NAME = "@evt/store";
