@@ -1,0 +1,53 @@
+import type { StoredEvent } from "@evt/schema";
+
+export type { StoredEvent };
+
+/** A query for {@link EventStore.list}. */
+export interface ListQuery {
+  /** Environment to read from (`production` unless a branch environment was used). */
+  env: string;
+  /** Only events with exactly this name. */
+  name?: string;
+  /** Only events received at or after this time (ms since epoch). */
+  since?: number;
+  /** Only events received before this time (ms since epoch). */
+  until?: number;
+  /** Page size, 1..1000. */
+  limit: number;
+  /** Opaque cursor from a previous page; `null`/absent for the first page. */
+  cursor?: string | null;
+}
+
+/** One page of events, newest first, and the cursor of the next page (`null` on the last). */
+export interface ListPage {
+  events: StoredEvent[];
+  cursor: string | null;
+}
+
+/**
+ * The event log. Every driver implements exactly this interface and passes the conformance
+ * suite in `@evt/store/testing`.
+ */
+export interface EventStore {
+  /** Driver name, for logs and metrics (`memory`, `sqlite`, `postgres`). */
+  readonly driver: string;
+  /**
+   * Durably append events; resolves only once they are stored (committed). Idempotent by
+   * `internal_id`: appending an id that is already stored keeps the first row and is not an
+   * error. All events of one call are stored, or none (one transaction / one statement).
+   * Rejects with a retryable `StoreError` when the store cannot answer.
+   */
+  append(events: readonly StoredEvent[]): Promise<void>;
+  /** One event by internal id within an environment, or `null`. */
+  get(internalId: string, env: string): Promise<StoredEvent | null>;
+  /** Which of these internal ids are stored in `env` (one round trip). */
+  has(internalIds: readonly string[], env: string): Promise<Set<string>>;
+  /** Events newest first (by `received_at`, then `internal_id`), one page at a time. */
+  list(query: ListQuery): Promise<ListPage>;
+  /** Delete events received before `cutoffMs`; returns how many were deleted (retention). */
+  deleteReceivedBefore(cutoffMs: number): Promise<number>;
+  /** Resolves when the store answers (readiness checks). */
+  ping(): Promise<void>;
+  /** Release connections and timers. Safe to call more than once. */
+  close(): Promise<void>;
+}
