@@ -1,3 +1,10 @@
 import { packageBuild } from "../../tsup.shared";
 
-export default packageBuild({ index: "src/index.ts" });
+export default packageBuild({
+  index: "src/index.ts",
+  memory: "src/memory.ts",
+  sqlite: "src/sqlite.ts",
+  redis: "src/redis.ts",
+  postgres: "src/postgres.ts",
+  testing: "src/testing.ts",
+});

@@ -1,2 +1,16 @@
-/** Version-free marker of this package, replaced as the package grows. */
-export const PACKAGE_NAME = "@evt/dedup";
+export { createMemoryStore, type MemoryStoreOptions } from "./drivers/memory.js";
+export {
+  createPostgresStore,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from "./drivers/postgres.js";
+export { createRedisStore, type RedisStoreOptions } from "./drivers/redis.js";
+export { createSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./drivers/sqlite.js";
+export {
+  DedupError,
+  type DedupErrorCode,
+  type DedupErrorOptions,
+  isDedupError,
+} from "./errors.js";
+export type { ClaimEntry, ClaimResult, DedupStore } from "./types.js";
+export { MAX_KEY_LENGTH, MAX_VALUE_LENGTH } from "./validate.js";

@@ -1,0 +1,106 @@
+import { closedError, DedupError } from "../errors.js";
+import type { ClaimEntry, ClaimResult, DedupStore } from "../types.js";
+import { checkEntries, checkTtl } from "../validate.js";
+
+/** Options of {@link createMemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Hard bound on remembered keys. When a claim would exceed it, the oldest-inserted keys are
+   * forgotten first (even before their window ends), so a very old id could then pass again.
+   * @default 1_000_000
+   */
+  maxKeys?: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/** How many head entries a claim inspects for expiry, keeping the sweep amortised O(1). */
+const SWEEP_STEP = 4;
+
+interface Slot {
+  value: string;
+  expiresAt: number;
+}
+
+/**
+ * A deduplication store in process memory: for one gateway process, or tests. Every operation
+ * is O(1) per key. Keys live in a `Map` in insertion order; each claim drops a few expired
+ * keys from the oldest end, and when `maxKeys` is reached the oldest-inserted key is evicted.
+ * Nothing survives a restart.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryStore } from "@evt/dedup/memory";
+ * const store = createMemoryStore({ maxKeys: 100_000 });
+ * const [first] = await store.claim([{ key: "order-1", value: "01J..." }], 86_400_000);
+ * // first.fresh === true; claiming "order-1" again answers { fresh: false, value: "01J..." }
+ * ```
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore {
+  const maxKeys = options.maxKeys ?? 1_000_000;
+  if (!Number.isSafeInteger(maxKeys) || maxKeys < 1) {
+    throw new DedupError(
+      "invalid_argument",
+      `options.maxKeys must be a positive integer, got ${String(options.maxKeys)}`,
+      { driver: "memory" },
+    );
+  }
+  const now = options.now ?? Date.now;
+  const map = new Map<string, Slot>();
+  let closed = false;
+
+  function sweepHead(t: number): void {
+    let n = 0;
+    for (const [key, slot] of map) {
+      if (slot.expiresAt > t || n++ >= SWEEP_STEP) return;
+      map.delete(key);
+    }
+  }
+
+  function claimSync(entries: readonly ClaimEntry[], ttlMs: number): ClaimResult[] {
+    const t = now();
+    const expiresAt = t + ttlMs;
+    const out = new Array<ClaimResult>(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      const { key, value } = entries[i]!;
+      const held = map.get(key);
+      if (held !== undefined && held.expiresAt > t) {
+        out[i] = { fresh: false, value: held.value };
+        continue;
+      }
+      if (held !== undefined) map.delete(key); // expired: re-insert at the young end
+      else if (map.size >= maxKeys) {
+        const oldest = map.keys().next();
+        if (!oldest.done) map.delete(oldest.value);
+      }
+      map.set(key, { value, expiresAt });
+      out[i] = { fresh: true };
+    }
+    sweepHead(t);
+    return out;
+  }
+
+  return {
+    driver: "memory",
+    async claim(entries, ttlMs) {
+      if (closed) throw closedError("memory");
+      checkEntries(entries, "claim");
+      checkTtl(ttlMs);
+      return claimSync(entries, ttlMs);
+    },
+    async release(entries) {
+      if (closed) throw closedError("memory");
+      checkEntries(entries, "release");
+      for (const { key, value } of entries) {
+        if (map.get(key)?.value === value) map.delete(key);
+      }
+    },
+    async ping() {
+      if (closed) throw closedError("memory");
+    },
+    async close() {
+      closed = true;
+      map.clear();
+    },
+  };
+}

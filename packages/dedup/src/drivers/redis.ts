@@ -1,0 +1,241 @@
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { closedError, DedupError } from "../errors.js";
+import { checkTimeout, importLib, withTimeout } from "../internal.js";
+import type { ClaimEntry, ClaimResult, DedupStore } from "../types.js";
+import { checkEntries, checkTtl, expand, planBatch } from "../validate.js";
+import { RELEASE_LUA } from "./redis-scripts.js";
+
+/** Options of {@link createRedisStore}: give `url` (the store owns a connection) or `client`. */
+export interface RedisStoreOptions {
+  /** Connection URL, e.g. `redis://127.0.0.1:6379/0` or `rediss://...`. */
+  url?: string;
+  /**
+   * An ioredis `Redis` or `Cluster` to use instead of `url`. The store never closes it. For the
+   * guarantee that a rejected claim was not applied later, create it with
+   * `enableOfflineQueue: false` and `autoResendUnfulfilledCommands: false` (the store waits for
+   * the `ready` state itself and never sends while disconnected).
+   */
+  client?: Redis | Cluster;
+  /** Prepended to every key so tenants sharing a server never collide. @default "evt:dedup:" */
+  prefix?: string;
+  /**
+   * Longest a call waits (connecting included) before rejecting with a retryable
+   * `DedupError` (`unavailable`).
+   * @default 2000
+   */
+  timeoutMs?: number;
+  /** Extra ioredis options for the connection made from `url` (they override the store's). */
+  redisOptions?: RedisOptions;
+}
+
+const DRIVER = "redis";
+const RETRYABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
+
+type Client = Redis | Cluster;
+type Reply = [error: Error | null, result: unknown];
+
+/**
+ * A deduplication store in Redis (ioredis, loaded on first use), shared by any number of
+ * gateways. A batch is one pipeline of `SET key value NX PX ttl GET` (Redis >= 7.0): the reply
+ * is `nil` when the key was free (fresh) or the first claimer's value (duplicate), atomically
+ * per key. Each command touches one key, so it is safe with Redis Cluster (with a `Cluster`
+ * client the commands go out individually, grouped per node by ioredis). `release` is a
+ * compare-and-delete Lua script.
+ *
+ * @example
+ * ```ts
+ * import { createRedisStore } from "@evt/dedup/redis";
+ * const store = createRedisStore({ url: "redis://127.0.0.1:6379", prefix: "acme:dedup:" });
+ * const [r] = await store.claim([{ key: "order-1", value: "01J..." }], 86_400_000);
+ * await store.close();
+ * ```
+ */
+export function createRedisStore(options: RedisStoreOptions): DedupStore {
+  if (!options || (options.url === undefined) === (options.client === undefined)) {
+    throw new DedupError("invalid_argument", "give exactly one of options.url or options.client", {
+      driver: DRIVER,
+    });
+  }
+  const prefix = options.prefix ?? "evt:dedup:";
+  if (typeof prefix !== "string") {
+    throw new DedupError("invalid_argument", "options.prefix must be a string", { driver: DRIVER });
+  }
+  const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
+  const owned = options.client === undefined;
+  let client: Client | undefined = options.client;
+  let creating: Promise<Client> | undefined;
+  let closed = false;
+  let lastError: Error | undefined;
+  /** One shared wait for `ready`, so calls made while disconnected add no listeners each. */
+  let waiting: Promise<void> | undefined;
+
+  async function getClient(): Promise<Client> {
+    if (client) return client;
+    creating ??= (async () => {
+      const RedisCtor = await importLib<typeof Redis>(DRIVER, "ioredis", () => import("ioredis"));
+      const c = new RedisCtor(options.url!, {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout: timeoutMs,
+        commandTimeout: timeoutMs,
+        retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+        ...options.redisOptions,
+      });
+      c.on("error", (err: Error) => {
+        lastError = err;
+      });
+      client = c;
+      return c;
+    })();
+    creating.catch(() => {
+      creating = undefined;
+    });
+    return creating;
+  }
+
+  /** Waits until the connection is ready, so nothing is queued while disconnected. */
+  async function ready(): Promise<Client> {
+    const c = await getClient();
+    if (c.status === "ready") return c;
+    if (c.status === "wait") {
+      c.connect().catch((err: Error) => {
+        lastError = err;
+      });
+    } else if (c.status === "end" || c.status === "close") {
+      if (!owned) throw unavailable("the given client is closed", lastError);
+      c.connect().catch((err: Error) => {
+        lastError = err;
+      });
+    }
+    waiting ??= new Promise<void>((resolve, reject) => {
+      const onReady = () => {
+        c.off("end", onEnd);
+        waiting = undefined;
+        resolve();
+      };
+      const onEnd = () => {
+        c.off("ready", onReady);
+        waiting = undefined;
+        reject(unavailable("the connection ended", lastError));
+      };
+      c.once("ready", onReady);
+      c.once("end", onEnd);
+    });
+    waiting.catch(() => {});
+    await waiting;
+    return c;
+  }
+
+  async function run<T>(what: string, work: (c: Client) => Promise<T>): Promise<T> {
+    if (closed) throw closedError(DRIVER);
+    try {
+      return await withTimeout(
+        DRIVER,
+        what,
+        timeoutMs,
+        ready().then((c) => work(c)),
+      );
+    } catch (err) {
+      if (err instanceof DedupError && err.code === "unavailable" && lastError && !err.cause) {
+        throw unavailable(`${what} failed (last connection error: ${lastError.message})`, lastError);
+      }
+      throw toDedupError(err);
+    }
+  }
+
+  /** One command per entry; a pipeline on a single node, individual commands on a cluster. */
+  async function perKey(
+    c: Client,
+    entries: readonly ClaimEntry[],
+    args: (e: ClaimEntry) => (string | number)[],
+    command: string,
+  ): Promise<unknown[]> {
+    let replies: Reply[];
+    if ((c as Cluster).isCluster) {
+      replies = await Promise.all(
+        entries.map((e) =>
+          c.call(command, ...args(e)).then(
+            (r): Reply => [null, r],
+            (err: Error): Reply => [err, null],
+          ),
+        ),
+      );
+    } else {
+      const pipe = c.pipeline();
+      for (const e of entries) pipe.call(command, ...args(e));
+      replies = ((await pipe.exec()) ?? []) as Reply[];
+      if (replies.length !== entries.length) {
+        throw unavailable(`the pipeline answered ${replies.length} of ${entries.length} commands`);
+      }
+    }
+    return replies.map(([err, r]) => {
+      if (err) throw err;
+      return r;
+    });
+  }
+
+  return {
+    driver: DRIVER,
+    async claim(entries, ttlMs) {
+      if (closed) throw closedError(DRIVER);
+      checkEntries(entries, "claim");
+      checkTtl(ttlMs);
+      if (entries.length === 0) return [];
+      const plan = planBatch(entries);
+      const replies = await run(`claim of ${plan.unique.length} keys`, (c) =>
+        perKey(c, plan.unique, (e) => [prefix + e.key, e.value, "NX", "PX", ttlMs, "GET"], "SET"),
+      );
+      const results = replies.map((r, i): ClaimResult => {
+        if (r === null) return { fresh: true };
+        if (typeof r === "string") return { fresh: false, value: r };
+        throw new DedupError(
+          "internal",
+          `unexpected reply to SET for entries key #${i}: ${String(r)}`,
+          { driver: DRIVER },
+        );
+      });
+      return expand(plan, results);
+    },
+    async release(entries) {
+      if (closed) throw closedError(DRIVER);
+      checkEntries(entries, "release");
+      if (entries.length === 0) return;
+      await run(`release of ${entries.length} keys`, (c) =>
+        perKey(c, entries, (e) => [RELEASE_LUA, 1, prefix + e.key, e.value], "EVAL"),
+      );
+    },
+    async ping() {
+      await run("PING", (c) => c.ping());
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (!owned) return;
+      const c = await creating?.catch(() => undefined);
+      if (!c) return;
+      if (c.status === "ready") await c.quit().catch(() => c.disconnect());
+      else c.disconnect();
+    },
+  };
+}
+
+function unavailable(message: string, cause?: unknown): DedupError {
+  return new DedupError("unavailable", message, { driver: DRIVER, cause });
+}
+
+function toDedupError(err: unknown): DedupError {
+  if (err instanceof DedupError) return err;
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (e.name === "ReplyError" && !RETRYABLE_REPLY.test(e.message)) {
+    const hint = /syntax error/i.test(e.message)
+      ? " (SET with both NX and GET needs Redis >= 7.0)"
+      : "";
+    return new DedupError("internal", `Redis refused the command: ${e.message}${hint}`, {
+      driver: DRIVER,
+      cause: err,
+    });
+  }
+  return unavailable(`Redis did not answer: ${e.message}; the outcome is unknown, retry later`, err);
+}

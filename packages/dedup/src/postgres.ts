@@ -1,0 +1,7 @@
+export {
+  createPostgresStore,
+  type PostgresStore,
+  type PostgresStoreOptions,
+} from "./drivers/postgres.js";
+export { DedupError, type DedupErrorCode } from "./errors.js";
+export type { ClaimEntry, ClaimResult, DedupStore } from "./types.js";

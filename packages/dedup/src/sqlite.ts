@@ -1,0 +1,3 @@
+export { createSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./drivers/sqlite.js";
+export { DedupError, type DedupErrorCode } from "./errors.js";
+export type { ClaimEntry, ClaimResult, DedupStore } from "./types.js";
