@@ -1,4 +1,33 @@
+export type {
+  AnyEventCatalog,
+  DataSchema,
+  DefineEventsOptions,
+  EventCatalog,
+  EventDataOf,
+  EventNames,
+  EventSchemas,
+  PayloadFor,
+  PayloadWithData,
+  TypedEventPayload,
+} from "./catalog";
+export { defineEvents } from "./catalog";
+export type { EvtSchemaErrorCode, EvtSchemaErrorOptions } from "./errors";
+export { EvtSchemaError } from "./errors";
+export { eventByteLength } from "./json-size";
+export type { Limits } from "./limits";
+export { LIMITS, RESERVED_NAME_PREFIXES } from "./limits";
+export { formatIssues, parseEvent, parseEvents } from "./parse";
+export type { EventPayloadSchema } from "./schema";
+export { createEventPayloadSchema, eventPayloadJsonSchema, eventPayloadSchema } from "./schema";
+export type { EventIdSeed } from "./seed";
+export { createEventIdSeed, deriveEventIds, parseEventIdSeed } from "./seed";
+export type {
+  EventIssue,
+  EventPayload,
+  NormalizedEvent,
+  ParseEventResult,
+  ParseOptions,
+  ParseResult,
+} from "./types";
+export { createUlidFactory } from "./ulid";
 export type { SendResponse, StoredEvent } from "./wire";
-
-/** Version-free marker of this package, replaced as the package grows. */
-export const PACKAGE_NAME = "@evt/schema";

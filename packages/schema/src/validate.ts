@@ -1,0 +1,270 @@
+/**
+ * The two validation paths for one event. The fast path is hand-written plain checks for the
+ * common valid shape; it answers "valid, here is the normalised event" or "not valid". The
+ * slow path runs only then: it walks `data`/`user` for JSON problems with their paths, asks
+ * the zod schema (the source of truth) about the fields, and explains every problem.
+ */
+import { allowedFor, describeFieldProblem, describeValue, eventPath } from "./issues";
+import {
+  eventByteLength,
+  isPlainObject,
+  jsonNumberBytes,
+  jsonObjectBytes,
+  jsonStringBytes,
+} from "./json-size";
+import { type Limits, RESERVED_NAME_RE } from "./limits";
+import { schemaFor } from "./schema";
+import type { EventIssue, NormalizedEvent } from "./types";
+
+/** JSON bytes of a normalised event besides its six values. */
+const EVENT_OVERHEAD = '{"name":,"data":,"user":,"id":,"ts":,"v":}'.length;
+
+const FIELDS = ["name", "data", "user", "id", "ts", "v"] as const;
+type Field = (typeof FIELDS)[number];
+
+/** The normalised event when `raw` is valid under `limits`, else `undefined`. Never throws on JSON input. */
+export function fastNormalize(
+  raw: unknown,
+  receivedAt: number,
+  limits: Limits,
+): NormalizedEvent | undefined {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const event = raw as Record<string, unknown>;
+  const budget = limits.maxEventBytes;
+
+  const name = event.name;
+  if (typeof name !== "string") return undefined;
+  if (name.length === 0 || name.length > limits.nameMaxLength) return undefined;
+  const first = name.charCodeAt(0) | 0x20;
+  if ((first === 0x69 || first === 0x65) && RESERVED_NAME_RE.test(name)) return undefined;
+  let size = EVENT_OVERHEAD + jsonStringBytes(name);
+
+  let data = event.data as Record<string, unknown> | null | undefined;
+  if (data === undefined || data === null) {
+    data = {};
+    size += 2;
+  } else {
+    if (typeof data !== "object" || Array.isArray(data) || !isPlainObject(data)) return undefined;
+    const bytes = jsonObjectBytes(data, limits.maxDepth, budget);
+    if (bytes < 0) return undefined;
+    size += bytes;
+  }
+
+  let user = event.user as Record<string, unknown> | null | undefined;
+  if (user === undefined || user === null) {
+    user = null;
+    size += 4;
+  } else {
+    if (typeof user !== "object" || Array.isArray(user) || !isPlainObject(user)) return undefined;
+    const bytes = jsonObjectBytes(user, limits.maxDepth, budget);
+    if (bytes < 0) return undefined;
+    size += bytes;
+  }
+
+  let id = event.id as string | null | undefined;
+  if (id === undefined || id === null || id === "") {
+    id = null;
+    size += 4;
+  } else {
+    if (typeof id !== "string" || id.length > limits.idMaxLength) return undefined;
+    size += jsonStringBytes(id);
+  }
+
+  let ts = event.ts as number | null | undefined;
+  if (ts === undefined || ts === null) {
+    ts = receivedAt;
+  } else if (
+    typeof ts !== "number" ||
+    !Number.isInteger(ts) ||
+    ts < limits.tsMin ||
+    ts >= limits.tsMax
+  ) {
+    return undefined;
+  }
+  size += Number.isFinite(ts) ? jsonNumberBytes(ts) : 4;
+
+  let v = event.v as string | null | undefined;
+  if (v === undefined || v === null || v === "") {
+    v = null;
+    size += 4;
+  } else {
+    if (typeof v !== "string" || v.length > limits.versionMaxLength) return undefined;
+    size += jsonStringBytes(v);
+  }
+
+  if (size > budget) return undefined;
+  return { name, data, user, id, ts, v };
+}
+
+/** What the slow path found: the issues, or the event when there are none. */
+export type SlowResult =
+  | { issues: EventIssue[]; event?: undefined }
+  | { issues: []; event: NormalizedEvent };
+
+/** Validates `raw` with full explanations (zod decides the fields). Never throws on JSON input. */
+export function explainEvent(
+  raw: unknown,
+  index: number,
+  receivedAt: number,
+  limits: Limits,
+): SlowResult {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return {
+      issues: [
+        {
+          index,
+          path: eventPath(index),
+          message: `expected an event object, got ${describeValue(raw)}`,
+          allowed: 'an object like {"name": "app/user.signup", "data": {...}}',
+        },
+      ],
+    };
+  }
+  const event = raw as Record<string, unknown>;
+  // Only the known fields, into a fresh literal: nothing else of the input reaches zod.
+  const probe: Record<Field, unknown> = {
+    name: event.name,
+    data: event.data,
+    user: event.user,
+    id: event.id,
+    ts: event.ts,
+    v: event.v,
+  };
+  const found = new Map<Field, EventIssue>();
+
+  for (const field of ["data", "user"] as const) {
+    const value = probe[field];
+    if (typeof value !== "object" || value === null || Array.isArray(value)) continue;
+    const problem = isPlainObject(value)
+      ? findJsonProblem(value, limits)
+      : {
+          segments: [],
+          message: `expected a JSON object, got ${describeValue(value)}`,
+          allowed: allowedFor(field, limits),
+        };
+    if (problem !== undefined) {
+      found.set(field, {
+        index,
+        path: eventPath(index, [field, ...problem.segments]),
+        message: problem.message,
+        allowed: problem.allowed,
+      });
+      probe[field] = {}; // zod must not walk what was already rejected
+    }
+  }
+
+  const parsed = schemaFor(limits).safeParse(probe);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const field = issue.path[0] as Field | undefined;
+      if (field === undefined || found.has(field)) continue;
+      const message = describeFieldProblem(field, probe[field], limits) ?? issue.message;
+      found.set(field, {
+        index,
+        path: eventPath(index, issue.path),
+        message,
+        allowed: allowedFor(field, limits),
+      });
+    }
+  }
+  if (found.size > 0) {
+    const issues: EventIssue[] = [];
+    for (const field of FIELDS) {
+      const issue = found.get(field);
+      if (issue !== undefined) issues.push(issue);
+    }
+    return { issues };
+  }
+
+  const normalized: NormalizedEvent = {
+    name: probe.name as string,
+    data: (probe.data ?? {}) as Record<string, unknown>,
+    user: (probe.user ?? null) as Record<string, unknown> | null,
+    id: probe.id === "" || probe.id == null ? null : (probe.id as string),
+    ts: probe.ts == null ? receivedAt : (probe.ts as number),
+    v: probe.v === "" || probe.v == null ? null : (probe.v as string),
+  };
+  const bytes = eventByteLength(normalized);
+  if (bytes > limits.maxEventBytes) {
+    return {
+      issues: [
+        {
+          index,
+          path: eventPath(index),
+          message: `is ${bytes} bytes as JSON`,
+          allowed: `at most ${limits.maxEventBytes} bytes of JSON (UTF-8) per event`,
+        },
+      ],
+    };
+  }
+  return { issues: [], event: normalized };
+}
+
+interface JsonProblem {
+  segments: PropertyKey[];
+  message: string;
+  allowed: string;
+}
+
+const JSON_VALUES = "JSON values only: string, finite number, boolean, null, array, plain object";
+
+/**
+ * The first non-JSON value or too-deep container under `root`, with its path. Iterative, and
+ * bounded in the number of values visited, so neither nesting nor shared references can hang.
+ */
+function findJsonProblem(root: object, limits: Limits): JsonProblem | undefined {
+  const stack: { value: object; segments: PropertyKey[] }[] = [{ value: root, segments: [] }];
+  let visited = 0;
+  while (stack.length > 0) {
+    const { value, segments } = stack.pop()!;
+    if (segments.length + 1 > limits.maxDepth) {
+      return {
+        segments,
+        message: `is nested deeper than ${limits.maxDepth} levels`,
+        allowed: `at most ${limits.maxDepth} levels of nested objects/arrays, counting the top object`,
+      };
+    }
+    const entries: [PropertyKey, unknown][] = [];
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) entries.push([i, value[i]]);
+    } else {
+      for (const key of Object.keys(value))
+        entries.push([key, (value as Record<string, unknown>)[key]]);
+    }
+    visited += entries.length + 1;
+    if (visited > limits.maxEventBytes) {
+      return {
+        segments: [],
+        message: `holds more than ${limits.maxEventBytes} values`,
+        allowed: `at most ${limits.maxEventBytes} bytes of JSON (UTF-8) per event`,
+      };
+    }
+    for (const [key, v] of entries) {
+      const path = [...segments, key];
+      if (typeof v === "object" && v !== null) {
+        if (!Array.isArray(v) && !isPlainObject(v)) {
+          return {
+            segments: path,
+            message: `is not a JSON value: got ${describeValue(v)}`,
+            allowed: JSON_VALUES,
+          };
+        }
+        stack.push({ value: v, segments: path });
+      } else if (
+        typeof v === "string" ||
+        typeof v === "boolean" ||
+        v === null ||
+        (typeof v === "number" && Number.isFinite(v))
+      ) {
+        // a JSON primitive
+      } else {
+        return {
+          segments: path,
+          message: `is not a JSON value: got ${describeValue(v)}`,
+          allowed: JSON_VALUES,
+        };
+      }
+    }
+  }
+  return undefined;
+}
