@@ -1,2 +1,24 @@
-/** Version-free marker of this package, replaced as the package grows. */
+export { createMemoryEventStore, createMemoryStore, type MemoryStoreOptions } from "./drivers/memory";
+export {
+  createPostgresEventStore,
+  createPostgresStore,
+  migratePostgresStore,
+  type PgPool,
+  type PgPoolClient,
+  type PgQueryConfig,
+  type PgResult,
+  type PostgresEventStore,
+  type PostgresStoreOptions,
+} from "./drivers/postgres";
+export {
+  createSqliteEventStore,
+  createSqliteStore,
+  type SqliteDatabase,
+  type SqliteStoreOptions,
+} from "./drivers/sqlite";
+export { isStoreError, StoreError, type StoreErrorCode, type StoreErrorOptions } from "./errors";
+export { MAX_LIST_LIMIT } from "./query";
+export type { EventStore, ListPage, ListQuery, StoredEvent } from "./types";
+
+/** Name of this package. */
 export const PACKAGE_NAME = "@evt/store";

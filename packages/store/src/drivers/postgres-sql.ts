@@ -1,0 +1,70 @@
+/** SQL of the PostgreSQL driver. `t` is a checked identifier (see `checkTable`). */
+
+/** Columns in the order every statement inserts and selects them. */
+export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at`;
+
+/**
+ * Schema, run inside one transaction after `pg_advisory_xact_lock`, so concurrent first
+ * uses (several gateway processes starting at once) do not race on `CREATE ... IF NOT EXISTS`.
+ * `internal_id` uses the "C" collation so ordering is bytewise, the same in every driver.
+ */
+export const schemaStatements = (t: string): string[] => [
+  `CREATE TABLE IF NOT EXISTS "${t}" (
+    env text NOT NULL,
+    internal_id text COLLATE "C" NOT NULL,
+    id text,
+    name text NOT NULL,
+    data jsonb NOT NULL,
+    "user" jsonb,
+    ts bigint NOT NULL,
+    v text,
+    received_at bigint NOT NULL,
+    CONSTRAINT "${t}_pkey" PRIMARY KEY (env, internal_id)
+  )`,
+  `CREATE INDEX IF NOT EXISTS "${t}_env_time" ON "${t}" (env, received_at DESC, internal_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS "${t}_env_name_time" ON "${t}" (env, name, received_at DESC, internal_id DESC)`,
+  `CREATE INDEX IF NOT EXISTS "${t}_time" ON "${t}" (received_at)`,
+];
+
+/** Lock taken while creating the schema: one per table name. */
+export const schemaLockSql = `SELECT pg_advisory_xact_lock(hashtext('evt/store:' || $1))`;
+
+/**
+ * One statement per append, whatever the batch size: one array parameter per column
+ * (9 parameters, far below the 65,535 limit). Rows are inserted in array order, so with
+ * duplicates in one call the first one wins.
+ */
+export const insertSql = (t: string) =>
+  `INSERT INTO "${t}" (${COLUMNS})
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int8[], $8::text[], $9::int8[])
+ON CONFLICT (env, internal_id) DO NOTHING`;
+
+export const getSql = (t: string) =>
+  `SELECT ${COLUMNS} FROM "${t}" WHERE env = $1 AND internal_id = $2`;
+
+export const hasSql = (t: string) =>
+  `SELECT internal_id FROM "${t}" WHERE env = $1 AND internal_id = ANY($2::text[])`;
+
+/** Optional filters of a `list` statement. */
+export interface ListShape {
+  name: boolean;
+  since: boolean;
+  until: boolean;
+  after: boolean;
+}
+
+/** Parameters in order: env, [name], [since], [until], [afterReceivedAt, afterInternalId], limit. */
+export function listSql(t: string, s: ListShape): string {
+  let n = 1;
+  const p = () => `$${++n}`;
+  let sql = `SELECT ${COLUMNS} FROM "${t}" WHERE env = $1`;
+  if (s.name) sql += ` AND name = ${p()}`;
+  if (s.since) sql += ` AND received_at >= ${p()}::int8`;
+  if (s.until) sql += ` AND received_at < ${p()}::int8`;
+  if (s.after) sql += ` AND (received_at, internal_id) < (${p()}::int8, ${p()}::text)`;
+  return `${sql} ORDER BY received_at DESC, internal_id DESC LIMIT ${p()}`;
+}
+
+/** One retention batch; repeated until it deletes fewer rows than the batch size. */
+export const deleteBatchSql = (t: string) =>
+  `DELETE FROM "${t}" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "${t}" WHERE received_at < $1::int8 LIMIT $2))`;

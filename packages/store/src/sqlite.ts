@@ -1,0 +1,8 @@
+export {
+  createSqliteEventStore,
+  createSqliteStore,
+  type SqliteDatabase,
+  type SqliteStoreOptions,
+} from "./drivers/sqlite";
+export { StoreError, type StoreErrorCode } from "./errors";
+export type { EventStore, ListPage, ListQuery, StoredEvent } from "./types";

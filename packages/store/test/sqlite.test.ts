@@ -1,0 +1,134 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { StoreError, type StoredEvent } from "@evt/store";
+import { createSqliteEventStore, createSqliteStore } from "@evt/store/sqlite";
+import { runStoreConformance } from "@evt/store/testing";
+import { afterAll, describe, expect, it } from "vitest";
+
+const dir = mkdtempSync(join(tmpdir(), "evt-store-sqlite-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const file = join(dir, "conformance.db");
+runStoreConformance("sqlite", async () => createSqliteStore({ path: file }), {
+  persistent: true,
+  keyOrder: true,
+  nulCharacter: true,
+});
+
+runStoreConformance(
+  "sqlite (synchronous NORMAL)",
+  async () => createSqliteStore({ path: join(dir, "normal.db"), synchronous: "NORMAL" }),
+  { persistent: true, keyOrder: true, nulCharacter: true },
+);
+
+function event(n: number, over: Partial<StoredEvent> = {}): StoredEvent {
+  return {
+    internal_id: `01S${String(n).padStart(10, "0")}`,
+    id: null,
+    name: "t/e",
+    data: { n },
+    user: null,
+    ts: 1_750_000_000_000 + n,
+    v: null,
+    env: "production",
+    received_at: 1_750_000_000_000 + n,
+    ...over,
+  };
+}
+
+describe("sqlite store", () => {
+  it("opens the file in WAL mode with synchronous FULL by default", async () => {
+    const path = join(dir, "pragmas.db");
+    const store = createSqliteEventStore({ path });
+    await store.ping();
+    const db = new Database(path);
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+    await store.close();
+    expect(store.driver).toBe("sqlite");
+  });
+
+  it("uses a database passed in, with its own table, and never closes it", async () => {
+    const db = new Database(":memory:");
+    const store = createSqliteStore({ database: db, table: "my_events" });
+    await store.append([event(1)]);
+    expect(db.prepare("SELECT count(*) AS n FROM my_events").get()).toEqual({ n: 1 });
+    await store.close();
+    expect(db.open).toBe(true);
+    db.close();
+  });
+
+  it("rolls back the whole append when the database fails mid-transaction", async () => {
+    const db = new Database(":memory:");
+    const store = createSqliteStore({ database: db });
+    await store.ping(); // creates the table
+    db.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON evt_events WHEN NEW.name = 'boom'
+       BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END`,
+    );
+    const error = await store.append([event(1), event(2), event(3, { name: "boom" })]).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).message).toContain("refused by test trigger");
+    expect((error as StoreError).message).toMatch(/^\[evt\/store\] \[sqlite\] append/);
+    expect(await store.has([event(1).internal_id, event(2).internal_id], "production")).toEqual(
+      new Set(),
+    );
+    await store.append([event(1)]);
+    expect(await store.has([event(1).internal_id], "production")).toEqual(
+      new Set([event(1).internal_id]),
+    );
+    await store.close();
+    db.close();
+  });
+
+  it("reports a lock held by another connection as retryable unavailable after timeoutMs", async () => {
+    const path = join(dir, "locked.db");
+    const store = createSqliteStore({ path, timeoutMs: 50 });
+    await store.ping();
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const error = await store.append([event(1)]).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).code).toBe("unavailable");
+    expect((error as StoreError).retryable).toBe(true);
+    other.exec("ROLLBACK");
+    other.close();
+    await store.append([event(1)]);
+    expect(await store.get(event(1).internal_id, "production")).toStrictEqual(event(1));
+    await store.close();
+  });
+
+  it("says which file it could not open, and opens it on a later call once it can", async () => {
+    const store = createSqliteStore({ path: join(dir, "missing-dir", "x.db") });
+    const error = await store.ping().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StoreError);
+    expect((error as StoreError).message).toContain("missing-dir");
+    mkdirSync(join(dir, "missing-dir"));
+    await store.append([event(1)]);
+    expect(await store.has([event(1).internal_id], "production")).toEqual(
+      new Set([event(1).internal_id]),
+    );
+    await store.close();
+  });
+
+  it("rejects bad options with a message saying what is allowed", () => {
+    expect(() => createSqliteStore({})).toThrow(/exactly one of `path`/);
+    expect(() => createSqliteStore({ path: "x.db", table: "drop table;" })).toThrow(
+      /options.table must be a plain identifier/,
+    );
+    expect(() =>
+      createSqliteStore({ path: "x.db", synchronous: "OFF" as unknown as "FULL" }),
+    ).toThrow(/"FULL" or "NORMAL"/);
+  });
+});
