@@ -1,2 +1,13 @@
-/** Version-free marker of this package, replaced as the package grows. */
-export const PACKAGE_NAME = "@evt/server";
+export { createEventApi } from "./api.js";
+export { ServerError, type ServerErrorCode } from "./errors.js";
+export type {
+  ApiRequest,
+  ApiResponse,
+  CorsOption,
+  EventApi,
+  EventApiHooks,
+  EventApiLogger,
+  EventApiOptions,
+  RejectReason,
+  RouteName,
+} from "./types.js";

@@ -1,0 +1,425 @@
+import {
+  createUlidFactory,
+  deriveEventIds,
+  formatIssues,
+  LIMITS,
+  type Limits,
+  parseEventIdSeed,
+  parseEvents,
+} from "@evt/schema";
+import { decodeBody } from "./body.js";
+import { isRetryable, ServerError } from "./errors.js";
+import { ingest } from "./ingest.js";
+import { bearerToken, KeyMatcher } from "./keys.js";
+import { BadQuery, getEvent, listEvents } from "./reads.js";
+import {
+  corsHeaders,
+  json,
+  PREFLIGHT_HEADERS,
+  REJECT_STATUS,
+  sendResponse,
+} from "./responses.js";
+import { matchRoute, splitUrl } from "./routes.js";
+import type {
+  ApiRequest,
+  ApiResponse,
+  EventApi,
+  EventApiLogger,
+  EventApiOptions,
+  RejectReason,
+  RouteName,
+} from "./types.js";
+import { DEFAULT_ENV, ENV_ALLOWED, envProblem, parseIntParam, quote } from "./validate.js";
+
+const DAY_MS = 86_400_000;
+const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
+const READY_TIMEOUT_MS = 5_000;
+/** Seconds a client should wait before retrying a 503. */
+const RETRY_AFTER = "1";
+
+const silent: EventApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function positiveInt(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new ServerError(
+      "invalid_options",
+      `options.${name} must be a positive integer, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function keyList(name: string, value: readonly string[] | undefined): readonly string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.some((k) => typeof k !== "string" || k.length === 0)) {
+    throw new ServerError(
+      "invalid_options",
+      `options.${name} must be an array of non-empty strings (an empty array means development mode)`,
+    );
+  }
+  return value;
+}
+
+function checkOptions(options: EventApiOptions): void {
+  if (typeof options !== "object" || options === null) {
+    throw new ServerError("invalid_options", "createEventApi needs an options object with dedup and store");
+  }
+  const d = options.dedup as unknown as Record<string, unknown> | undefined;
+  if (!d || typeof d.claim !== "function" || typeof d.release !== "function") {
+    throw new ServerError(
+      "invalid_options",
+      "options.dedup must be a DedupStore from @evt/dedup (e.g. createMemoryStore())",
+    );
+  }
+  const s = options.store as unknown as Record<string, unknown> | undefined;
+  if (!s || typeof s.append !== "function" || typeof s.has !== "function") {
+    throw new ServerError(
+      "invalid_options",
+      "options.store must be an EventStore from @evt/store (e.g. createMemoryEventStore())",
+    );
+  }
+  const cors = options.cors;
+  if (
+    cors !== undefined &&
+    typeof cors !== "boolean" &&
+    (typeof cors !== "object" || cors === null || typeof cors.origin !== "string" || !cors.origin)
+  ) {
+    throw new ServerError(
+      "invalid_options",
+      "options.cors must be true, false or { origin: string }",
+    );
+  }
+}
+
+/**
+ * Build the Event API: an Inngest-compatible `POST /e/:eventKey` plus a small read API, as one
+ * transport-free `handle(request) -> response` function. Mount it with `@evt/server/node`
+ * (`listen`, `createNodeHandler`) or `@evt/server/fetch` (`createFetchHandler`).
+ *
+ * @example
+ * ```ts
+ * import { createMemoryStore } from "@evt/dedup";
+ * import { createMemoryEventStore } from "@evt/store";
+ * import { createEventApi } from "@evt/server";
+ *
+ * const api = createEventApi({ dedup: createMemoryStore(), store: createMemoryEventStore() });
+ * const res = await api.handle({
+ *   method: "POST",
+ *   url: "/e/dev-key",
+ *   headers: {},
+ *   body: new TextEncoder().encode('{"name":"user.signup","data":{"userId":"u1"}}'),
+ * });
+ * console.log(res.status, res.body); // 200 {"ids":["01J..."],"status":200}
+ * ```
+ */
+export function createEventApi(options: EventApiOptions): EventApi {
+  checkOptions(options);
+  const { dedup, store, hooks } = options;
+  const eventKeys = new KeyMatcher(keyList("eventKeys", options.eventKeys));
+  const apiKeys = new KeyMatcher(keyList("apiKeys", options.apiKeys));
+  const windowMs = positiveInt("dedupWindowMs", options.dedupWindowMs, DAY_MS);
+  const maxRequestBytes = positiveInt(
+    "maxRequestBytes",
+    options.maxRequestBytes,
+    DEFAULT_MAX_REQUEST_BYTES,
+  );
+  const limits: Limits = { ...LIMITS, ...options.limits };
+  const parseOptions = { limits, catalog: options.catalog, receivedAt: 0 };
+  const cors = corsHeaders(options.cors ?? true);
+  const now = options.now ?? Date.now;
+  const logger = options.logger ?? silent;
+  const nextUlid = createUlidFactory();
+  const deps = { dedup, store, windowMs, hooks };
+
+  let inFlight = 0;
+  let closing = false;
+  let drained: (() => void) | null = null;
+  let closed: Promise<void> | null = null;
+
+  function reject(
+    reason: RejectReason,
+    message: string,
+    headers?: Record<string, string>,
+  ): ApiResponse {
+    hooks?.onRejected?.({ reason });
+    return sendResponse(REJECT_STATUS[reason], [], message, headers);
+  }
+
+  /** Error responses on `/e/*` carry the CORS headers so browsers can read them. */
+  function rejectEvents(
+    reason: RejectReason,
+    message: string,
+    extra?: Record<string, string>,
+  ): ApiResponse {
+    return reject(reason, message, cors || extra ? { ...cors, ...extra } : undefined);
+  }
+
+  function unavailable(): ApiResponse {
+    return reject("unavailable", "The server is shutting down; retry the request", {
+      "retry-after": RETRY_AFTER,
+      ...cors,
+    });
+  }
+
+  async function postEvents(req: ApiRequest, key: string, requestId?: string): Promise<ApiResponse> {
+    if (closing) return unavailable();
+    if (!eventKeys.matches(key)) return rejectEvents("unauthorized", "Event key not found");
+    const declared = req.headers["content-length"];
+    if (declared !== undefined) {
+      const len = parseIntParam(declared);
+      if (len !== null && len > maxRequestBytes) return tooLarge(len);
+    }
+    const body = req.body;
+    if (body !== null && body.length > maxRequestBytes) return tooLarge(null);
+    const envHeader = req.headers["x-inngest-env"] ?? req.headers["x-evt-env"];
+    let env = DEFAULT_ENV;
+    if (envHeader !== undefined) {
+      const problem = envProblem(envHeader);
+      if (problem !== null) {
+        const name = req.headers["x-inngest-env"] !== undefined ? "x-inngest-env" : "x-evt-env";
+        return rejectEvents(
+          "invalid_request",
+          `Header ${name} ${quote(envHeader)} ${problem} (allowed: ${ENV_ALLOWED})`,
+        );
+      }
+      env = envHeader;
+    }
+    const decoded = decodeBody(body);
+    if (!decoded.ok) return rejectEvents("invalid_json", decoded.message);
+    const value = decoded.value;
+    if (Array.isArray(value) && value.length > limits.maxEventsPerRequest) {
+      return rejectEvents(
+        "too_many_events",
+        `Request has ${value.length} events (allowed: at most ${limits.maxEventsPerRequest} events per request; split the batch)`,
+      );
+    }
+    const receivedAt = now();
+    parseOptions.receivedAt = receivedAt;
+    const parsed = parseEvents(value, parseOptions);
+    if (!parsed.ok) return rejectEvents("invalid_event", formatIssues(parsed.issues));
+    const events = parsed.events;
+    const n = events.length;
+    if (n === 0) {
+      hooks?.onEvents?.({ accepted: 0, duplicates: 0 });
+      return sendResponse(200, [], undefined, cors ?? undefined);
+    }
+    const seed = parseEventIdSeed(req.headers["x-inngest-event-id-seed"]);
+    let ids: string[];
+    if (seed !== null) {
+      ids = deriveEventIds(seed, n);
+    } else {
+      ids = new Array(n);
+      for (let i = 0; i < n; i++) ids[i] = nextUlid();
+    }
+    const result = await ingest(deps, events, ids, env, receivedAt);
+    if (result.ok) {
+      hooks?.onEvents?.({ accepted: result.accepted, duplicates: result.duplicates });
+      return sendResponse(200, result.ids, undefined, cors ?? undefined);
+    }
+    const retryable = isRetryable(result.error);
+    const log = {
+      requestId,
+      env,
+      events: n,
+      stage: result.stage,
+      err: result.error,
+      releaseErr: result.releaseError,
+      dedup: dedup.driver,
+      store: store.driver,
+    };
+    if (retryable) {
+      logger.warn(log, "event ingest failed: store unavailable, answered 503");
+      return rejectEvents(
+        "unavailable",
+        `Event storage is temporarily unavailable (${result.stage === "claim" ? "dedup" : "event"} store); nothing was stored, retry the request`,
+        { "retry-after": RETRY_AFTER },
+      );
+    }
+    logger.error(log, "event ingest failed with an unexpected store error");
+    return rejectEvents("internal", "Internal server error; nothing was stored");
+  }
+
+  function tooLarge(declared: number | null): ApiResponse {
+    const size = declared === null ? "more than" : `${declared} bytes, more than`;
+    return rejectEvents(
+      "too_large",
+      `Request body is too large: ${size} the limit (allowed: at most ${maxRequestBytes} bytes)`,
+      { connection: "close" },
+    );
+  }
+
+  async function readyResponse(head: boolean): Promise<ApiResponse> {
+    if (closing) return unavailable();
+    const [d, s] = await Promise.allSettled([
+      withTimeout(dedup.ping()),
+      withTimeout(store.ping()),
+    ]);
+    const down: string[] = [];
+    if (d.status === "rejected") down.push(`dedup store (${dedup.driver})`);
+    if (s.status === "rejected") down.push(`event store (${store.driver})`);
+    if (down.length === 0) return headless(json(200, { status: 200, message: "OK" }), head);
+    logger.warn(
+      {
+        dedupErr: d.status === "rejected" ? d.reason : undefined,
+        storeErr: s.status === "rejected" ? s.reason : undefined,
+      },
+      "readiness check failed",
+    );
+    return headless(
+      reject("unavailable", `Not ready: ${down.join(" and ")} did not answer`, {
+        "retry-after": RETRY_AFTER,
+      }),
+      head,
+    );
+  }
+
+  function readAuth(req: ApiRequest): ApiResponse | null {
+    if (apiKeys.open) return null;
+    const token = bearerToken(req.headers.authorization);
+    if (token === null) {
+      return reject("unauthorized", "Missing API key (send Authorization: Bearer <api key>)", {
+        "www-authenticate": "Bearer",
+      });
+    }
+    if (!apiKeys.matches(token)) {
+      return reject("unauthorized", "API key not found", { "www-authenticate": "Bearer" });
+    }
+    return null;
+  }
+
+  async function dispatch(
+    req: ApiRequest,
+    route: RouteName,
+    param: string,
+    query: string,
+  ): Promise<ApiResponse> {
+    const method = req.method;
+    switch (route) {
+      case "/e/:eventKey":
+        if (method === "POST") return postEvents(req, param, req.requestId);
+        if (method === "OPTIONS") {
+          return {
+            status: 204,
+            headers: cors ? { ...cors, ...PREFLIGHT_HEADERS, allow: "POST, OPTIONS" } : { allow: "POST, OPTIONS" },
+            body: "",
+          };
+        }
+        return rejectEvents(
+          "method_not_allowed",
+          `Method ${method} is not allowed on /e/:eventKey (allowed: POST, OPTIONS)`,
+          { allow: "POST, OPTIONS" },
+        );
+      case "/health":
+        if (method === "GET" || method === "HEAD") {
+          return headless(json(200, { status: 200, message: "OK" }), method === "HEAD");
+        }
+        return notAllowed(method, route, "GET, HEAD");
+      case "/ready":
+        if (method === "GET" || method === "HEAD") return readyResponse(method === "HEAD");
+        return notAllowed(method, route, "GET, HEAD");
+      case "/v1/events":
+      case "/v1/events/:internalId": {
+        if (method !== "GET") return notAllowed(method, route, "GET");
+        const denied = readAuth(req);
+        if (denied) return denied;
+        const env = req.headers["x-inngest-env"] ?? req.headers["x-evt-env"];
+        const out =
+          route === "/v1/events"
+            ? await listEvents(store, query, env)
+            : await getEvent(store, param, query, env);
+        if (out instanceof BadQuery) return reject("invalid_request", out.message);
+        if (out === null) return reject("not_found", "Event not found in this environment");
+        return json(200, out);
+      }
+      default:
+        return reject(
+          "not_found",
+          "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /health, GET /ready)",
+        );
+    }
+  }
+
+  function notAllowed(method: string, route: RouteName, allow: string): ApiResponse {
+    return reject(
+      "method_not_allowed",
+      `Method ${method} is not allowed on ${route} (allowed: ${allow})`,
+      { allow },
+    );
+  }
+
+  async function handle(req: ApiRequest): Promise<ApiResponse> {
+    const start = performance.now();
+    inFlight++;
+    let route: RouteName = "unknown";
+    let res: ApiResponse;
+    try {
+      const { path, query } = splitUrl(req.url);
+      const match = matchRoute(path);
+      route = match.route;
+      res = await dispatch(req, route, match.param, query);
+    } catch (err) {
+      if (isRetryable(err)) {
+        logger.warn({ requestId: req.requestId, route, err }, "store unavailable, answered 503");
+        res = reject("unavailable", "Storage is temporarily unavailable; retry the request", {
+          "retry-after": RETRY_AFTER,
+        });
+      } else {
+        logger.error({ requestId: req.requestId, route, err }, "unexpected error while handling a request");
+        res = reject("internal", "Internal server error");
+      }
+    } finally {
+      inFlight--;
+      if (closing && inFlight === 0 && drained) drained();
+    }
+    if (req.requestId !== undefined) res.headers["x-request-id"] = req.requestId;
+    hooks?.onRequest?.({
+      route,
+      method: req.method,
+      status: res.status,
+      durationMs: performance.now() - start,
+    });
+    return res;
+  }
+
+  return {
+    handle,
+    maxRequestBytes,
+    reject(reason, message, method = "POST", url = "/") {
+      const route = matchRoute(splitUrl(url).path).route;
+      const res = route === "/e/:eventKey" ? rejectEvents(reason, message) : reject(reason, message);
+      if (reason === "unavailable") res.headers["retry-after"] = RETRY_AFTER;
+      hooks?.onRequest?.({ route, method, status: res.status, durationMs: 0 });
+      return res;
+    },
+    async ready() {
+      if (closing) return false;
+      const results = await Promise.allSettled([withTimeout(dedup.ping()), withTimeout(store.ping())]);
+      return results.every((r) => r.status === "fulfilled");
+    },
+    close() {
+      if (closed) return closed;
+      closing = true;
+      closed =
+        inFlight === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              drained = resolve;
+            });
+      return closed;
+    },
+  };
+}
+
+function headless(res: ApiResponse, head: boolean): ApiResponse {
+  if (head) res.body = "";
+  return res;
+}
+
+function withTimeout(p: Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((_, rejectTimeout) => {
+    timer = setTimeout(() => rejectTimeout(new Error("ping timed out")), READY_TIMEOUT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

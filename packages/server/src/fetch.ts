@@ -1,0 +1,101 @@
+import { normalizeBasePath, stripBasePath } from "./routes.js";
+import type { EventApi } from "./types.js";
+
+/** Options of {@link createFetchHandler}. */
+export interface FetchHandlerOptions {
+  /**
+   * Mount prefix stripped from request paths, e.g. `/api/evt` for a Next.js route at
+   * `app/api/evt/[...path]/route.ts` or Hono's `app.all("/api/evt/*", ...)`.
+   * @default ""
+   */
+  basePath?: string;
+}
+
+/**
+ * Adapt an {@link EventApi} to the web-standard `fetch(Request) => Response` signature (Hono,
+ * Next.js route handlers, Bun, Deno, workers). Reads at most `maxRequestBytes + 1` body bytes.
+ * This entry imports nothing from Node.
+ *
+ * @example
+ * ```ts
+ * import { createFetchHandler } from "@evt/server/fetch";
+ *
+ * const handler = createFetchHandler(api);
+ * const res = await handler(new Request("http://localhost/health"));
+ * console.log(await res.json()); // { status: 200, message: "OK" }
+ * ```
+ */
+export function createFetchHandler(
+  api: EventApi,
+  options: FetchHandlerOptions = {},
+): (request: Request) => Promise<Response> {
+  const basePath = normalizeBasePath(options.basePath);
+  const limit = api.maxRequestBytes;
+  return async (request) => {
+    const u = new URL(request.url);
+    const target = u.pathname + u.search;
+    const url = basePath === "" ? target : stripBasePath(target, basePath);
+    const method = request.method;
+    if (url === null) {
+      return toResponse(api.reject("not_found", `Not found (this API is mounted under ${basePath})`, method, "/"), method);
+    }
+    const headers: Record<string, string> = {};
+    request.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    let body: Uint8Array | null = null;
+    if (method === "POST" && request.body !== null) {
+      const declared = Number(headers["content-length"]);
+      if (!(declared > limit)) {
+        try {
+          body = await readLimited(request.body, limit);
+        } catch {
+          return toResponse(api.reject("invalid_request", "Request body could not be read", method, url), method);
+        }
+      }
+    }
+    const rid = headers["x-request-id"];
+    const out = await api.handle({
+      method,
+      url,
+      headers,
+      body,
+      requestId: rid !== undefined && rid.length <= 128 ? rid : undefined,
+    });
+    return toResponse(out, method, out.status);
+  };
+}
+
+function toResponse(out: { status: number; headers: Record<string, string>; body: string }, method: string, status = out.status): Response {
+  const empty = status === 204 || status === 304 || method === "HEAD";
+  // Connection management belongs to the host runtime, not to a fetch Response.
+  const { connection: _connection, ...headers } = out.headers;
+  return new Response(empty ? null : out.body, { status, headers });
+}
+
+/** Read a body stream, stopping after `limit + 1` bytes (enough to answer 413). */
+async function readLimited(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      chunks.push(value.subarray(0, value.length - (size - limit - 1)));
+      size = limit + 1;
+      void reader.cancel().catch(() => {});
+      break;
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}

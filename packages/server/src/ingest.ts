@@ -1,0 +1,133 @@
+import type { ClaimEntry, DedupStore } from "@evt/dedup";
+import type { NormalizedEvent, StoredEvent } from "@evt/schema";
+import type { EventStore } from "@evt/store";
+import type { EventApiHooks } from "./types.js";
+
+/** Which step of an ingest failed (for the log and the release decision). */
+export type IngestStage = "claim" | "has" | "append";
+
+export type IngestResult =
+  | { ok: true; ids: string[]; accepted: number; duplicates: number }
+  | { ok: false; stage: IngestStage; error: unknown; releaseError?: unknown };
+
+export interface IngestDeps {
+  dedup: DedupStore;
+  store: EventStore;
+  windowMs: number;
+  hooks: EventApiHooks | undefined;
+}
+
+function toStored(e: NormalizedEvent, internalId: string, env: string, receivedAt: number): StoredEvent {
+  return {
+    internal_id: internalId,
+    id: e.id,
+    name: e.name,
+    data: e.data,
+    user: e.user,
+    ts: e.ts,
+    v: e.v,
+    env,
+    received_at: receivedAt,
+  };
+}
+
+/**
+ * Store a validated request exactly once, answering only after every new event is appended.
+ *
+ * 1. Claim every dedup key in one call (`<env>\0<id>` or `<env>\0#<internal id>`).
+ * 2. Duplicates answer with the first claimer's internal id. Those whose first event is not in
+ *    the store (its request crashed or failed between claim and append) are *adopted*: this
+ *    event is stored under the first claimer's internal id. Append is idempotent by internal
+ *    id, so a concurrent original append is harmless.
+ * 3. Append fresh + adopted events in one call. On failure, release the fresh claims (best
+ *    effort; adoption covers a failed release) and report the failure.
+ */
+export async function ingest(
+  deps: IngestDeps,
+  events: readonly NormalizedEvent[],
+  ids: readonly string[],
+  env: string,
+  receivedAt: number,
+): Promise<IngestResult> {
+  const n = events.length;
+  const prefix = `${env}\u0000`;
+  const entries: ClaimEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = events[i]!.id;
+    entries[i] = { key: id === null ? `${prefix}#${ids[i]}` : prefix + id, value: ids[i]! };
+  }
+
+  const hooks = deps.hooks;
+  let t0 = performance.now();
+  let claims: Awaited<ReturnType<DedupStore["claim"]>>;
+  try {
+    claims = await deps.dedup.claim(entries, deps.windowMs);
+  } catch (error) {
+    return { ok: false, stage: "claim", error };
+  }
+  hooks?.onDedup?.(performance.now() - t0);
+  t0 = performance.now();
+
+  const out: string[] = new Array(n);
+  const toAppend: StoredEvent[] = [];
+  const fresh: ClaimEntry[] = [];
+  // Duplicates of events claimed by an earlier request: internal id -> first index seen.
+  let earlier: Map<string, number> | null = null;
+  let freshIds: Set<string> | null = null;
+  for (let i = 0; i < n; i++) {
+    const c = claims[i]!;
+    if (c.fresh) {
+      out[i] = ids[i]!;
+      fresh.push(entries[i]!);
+      toAppend.push(toStored(events[i]!, ids[i]!, env, receivedAt));
+    } else {
+      out[i] = c.value;
+    }
+  }
+  if (fresh.length < n) {
+    for (let i = 0; i < n; i++) {
+      const c = claims[i]!;
+      if (c.fresh) continue;
+      freshIds ??= new Set(fresh.map((e) => e.value));
+      // A duplicate of an event of this very request is stored by this request.
+      if (freshIds.has(c.value)) continue;
+      earlier ??= new Map();
+      if (!earlier.has(c.value)) earlier.set(c.value, i);
+    }
+  }
+  if (earlier !== null) {
+    let present: Set<string>;
+    try {
+      present = await deps.store.has([...earlier.keys()], env);
+    } catch (error) {
+      return failed(deps, "has", error, fresh);
+    }
+    for (const [internalId, i] of earlier) {
+      if (!present.has(internalId)) toAppend.push(toStored(events[i]!, internalId, env, receivedAt));
+    }
+  }
+  if (toAppend.length > 0) {
+    try {
+      await deps.store.append(toAppend);
+    } catch (error) {
+      return failed(deps, "append", error, fresh);
+    }
+  }
+  hooks?.onStore?.(performance.now() - t0);
+  return { ok: true, ids: out, accepted: toAppend.length, duplicates: n - toAppend.length };
+}
+
+async function failed(
+  deps: IngestDeps,
+  stage: IngestStage,
+  error: unknown,
+  fresh: ClaimEntry[],
+): Promise<IngestResult> {
+  if (fresh.length === 0) return { ok: false, stage, error };
+  try {
+    await deps.dedup.release(fresh);
+    return { ok: false, stage, error };
+  } catch (releaseError) {
+    return { ok: false, stage, error, releaseError };
+  }
+}

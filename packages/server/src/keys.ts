@@ -1,0 +1,43 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/**
+ * Compares presented keys with the configured ones in constant time: both sides are hashed
+ * with SHA-256 first, so the comparison always runs over 32 bytes and never leaks a length.
+ * Every configured key is compared (no early exit), so the position of a match leaks nothing.
+ */
+export class KeyMatcher {
+  readonly #digests: Buffer[];
+
+  constructor(keys: readonly string[] | undefined) {
+    this.#digests = (keys ?? []).filter((k) => k.length > 0).map(digest);
+  }
+
+  /** No keys configured: anything is accepted. */
+  get open(): boolean {
+    return this.#digests.length === 0;
+  }
+
+  matches(presented: string | null | undefined): boolean {
+    if (this.#digests.length === 0) return true;
+    if (!presented) return false;
+    const d = digest(presented);
+    let found = false;
+    for (const k of this.#digests) {
+      if (timingSafeEqual(k, d)) found = true;
+    }
+    return found;
+  }
+}
+
+function digest(key: string): Buffer {
+  return createHash("sha256").update(key, "utf8").digest();
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or `null`. */
+export function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const space = header.indexOf(" ");
+  if (space < 0 || header.slice(0, space).toLowerCase() !== "bearer") return null;
+  const token = header.slice(space + 1).trim();
+  return token.length > 0 ? token : null;
+}

@@ -1,0 +1,136 @@
+import type { EventStore, ListQuery } from "@evt/store";
+import { errorCode } from "./errors.js";
+import { DEFAULT_ENV, ENV_ALLOWED, envProblem, isUlid, parseIntParam, quote } from "./validate.js";
+
+/** A read-API problem the client caused: 400 with this message. */
+export class BadQuery {
+  constructor(readonly message: string) {}
+}
+
+const LIST_PARAMS = ["name", "env", "limit", "cursor", "since", "until"] as const;
+const GET_PARAMS = ["env"] as const;
+export const LIST_DEFAULT_LIMIT = 50;
+export const LIST_MAX_LIMIT = 1000;
+
+/** Parse a query string, refusing unknown and repeated parameters. */
+function params(query: string, allowed: readonly string[]): Map<string, string> | BadQuery {
+  const out = new Map<string, string>();
+  if (query.length === 0) return out;
+  let sp: URLSearchParams;
+  try {
+    sp = new URLSearchParams(query);
+  } catch {
+    return new BadQuery("Query string is malformed");
+  }
+  for (const [k, v] of sp) {
+    if (!allowed.includes(k)) {
+      return new BadQuery(
+        `Unknown query parameter ${quote(k)} (allowed: ${allowed.join(", ")})`,
+      );
+    }
+    if (out.has(k)) return new BadQuery(`Query parameter "${k}" is given more than once (allowed: once)`);
+    out.set(k, v);
+  }
+  return out;
+}
+
+/** The environment of a read: `?env=` wins over the header; default production. */
+function readEnv(p: Map<string, string>, header: string | undefined): string | BadQuery {
+  const fromQuery = p.get("env");
+  const env = fromQuery ?? header ?? DEFAULT_ENV;
+  const problem = envProblem(env);
+  if (problem !== null) {
+    const where = fromQuery !== undefined ? 'Query parameter "env"' : "Header x-inngest-env";
+    return new BadQuery(`${where} ${quote(env)} ${problem} (allowed: ${ENV_ALLOWED})`);
+  }
+  return env;
+}
+
+function timeParam(p: Map<string, string>, name: "since" | "until"): number | undefined | BadQuery {
+  const raw = p.get(name);
+  if (raw === undefined) return undefined;
+  const n = parseIntParam(raw);
+  if (n === null) {
+    return new BadQuery(
+      `Query parameter "${name}" must be an integer number of milliseconds since epoch, got ${quote(raw)}`,
+    );
+  }
+  return n;
+}
+
+/** `GET /v1/events/:internalId` -> `{ data }`, or `null` when absent. */
+export async function getEvent(
+  store: EventStore,
+  internalId: string,
+  query: string,
+  envHeader: string | undefined,
+): Promise<{ data: unknown } | null | BadQuery> {
+  const p = params(query, GET_PARAMS);
+  if (p instanceof BadQuery) return p;
+  const env = readEnv(p, envHeader);
+  if (env instanceof BadQuery) return env;
+  if (!isUlid(internalId)) {
+    return new BadQuery(
+      `Event id ${quote(internalId)} is not an internal event id (allowed: a 26-character ULID as returned in "ids")`,
+    );
+  }
+  const event = await store.get(internalId, env);
+  return event === null ? null : { data: event };
+}
+
+/** `GET /v1/events?...` -> `{ data, cursor }`. */
+export async function listEvents(
+  store: EventStore,
+  query: string,
+  envHeader: string | undefined,
+): Promise<{ data: unknown[]; cursor: string | null } | BadQuery> {
+  const p = params(query, LIST_PARAMS);
+  if (p instanceof BadQuery) return p;
+  const env = readEnv(p, envHeader);
+  if (env instanceof BadQuery) return env;
+  const q: ListQuery = { env, limit: LIST_DEFAULT_LIMIT };
+  const rawLimit = p.get("limit");
+  if (rawLimit !== undefined) {
+    const limit = parseIntParam(rawLimit);
+    if (limit === null || limit < 1 || limit > LIST_MAX_LIMIT) {
+      return new BadQuery(
+        `Query parameter "limit" must be an integer from 1 to ${LIST_MAX_LIMIT}, got ${quote(rawLimit)}`,
+      );
+    }
+    q.limit = limit;
+  }
+  const name = p.get("name");
+  if (name !== undefined) {
+    if (name.length === 0 || name.length > 256) {
+      return new BadQuery(`Query parameter "name" must have 1 to 256 characters, got ${name.length}`);
+    }
+    q.name = name;
+  }
+  const since = timeParam(p, "since");
+  if (since instanceof BadQuery) return since;
+  const until = timeParam(p, "until");
+  if (until instanceof BadQuery) return until;
+  if (since !== undefined && until !== undefined && since >= until) {
+    return new BadQuery(`Query parameter "since" (${since}) must be less than "until" (${until})`);
+  }
+  if (since !== undefined) q.since = since;
+  if (until !== undefined) q.until = until;
+  const cursor = p.get("cursor");
+  if (cursor !== undefined) {
+    if (cursor.length === 0 || cursor.length > 1024) {
+      return new BadQuery(`Query parameter "cursor" must have 1 to 1024 characters, got ${cursor.length}`);
+    }
+    q.cursor = cursor;
+  }
+  try {
+    const page = await store.list(q);
+    return { data: page.events, cursor: page.cursor };
+  } catch (err) {
+    if (errorCode(err) === "invalid_cursor") {
+      return new BadQuery(
+        'Query parameter "cursor" is not a cursor this server issued (allowed: the "cursor" of a previous page)',
+      );
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,145 @@
+import type { DedupStore } from "@evt/dedup";
+import type { EventCatalog, Limits } from "@evt/schema";
+import type { EventStore } from "@evt/store";
+
+/**
+ * Why a request was refused, as reported to {@link EventApiHooks.onRejected} (a metrics label).
+ * `invalid_request` covers bad headers and query parameters, `timeout` a body that did not
+ * arrive in time, `internal` an unexpected server error.
+ */
+export type RejectReason =
+  | "invalid_json"
+  | "invalid_event"
+  | "invalid_request"
+  | "too_large"
+  | "too_many_events"
+  | "unauthorized"
+  | "not_found"
+  | "method_not_allowed"
+  | "unavailable"
+  | "timeout"
+  | "internal";
+
+/** Route templates reported to {@link EventApiHooks.onRequest} (never the raw URL: it holds the event key). */
+export type RouteName =
+  | "/e/:eventKey"
+  | "/v1/events"
+  | "/v1/events/:internalId"
+  | "/health"
+  | "/ready"
+  | "unknown";
+
+/** Metric callbacks, so the API can be measured without depending on a metrics library. */
+export interface EventApiHooks {
+  /** Once per answered request. */
+  onRequest?(info: { route: RouteName; method: string; status: number; durationMs: number }): void;
+  /** Once per accepted ingest request: new events stored and duplicates ignored. */
+  onEvents?(info: { accepted: number; duplicates: number }): void;
+  /** Once per refused request. */
+  onRejected?(info: { reason: RejectReason }): void;
+  /** Duration of the dedup `claim` call of an ingest request. */
+  onDedup?(durationMs: number): void;
+  /** Duration of the store calls (`has` + `append`) of an ingest request. */
+  onStore?(durationMs: number): void;
+}
+
+/** The subset of a pino logger the API uses: `logger[level](obj, msg)`. */
+export interface EventApiLogger {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** CORS for `POST /e/*`: `true` (any origin), `false` (no CORS headers) or one allowed origin. */
+export type CorsOption = boolean | { origin: string };
+
+/** Options of {@link createEventApi}. */
+export interface EventApiOptions {
+  /** Deduplication store (from `@evt/dedup`). The API does not close it. */
+  dedup: DedupStore;
+  /** Event store (from `@evt/store`). The API does not close it. */
+  store: EventStore;
+  /**
+   * Accepted event keys (the `:eventKey` of `POST /e/:eventKey`). None or empty: development
+   * mode, any key is accepted.
+   * @default []
+   */
+  eventKeys?: readonly string[];
+  /**
+   * Keys for the read API (`Authorization: Bearer <key>`). None or empty: reads are open.
+   * @default []
+   */
+  apiKeys?: readonly string[];
+  /**
+   * How long an event `id` (or a retried request's seed-derived ids) is remembered.
+   * @default 86_400_000 (24 hours)
+   */
+  dedupWindowMs?: number;
+  /**
+   * Largest accepted request body in bytes; larger bodies get 413.
+   * @default 524_288 (512 KiB)
+   */
+  maxRequestBytes?: number;
+  /**
+   * Overrides of the event limits of `@evt/schema` (`LIMITS`), e.g. `{ maxEventsPerRequest: 1000 }`.
+   * @default LIMITS
+   */
+  limits?: Partial<Limits>;
+  /** Event catalog (`defineEvents` from `@evt/schema`): validates `data` per event name. */
+  // biome-ignore lint/suspicious/noExplicitAny: a catalog of any shape is accepted
+  catalog?: EventCatalog<any>;
+  /**
+   * CORS for `POST /e/*` (browsers send events too). `true`: `Access-Control-Allow-Origin: *`.
+   * @default true
+   */
+  cors?: CorsOption;
+  /**
+   * Clock in ms since epoch (received_at, default `ts`).
+   * @default Date.now
+   */
+  now?: () => number;
+  /** Logger (pino-compatible). Event and API keys never appear in what is logged. */
+  logger?: EventApiLogger;
+  /** Metric callbacks. */
+  hooks?: EventApiHooks;
+}
+
+/** A transport-free HTTP request. Header names are lower-case. */
+export interface ApiRequest {
+  method: string;
+  /** Path and query, e.g. `/e/key?x=1` (an absolute URL is accepted too). */
+  url: string;
+  headers: Record<string, string | undefined>;
+  /** The body bytes; adapters pass at most `maxRequestBytes + 1` bytes. */
+  body: Uint8Array | null;
+  /** Echoed as `x-request-id` and included in logs. */
+  requestId?: string;
+}
+
+/** A transport-free HTTP response; `body` is JSON text (empty for 204 and HEAD). */
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The Event API: one `handle` function plus lifecycle. Build it with {@link createEventApi}. */
+export interface EventApi {
+  /** Answer one request. Never rejects: every failure becomes a JSON error response. */
+  handle(req: ApiRequest): Promise<ApiResponse>;
+  /**
+   * Build the error response for a request an adapter refused on its own (oversized or slow
+   * body, too many concurrent requests), reporting it to the hooks like any other.
+   */
+  reject(reason: RejectReason, message: string, method?: string, url?: string): ApiResponse;
+  /** `true` when both stores answer a ping. */
+  ready(): Promise<boolean>;
+  /**
+   * Stop accepting events (new requests get 503) and resolve once the requests in flight are
+   * answered. Does not close the stores: their owner does.
+   */
+  close(): Promise<void>;
+  /** The effective body limit in bytes (adapters read at most one byte more). */
+  readonly maxRequestBytes: number;
+}

@@ -1,0 +1,4 @@
+import { redisPostgres } from "./support/drivers.js";
+import { ingestSuite } from "./support/suite.js";
+
+ingestSuite(redisPostgres, "rp");

@@ -1,0 +1,4 @@
+import { sqlite } from "./support/drivers.js";
+import { ingestSuite } from "./support/suite.js";
+
+ingestSuite(sqlite, "sqlite");
