@@ -1,4 +1,79 @@
 #!/usr/bin/env node
-import { APP_NAME } from "./index";
+import { helpText, parseCommandLine } from "./args";
+import { ConfigError } from "./config";
+import type { Gateway } from "./gateway";
+import { createLogger } from "./logger";
+import { VERSION } from "./version";
 
-console.log(`${APP_NAME}: not implemented yet`);
+function fail(message: string, code: number): never {
+  process.stderr.write(`evt-gateway: ${message}\n`);
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  let command: ReturnType<typeof parseCommandLine>;
+  try {
+    command = parseCommandLine(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(helpText(VERSION));
+    return;
+  }
+  if (command.kind === "version") {
+    process.stdout.write(`${VERSION}\n`);
+    return;
+  }
+
+  const { config, prettyGiven } = command;
+  // Pretty logs in dev on a terminal; JSON lines otherwise (pipes, tests, production).
+  if (!prettyGiven) config.pretty = config.mode === "dev" && process.stdout.isTTY === true;
+  const logger = createLogger({ level: config.logLevel, pretty: config.pretty });
+
+  let gateway: Gateway;
+  try {
+    // Loaded only now, so --help and configuration errors never load the store drivers.
+    const { startGateway } = await import("./gateway");
+    gateway = await startGateway({ ...config, logger });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    logger.fatal({ err }, "start failed");
+    fail((err as Error).message, 1);
+  }
+  process.stdout.write(`${gateway.summary}\n`);
+
+  let shuttingDown = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    shuttingDown = true;
+    logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "shutting down");
+    const timer = setTimeout(() => {
+      logger.error(
+        { timeoutMs: config.shutdownTimeoutMs },
+        "shutdown did not finish within --shutdown-timeout; exiting with requests or stores still open",
+      );
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    gateway.close().then(
+      () => {
+        clearTimeout(timer);
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
+
+main().catch((err: unknown) => {
+  fail(err instanceof Error ? (err.stack ?? err.message) : String(err), 1);
+});

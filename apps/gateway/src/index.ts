@@ -1,1 +1,20 @@
+export { type CliCommand, helpText, parseCommandLine } from "./args";
+export {
+  ConfigError,
+  DEFAULTS,
+  type GatewayConfig,
+  type GatewayMode,
+  type GatewayOptions,
+  type LogLevel,
+  resolveConfig,
+} from "./config";
+export { type GatewayStores, openStores, SQLITE_FILES } from "./drivers";
+export { type Gateway, type StartGatewayExtras, startGateway } from "./gateway";
+export { createLogger, type LoggerOptions } from "./logger";
+export { createMetrics, type GatewayMetrics } from "./metrics";
+export { type RetentionSweep, startRetention } from "./retention";
+export { parseBytes, parseDuration } from "./units";
+export { VERSION } from "./version";
+
+/** Name of the binary. */
 export const APP_NAME = "evt-gateway";

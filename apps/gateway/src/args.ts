@@ -1,0 +1,120 @@
+import { parseArgs } from "node:util";
+import {
+  ConfigError,
+  configFromText,
+  DEFAULTS,
+  defaultText,
+  type GatewayConfig,
+  type GatewayMode,
+  SETTINGS,
+} from "./config";
+
+/** What the command line asks for. */
+export type CliCommand =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "run"; config: GatewayConfig; prettyGiven: boolean };
+
+const REPEATABLE = new Set(["event-key", "api-key"]);
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "v" },
+  ...Object.fromEntries(
+    SETTINGS.map((s) => [
+      s.flag,
+      s.key === "pretty"
+        ? { type: "boolean" }
+        : { type: "string", ...(REPEATABLE.has(s.flag) ? { multiple: true } : {}) },
+    ]),
+  ),
+} as const;
+
+/**
+ * Parses `evt-gateway <dev|start> [flags]` with the environment (flags win over env vars).
+ * Throws a {@link ConfigError} with a one-line message for anything wrong.
+ *
+ * @example
+ * ```ts
+ * const cmd = parseCommandLine(["dev", "--port", "0"], process.env);
+ * ```
+ */
+export function parseCommandLine(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+): CliCommand {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      // biome-ignore lint/suspicious/noExplicitAny: parseArgs' option map is built from SETTINGS
+      options: OPTIONS as any,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (err) {
+    throw new ConfigError(explainParseError(err as Error & { code?: string }));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  const [command, ...extra] = positionals;
+  if (command === undefined) {
+    throw new ConfigError('missing command: expected "dev" or "start" (see evt-gateway --help)');
+  }
+  if (command !== "dev" && command !== "start") {
+    throw new ConfigError(
+      `unknown command ${JSON.stringify(command)}: expected "dev" or "start" (see evt-gateway --help)`,
+    );
+  }
+  if (extra.length > 0) {
+    throw new ConfigError(
+      `unexpected argument ${JSON.stringify(extra[0])} after "${command}": flags start with -- (see evt-gateway --help)`,
+    );
+  }
+  const flags = values as Record<string, string | boolean | string[] | undefined>;
+  const config = configFromText(command as GatewayMode, flags, env);
+  const prettyGiven = flags.pretty !== undefined || (env.EVT_PRETTY ?? "") !== "";
+  return { kind: "run", config, prettyGiven };
+}
+
+function explainParseError(err: Error & { code?: string }): string {
+  const flag = /'(-{1,2}[^'\s]+)/.exec(err.message)?.[1];
+  switch (err.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${flag ?? ""}: see evt-gateway --help for the flags`.replace("  ", " ");
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      return flag && /argument missing/.test(err.message)
+        ? `${flag} needs a value, e.g. ${flag} <value> (see evt-gateway --help)`
+        : `${flag ?? "a flag"} does not take a value here: ${err.message.split("\n")[0]}`;
+    default:
+      return err.message.split("\n")[0] ?? "invalid command line";
+  }
+}
+
+/** The text of `evt-gateway --help`. */
+export function helpText(version: string): string {
+  const rows = SETTINGS.map((s) => {
+    const arg = s.key === "pretty" ? "" : " <value>";
+    const repeat = REPEATABLE.has(s.flag) ? " (repeatable)" : "";
+    const def = s.key in DEFAULTS ? defaultText(s.key as keyof typeof DEFAULTS) : "";
+    const envNote = REPEATABLE.has(s.flag) ? `${s.env} (comma-separated)` : s.env;
+    return `  --${s.flag}${arg}${repeat}\n      ${s.describe}: ${s.expected}\n      env ${envNote}; default ${def}`;
+  });
+  return `evt-gateway ${version}: the evt Event API server (a drop-in target for Inngest's Event API)
+
+Usage:
+  evt-gateway dev [flags]     development: any event key accepted, reads open
+  evt-gateway start [flags]   production: needs at least one --event-key
+  evt-gateway --help | --version
+
+Flags (each also read from its environment variable; flags win):
+${rows.join("\n")}
+  -h, --help      show this help
+  -v, --version   print the version
+
+Routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:id, GET /health, GET /ready, GET /metrics
+Signals: SIGTERM/SIGINT shut down gracefully within --shutdown-timeout (exit 0; 1 past the timeout).
+Exit codes: 0 ok, 1 runtime failure, 2 configuration error.
+`;
+}

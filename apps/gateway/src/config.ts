@@ -1,0 +1,381 @@
+import { z } from "zod";
+import { formatDuration, parseBytes, parseDuration } from "./units";
+
+/** `dev`: any event key, open reads. `start`: production, at least one event key required. */
+export type GatewayMode = "dev" | "start";
+
+/** Log levels of pino, plus `silent`. */
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+/** The effective configuration of a gateway, every value resolved and validated. */
+export interface GatewayConfig {
+  /** `dev` or `start` (production). */
+  mode: GatewayMode;
+  /** TCP port; 0 picks a free one (the URL printed at start tells which). @default 8288 */
+  port: number;
+  /** Interface to listen on; `0.0.0.0` for every interface (containers). @default "127.0.0.1" */
+  host: string;
+  /** Folder for the SQLite files (`dedup.sqlite`, `events.sqlite`), created if missing. @default "./.evt" */
+  dataDir: string;
+  /** Accepted event keys (`POST /e/:key`). Ignored in `dev` mode. @default [] */
+  eventKeys: string[];
+  /** Keys for the read API and `/metrics` (`Authorization: Bearer <key>`). Ignored in `dev` mode. @default [] */
+  apiKeys: string[];
+  /** Dedup store: `memory`, `sqlite`, `redis://...` or `postgres://...`. @default "sqlite" */
+  dedup: string;
+  /** Event store: `sqlite`, `memory` or `postgres://...`. @default "sqlite" */
+  store: string;
+  /** How long an event `id` is remembered, in ms. @default 86_400_000 (24h) */
+  dedupWindowMs: number;
+  /** Largest request body in bytes. @default 524_288 (512kb) */
+  maxRequestBytes: number;
+  /** Log level. @default "info" */
+  logLevel: LogLevel;
+  /** Pretty (human) logs instead of JSON lines. @default false (the CLI turns it on for `dev` on a TTY) */
+  pretty: boolean;
+  /** How long a graceful shutdown may take before the process gives up, in ms. @default 10_000 */
+  shutdownTimeoutMs: number;
+  /** Delete events received longer ago than this (ms); `null` keeps them forever. @default null */
+  retentionMs: number | null;
+  /** Key prefix of the Redis dedup driver (several deployments on one Redis). @default driver default */
+  redisPrefix: string | null;
+  /** Prefix of the PostgreSQL table names (`<prefix>dedup`, `<prefix>events`). @default driver default tables */
+  pgTablePrefix: string | null;
+}
+
+/** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
+export type GatewayOptions = Partial<GatewayConfig>;
+
+/** A configuration problem. The message is one line for a person; the CLI exits with code 2. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const KEY = /^[A-Za-z0-9._~+/=-]{1,256}$/;
+const PREFIX = /^[a-z_][a-z0-9_]{0,39}$/;
+const REDIS_PREFIX = /^[\x21-\x7e]{1,100}$/;
+const DAY = 86_400_000;
+
+const isDriverUrl = (value: string, schemes: string[]) => {
+  try {
+    return schemes.includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+};
+
+/** One setting: its flag, its environment variable, how to read it from text, and its rule. */
+interface Setting<K extends keyof GatewayConfig> {
+  key: K;
+  flag: string;
+  env: string;
+  /** What it does, for `--help`. */
+  describe: string;
+  /** What is allowed, for error messages and `--help`. */
+  expected: string;
+  /** Text (flag or env var) to a candidate value; the schema decides if it is valid. */
+  fromText: (text: string) => unknown;
+  schema: z.ZodType<GatewayConfig[K]>;
+}
+
+const list = (text: string) =>
+  text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+
+const int = (text: string) => (/^\d+$/.test(text.trim()) ? Number(text.trim()) : Number.NaN);
+
+function setting<K extends keyof GatewayConfig>(s: Setting<K>): Setting<K> {
+  return s;
+}
+
+/** Every setting the CLI takes, in `--help` order. */
+export const SETTINGS = [
+  setting({
+    key: "port",
+    describe: "port to listen on (0: any free port)",
+    flag: "port",
+    env: "EVT_PORT",
+    expected: "an integer 0..65535",
+    fromText: int,
+    schema: z.number().int().min(0).max(65535),
+  }),
+  setting({
+    key: "host",
+    describe: "interface to listen on (0.0.0.0 in containers)",
+    flag: "host",
+    env: "EVT_HOST",
+    expected: "a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0",
+    fromText: (t) => t.trim(),
+    schema: z.string().regex(/^[A-Za-z0-9.:[\]_-]{1,253}$/),
+  }),
+  setting({
+    key: "dataDir",
+    describe: "folder of the SQLite files (dedup.sqlite, events.sqlite)",
+    flag: "data-dir",
+    env: "EVT_DATA_DIR",
+    expected: "a folder path",
+    fromText: (t) => t,
+    schema: z.string().min(1),
+  }),
+  setting({
+    key: "eventKeys",
+    describe: "accepted event key for POST /e/:key (start mode)",
+    flag: "event-key",
+    env: "EVT_EVENT_KEYS",
+    expected: "keys of 1..256 characters from A-Z a-z 0-9 . _ ~ + / = -",
+    fromText: list,
+    schema: z.array(z.string().regex(KEY)),
+  }),
+  setting({
+    key: "apiKeys",
+    describe: "key for the read API and /metrics (Authorization: Bearer <key>)",
+    flag: "api-key",
+    env: "EVT_API_KEYS",
+    expected: "keys of 1..256 characters from A-Z a-z 0-9 . _ ~ + / = -",
+    fromText: list,
+    schema: z.array(z.string().regex(KEY)),
+  }),
+  setting({
+    key: "dedup",
+    describe: "deduplication store",
+    flag: "dedup",
+    env: "EVT_DEDUP",
+    expected: "memory, sqlite, redis://host:port[/db] or postgres://user@host:port/db",
+    fromText: (t) => t.trim(),
+    schema: z
+      .string()
+      .refine(
+        (v) =>
+          v === "memory" ||
+          v === "sqlite" ||
+          isDriverUrl(v, ["redis:", "rediss:", "postgres:", "postgresql:"]),
+      ),
+  }),
+  setting({
+    key: "store",
+    describe: "event store",
+    flag: "store",
+    env: "EVT_STORE",
+    expected: "sqlite, memory or postgres://user@host:port/db",
+    fromText: (t) => t.trim(),
+    schema: z
+      .string()
+      .refine(
+        (v) => v === "memory" || v === "sqlite" || isDriverUrl(v, ["postgres:", "postgresql:"]),
+      ),
+  }),
+  setting({
+    key: "dedupWindowMs",
+    describe: "how long an event id is remembered",
+    flag: "dedup-window",
+    env: "EVT_DEDUP_WINDOW",
+    expected: "a duration from 1s to 365d, e.g. 24h",
+    fromText: (t) => parseDuration(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(1000)
+      .max(365 * DAY),
+  }),
+  setting({
+    key: "maxRequestBytes",
+    describe: "largest request body",
+    flag: "max-request-bytes",
+    env: "EVT_MAX_REQUEST_BYTES",
+    expected: "a size from 1kb to 64mb, e.g. 512kb or 1mb",
+    fromText: (t) => parseBytes(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(1024)
+      .max(64 * 1024 * 1024),
+  }),
+  setting({
+    key: "logLevel",
+    describe: "log level",
+    flag: "log-level",
+    env: "EVT_LOG_LEVEL",
+    expected: "one of fatal, error, warn, info, debug, trace, silent",
+    fromText: (t) => t.trim().toLowerCase(),
+    schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
+  }),
+  setting({
+    key: "shutdownTimeoutMs",
+    describe: "longest graceful shutdown before exit 1",
+    flag: "shutdown-timeout",
+    env: "EVT_SHUTDOWN_TIMEOUT",
+    expected: "a duration from 100ms to 1h, e.g. 10s",
+    fromText: (t) => parseDuration(t) ?? Number.NaN,
+    schema: z.number().int().min(100).max(3_600_000),
+  }),
+  setting({
+    key: "retentionMs",
+    describe: "delete events received longer ago than this",
+    flag: "retention",
+    env: "EVT_RETENTION",
+    expected: "off, or a duration from 1h to 3650d, e.g. 30d",
+    fromText: (t) => (t.trim() === "off" ? null : (parseDuration(t) ?? Number.NaN)),
+    schema: z
+      .number()
+      .int()
+      .min(3_600_000)
+      .max(3650 * DAY)
+      .nullable(),
+  }),
+  setting({
+    key: "pretty",
+    describe: "human-readable logs instead of JSON lines (the flag alone means true)",
+    flag: "pretty",
+    env: "EVT_PRETTY",
+    expected: "true or false",
+    fromText: (t) => ({ true: true, "1": true, false: false, "0": false })[t.trim()] ?? t,
+    schema: z.boolean(),
+  }),
+  setting({
+    key: "redisPrefix",
+    describe: "key prefix of the Redis dedup store (several deployments on one Redis)",
+    flag: "redis-prefix",
+    env: "EVT_REDIS_PREFIX",
+    expected: "1..100 printable ASCII characters without spaces, e.g. evt:",
+    fromText: (t) => t,
+    schema: z.string().regex(REDIS_PREFIX).nullable(),
+  }),
+  setting({
+    key: "pgTablePrefix",
+    describe: "table name prefix in PostgreSQL (<prefix>dedup, <prefix>events)",
+    flag: "pg-table-prefix",
+    env: "EVT_PG_TABLE_PREFIX",
+    expected: "a lower-case SQL identifier prefix of 1..40 characters (a-z 0-9 _), e.g. evt_",
+    fromText: (t) => t,
+    schema: z.string().regex(PREFIX).nullable(),
+  }),
+] as const;
+
+/** Defaults of every setting except `mode`. */
+export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
+  port: 8288,
+  host: "127.0.0.1",
+  dataDir: "./.evt",
+  eventKeys: [],
+  apiKeys: [],
+  dedup: "sqlite",
+  store: "sqlite",
+  dedupWindowMs: DAY,
+  maxRequestBytes: 512 * 1024,
+  logLevel: "info",
+  pretty: false,
+  shutdownTimeoutMs: 10_000,
+  retentionMs: null,
+  redisPrefix: null,
+  pgTablePrefix: null,
+};
+
+/** Where a value came from, for error messages: `--port`, `EVT_PORT` or `options.port`. */
+type Origin = (s: { key: string; flag: string }) => string;
+
+function check<K extends keyof GatewayConfig>(
+  s: Setting<K>,
+  value: unknown,
+  shown: unknown,
+  origin: string,
+): GatewayConfig[K] {
+  const result = s.schema.safeParse(value);
+  if (!result.success) {
+    throw new ConfigError(
+      `${origin} ${JSON.stringify(shown)} is not valid: expected ${s.expected}`,
+    );
+  }
+  return result.data;
+}
+
+/**
+ * Validates settings given as values (the programmatic API) and fills in the defaults.
+ * Throws a {@link ConfigError} naming `options.<key>`, the value and what is allowed.
+ *
+ * @example
+ * ```ts
+ * const config = resolveConfig({ mode: "dev", port: 0, store: "memory", dedup: "memory" });
+ * ```
+ */
+export function resolveConfig(options: GatewayOptions, origin?: Origin): GatewayConfig {
+  const mode = options.mode ?? "dev";
+  if (mode !== "dev" && mode !== "start") {
+    throw new ConfigError(
+      `options.mode ${JSON.stringify(mode)} is not valid: expected dev or start`,
+    );
+  }
+  const config: Record<string, unknown> = { mode };
+  for (const s of SETTINGS as readonly Setting<keyof GatewayConfig>[]) {
+    const given = options[s.key];
+    config[s.key] =
+      given === undefined
+        ? DEFAULTS[s.key as keyof typeof DEFAULTS]
+        : check(s, given, given, origin ? origin(s) : `options.${s.key}`);
+  }
+  const resolved = config as unknown as GatewayConfig;
+  if (resolved.mode === "start" && resolved.eventKeys.length === 0) {
+    throw new ConfigError(
+      'start (production mode) needs at least one event key: pass --event-key <key> (repeatable) or set EVT_EVENT_KEYS=key1,key2; use "evt-gateway dev" to accept any key while developing',
+    );
+  }
+  return resolved;
+}
+
+/**
+ * Reads settings from flag values and environment variables (flags win) and validates them.
+ * `flags` holds the raw strings from `parseArgs` (arrays for repeatable flags).
+ */
+export function configFromText(
+  mode: GatewayMode,
+  flags: Record<string, string | boolean | string[] | undefined>,
+  env: Record<string, string | undefined>,
+): GatewayConfig {
+  const options: Record<string, unknown> = { mode };
+  const origins = new Map<string, string>();
+  for (const s of SETTINGS as readonly Setting<keyof GatewayConfig>[]) {
+    const flag = flags[s.flag];
+    let text: string | undefined;
+    let origin: string;
+    if (flag !== undefined) {
+      origin = `--${s.flag}`;
+      if (typeof flag === "boolean") {
+        options[s.key] = flag;
+        continue;
+      }
+      text = Array.isArray(flag) ? flag.join(",") : flag;
+      if (Array.isArray(flag)) {
+        const bad = flag.find((f) => !KEY.test(f.trim()));
+        if (bad !== undefined) check(s, [bad], bad, origin);
+      }
+    } else {
+      text = env[s.env];
+      origin = s.env;
+      if (text === undefined || text === "") continue;
+    }
+    origins.set(s.key, origin);
+    options[s.key] = check(s, s.fromText(text), text, origin);
+  }
+  return resolveConfig(options as GatewayOptions, (s) => origins.get(s.key) ?? `--${s.flag}`);
+}
+
+/** The driver part of `--dedup`/`--store` for logs: `redis`, `postgres`, `sqlite`, `memory`. */
+export function driverName(value: string): string {
+  if (value === "memory" || value === "sqlite") return value;
+  const scheme = new URL(value).protocol.replace(/:$/, "");
+  return scheme.startsWith("redis") ? "redis" : "postgres";
+}
+
+/** Help text of one setting's default, as the flag takes it. */
+export function defaultText(key: keyof typeof DEFAULTS): string {
+  const value = DEFAULTS[key];
+  if (key === "dedupWindowMs" || key === "shutdownTimeoutMs")
+    return formatDuration(value as number);
+  if (key === "maxRequestBytes") return `${(value as number) / 1024}kb`;
+  if (key === "retentionMs") return "off";
+  if (key === "pretty") return "on for dev when stdout is a terminal";
+  if (Array.isArray(value)) return "none";
+  if (value === null) return "driver default";
+  return String(value);
+}

@@ -1,0 +1,76 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createMemoryStore,
+  createPostgresStore,
+  createRedisStore,
+  createSqliteStore,
+  type DedupStore,
+} from "@evt/dedup";
+import {
+  createMemoryEventStore,
+  createPostgresEventStore,
+  createSqliteEventStore,
+  type EventStore,
+} from "@evt/store";
+import { driverName, type GatewayConfig } from "./config";
+
+/** The two stores a gateway composes; the gateway owns and closes them. */
+export interface GatewayStores {
+  dedup: DedupStore;
+  store: EventStore;
+}
+
+/** File names of the SQLite drivers inside the data folder. */
+export const SQLITE_FILES = { dedup: "dedup.sqlite", store: "events.sqlite" } as const;
+
+/**
+ * Opens the dedup store and the event store the configuration names. SQLite files live in
+ * `dataDir` (created if missing); PostgreSQL tables get `pgTablePrefix` when set.
+ */
+export function openStores(config: GatewayConfig): GatewayStores {
+  const usesSqlite = config.dedup === "sqlite" || config.store === "sqlite";
+  if (usesSqlite) mkdirSync(config.dataDir, { recursive: true });
+
+  let dedup: DedupStore;
+  switch (driverName(config.dedup)) {
+    case "memory":
+      dedup = createMemoryStore();
+      break;
+    case "sqlite":
+      dedup = createSqliteStore({ path: join(config.dataDir, SQLITE_FILES.dedup) });
+      break;
+    case "redis":
+      dedup = createRedisStore({
+        url: config.dedup,
+        ...(config.redisPrefix ? { prefix: config.redisPrefix } : {}),
+      });
+      break;
+    default:
+      dedup = createPostgresStore({
+        url: config.dedup,
+        ...(config.pgTablePrefix ? { table: `${config.pgTablePrefix}dedup` } : {}),
+      });
+  }
+
+  let store: EventStore;
+  try {
+    switch (driverName(config.store)) {
+      case "memory":
+        store = createMemoryEventStore();
+        break;
+      case "sqlite":
+        store = createSqliteEventStore({ path: join(config.dataDir, SQLITE_FILES.store) });
+        break;
+      default:
+        store = createPostgresEventStore({
+          url: config.store,
+          ...(config.pgTablePrefix ? { table: `${config.pgTablePrefix}events` } : {}),
+        });
+    }
+  } catch (err) {
+    void dedup.close().catch(() => {});
+    throw err;
+  }
+  return { dedup, store };
+}

@@ -1,0 +1,149 @@
+import { randomUUID, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { GatewayMetrics } from "./metrics";
+
+/** A node:http request listener. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/**
+ * The request id of a request: the client's `x-request-id` when it is short and plain
+ * (1..128 of `A-Z a-z 0-9 . _ : @ / + = -`), else a fresh UUID. Never trusts arbitrary text
+ * into logs.
+ */
+export function requestIdOf(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value !== undefined && SANE_REQUEST_ID.test(value) ? value : randomUUID();
+}
+
+/**
+ * The route template of a path, for logs and metric labels. Never the raw path: it holds the
+ * event key (`/e/<key>`).
+ */
+export function routeOf(url: string | undefined): string {
+  const path = (url ?? "/").split("?", 1)[0]!;
+  if (path.startsWith("/e/")) return "/e/:eventKey";
+  if (path === "/v1/events" || path === "/v1/events/") return "/v1/events";
+  if (path.startsWith("/v1/events/")) return "/v1/events/:internalId";
+  if (path === "/health" || path === "/ready" || path === "/metrics") return path;
+  return "unknown";
+}
+
+/** Compares a presented key with the configured ones in time independent of where they differ. */
+export function keyMatches(presented: string, keys: readonly string[]): boolean {
+  const given = Buffer.from(presented);
+  let ok = false;
+  for (const key of keys) {
+    const want = Buffer.from(key);
+    // Compare against itself when lengths differ so every key costs the same work.
+    const same = want.length === given.length && timingSafeEqual(want, given);
+    if (want.length !== given.length) timingSafeEqual(want, want);
+    ok = ok || same;
+  }
+  return ok;
+}
+
+function bearer(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (typeof auth !== "string") return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+  return m?.[1];
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: object,
+  headers: Record<string, string> = {},
+) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Options of {@link createGatewayListener}. */
+export interface GatewayListenerOptions {
+  /** The Event API's node handler (`createNodeHandler(api)` from `@evt/server/node`). */
+  api: NodeListener;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  /** Keys that may read `/metrics`; none: open. */
+  apiKeys: readonly string[];
+  /** `true` once shutdown started: answers carry `connection: close`. */
+  isClosing: () => boolean;
+}
+
+/**
+ * The gateway's request listener: assigns the request id, serves `GET /metrics`, counts
+ * requests in flight, writes one access log line per request (route template, never the URL),
+ * and hands everything else to the Event API.
+ */
+export function createGatewayListener(options: GatewayListenerOptions): NodeListener {
+  const { api, metrics, logger, apiKeys, isClosing } = options;
+  return (req, res) => {
+    const started = performance.now();
+    const requestId = requestIdOf(req.headers["x-request-id"]);
+    req.headers["x-request-id"] = requestId;
+    res.setHeader("x-request-id", requestId);
+    if (isClosing()) res.setHeader("connection", "close");
+    const done = metrics.requestStarted();
+    const route = routeOf(req.url);
+
+    res.once("close", () => {
+      done();
+      const ms = Math.round((performance.now() - started) * 1000) / 1000;
+      const line = { requestId, method: req.method, route, status: res.statusCode, ms };
+      if (!res.writableFinished) logger.info(line, "request aborted before the answer was sent");
+      else if (res.statusCode >= 500) logger.warn(line, "request failed");
+      else if (res.statusCode >= 400) logger.info(line, "request refused");
+      else logger.debug(line, "request");
+    });
+
+    if (route === "/metrics") {
+      serveMetrics(req, res, metrics, apiKeys).catch((err: unknown) => {
+        logger.error({ requestId, err }, "rendering /metrics failed");
+        if (!res.headersSent) sendJson(res, 500, { status: 500, error: "metrics unavailable" });
+        else res.destroy();
+      });
+      return;
+    }
+    api(req, res);
+  };
+}
+
+async function serveMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  metrics: GatewayMetrics,
+  apiKeys: readonly string[],
+): Promise<void> {
+  req.resume();
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    sendJson(res, 405, { status: 405, error: "GET /metrics only" }, { allow: "GET, HEAD" });
+    return;
+  }
+  if (apiKeys.length > 0) {
+    const key = bearer(req);
+    if (key === undefined || !keyMatches(key, apiKeys)) {
+      sendJson(
+        res,
+        401,
+        { status: 401, error: "GET /metrics needs an API key: Authorization: Bearer <key>" },
+        { "www-authenticate": "Bearer" },
+      );
+      return;
+    }
+  }
+  const text = await metrics.render();
+  res.writeHead(200, {
+    "content-type": metrics.contentType,
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(req.method === "HEAD" ? undefined : text);
+}
