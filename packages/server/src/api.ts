@@ -12,13 +12,7 @@ import { isRetryable, ServerError } from "./errors.js";
 import { ingest } from "./ingest.js";
 import { bearerToken, KeyMatcher } from "./keys.js";
 import { BadQuery, getEvent, listEvents } from "./reads.js";
-import {
-  corsHeaders,
-  json,
-  PREFLIGHT_HEADERS,
-  REJECT_STATUS,
-  sendResponse,
-} from "./responses.js";
+import { corsHeaders, json, PREFLIGHT_HEADERS, REJECT_STATUS, sendResponse } from "./responses.js";
 import { matchRoute, splitUrl } from "./routes.js";
 import type {
   ApiRequest,
@@ -63,7 +57,10 @@ function keyList(name: string, value: readonly string[] | undefined): readonly s
 
 function checkOptions(options: EventApiOptions): void {
   if (typeof options !== "object" || options === null) {
-    throw new ServerError("invalid_options", "createEventApi needs an options object with dedup and store");
+    throw new ServerError(
+      "invalid_options",
+      "createEventApi needs an options object with dedup and store",
+    );
   }
   const d = options.dedup as unknown as Record<string, unknown> | undefined;
   if (!d || typeof d.claim !== "function" || typeof d.release !== "function") {
@@ -162,7 +159,11 @@ export function createEventApi(options: EventApiOptions): EventApi {
     });
   }
 
-  async function postEvents(req: ApiRequest, key: string, requestId?: string): Promise<ApiResponse> {
+  async function postEvents(
+    req: ApiRequest,
+    key: string,
+    requestId?: string,
+  ): Promise<ApiResponse> {
     if (closing) return unavailable();
     if (!eventKeys.matches(key)) return rejectEvents("unauthorized", "Event key not found");
     const declared = req.headers["content-length"];
@@ -251,10 +252,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
 
   async function readyResponse(head: boolean): Promise<ApiResponse> {
     if (closing) return unavailable();
-    const [d, s] = await Promise.allSettled([
-      withTimeout(dedup.ping()),
-      withTimeout(store.ping()),
-    ]);
+    const [d, s] = await Promise.allSettled([withTimeout(dedup.ping()), withTimeout(store.ping())]);
     const down: string[] = [];
     if (d.status === "rejected") down.push(`dedup store (${dedup.driver})`);
     if (s.status === "rejected") down.push(`event store (${store.driver})`);
@@ -301,7 +299,9 @@ export function createEventApi(options: EventApiOptions): EventApi {
         if (method === "OPTIONS") {
           return {
             status: 204,
-            headers: cors ? { ...cors, ...PREFLIGHT_HEADERS, allow: "POST, OPTIONS" } : { allow: "POST, OPTIONS" },
+            headers: cors
+              ? { ...cors, ...PREFLIGHT_HEADERS, allow: "POST, OPTIONS" }
+              : { allow: "POST, OPTIONS" },
             body: "",
           };
         }
@@ -365,7 +365,10 @@ export function createEventApi(options: EventApiOptions): EventApi {
           "retry-after": RETRY_AFTER,
         });
       } else {
-        logger.error({ requestId: req.requestId, route, err }, "unexpected error while handling a request");
+        logger.error(
+          { requestId: req.requestId, route, err },
+          "unexpected error while handling a request",
+        );
         res = reject("internal", "Internal server error");
       }
     } finally {
@@ -387,14 +390,18 @@ export function createEventApi(options: EventApiOptions): EventApi {
     maxRequestBytes,
     reject(reason, message, method = "POST", url = "/") {
       const route = matchRoute(splitUrl(url).path).route;
-      const res = route === "/e/:eventKey" ? rejectEvents(reason, message) : reject(reason, message);
+      const res =
+        route === "/e/:eventKey" ? rejectEvents(reason, message) : reject(reason, message);
       if (reason === "unavailable") res.headers["retry-after"] = RETRY_AFTER;
       hooks?.onRequest?.({ route, method, status: res.status, durationMs: 0 });
       return res;
     },
     async ready() {
       if (closing) return false;
-      const results = await Promise.allSettled([withTimeout(dedup.ping()), withTimeout(store.ping())]);
+      const results = await Promise.allSettled([
+        withTimeout(dedup.ping()),
+        withTimeout(store.ping()),
+      ]);
       return results.every((r) => r.status === "fulfilled");
     },
     close() {

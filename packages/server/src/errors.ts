@@ -20,8 +20,15 @@ export class ServerError extends Error {
   /** The HTTP status this error corresponds to. */
   readonly status: number;
 
-  constructor(code: ServerErrorCode, message: string, options: { status?: number; cause?: unknown } = {}) {
-    super(`[evt/server] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    code: ServerErrorCode,
+    message: string,
+    options: { status?: number; cause?: unknown } = {},
+  ) {
+    super(
+      `[evt/server] ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.status = options.status ?? 500;
   }
@@ -29,11 +36,14 @@ export class ServerError extends Error {
 
 /** A store error the client may retry (`DedupError`/`StoreError` with `retryable: true`). */
 export function isRetryable(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { retryable?: unknown }).retryable === true;
+  return (
+    typeof err === "object" && err !== null && (err as { retryable?: unknown }).retryable === true
+  );
 }
 
 /** The `code` of an error object, if it has a string one. */
 export function errorCode(err: unknown): string | undefined {
-  const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+  const code =
+    typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
   return typeof code === "string" ? code : undefined;
 }

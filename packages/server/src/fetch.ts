@@ -37,7 +37,10 @@ export function createFetchHandler(
     const url = basePath === "" ? target : stripBasePath(target, basePath);
     const method = request.method;
     if (url === null) {
-      return toResponse(api.reject("not_found", `Not found (this API is mounted under ${basePath})`, method, "/"), method);
+      return toResponse(
+        api.reject("not_found", `Not found (this API is mounted under ${basePath})`, method, "/"),
+        method,
+      );
     }
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => {
@@ -50,7 +53,10 @@ export function createFetchHandler(
         try {
           body = await readLimited(request.body, limit);
         } catch {
-          return toResponse(api.reject("invalid_request", "Request body could not be read", method, url), method);
+          return toResponse(
+            api.reject("invalid_request", "Request body could not be read", method, url),
+            method,
+          );
         }
       }
     }
@@ -66,7 +72,11 @@ export function createFetchHandler(
   };
 }
 
-function toResponse(out: { status: number; headers: Record<string, string>; body: string }, method: string, status = out.status): Response {
+function toResponse(
+  out: { status: number; headers: Record<string, string>; body: string },
+  method: string,
+  status = out.status,
+): Response {
   const empty = status === 204 || status === 304 || method === "HEAD";
   // Connection management belongs to the host runtime, not to a fetch Response.
   const { connection: _connection, ...headers } = out.headers;

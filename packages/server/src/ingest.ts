@@ -17,7 +17,12 @@ export interface IngestDeps {
   hooks: EventApiHooks | undefined;
 }
 
-function toStored(e: NormalizedEvent, internalId: string, env: string, receivedAt: number): StoredEvent {
+function toStored(
+  e: NormalizedEvent,
+  internalId: string,
+  env: string,
+  receivedAt: number,
+): StoredEvent {
   return {
     internal_id: internalId,
     id: e.id,
@@ -103,7 +108,8 @@ export async function ingest(
       return failed(deps, "has", error, fresh);
     }
     for (const [internalId, i] of earlier) {
-      if (!present.has(internalId)) toAppend.push(toStored(events[i]!, internalId, env, receivedAt));
+      if (!present.has(internalId))
+        toAppend.push(toStored(events[i]!, internalId, env, receivedAt));
     }
   }
   if (toAppend.length > 0) {

@@ -73,6 +73,7 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
   function send(res: ServerResponse, out: ApiResponse, close: boolean): void {
     if (res.headersSent || res.destroyed) return;
     if (draining || close) out.headers.connection = "close";
+    out.headers["content-length"] = String(Buffer.byteLength(out.body));
     res.writeHead(out.status, out.headers);
     res.end(out.body);
   }
@@ -82,7 +83,11 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     const rawUrl = req.url ?? "/";
     const url = basePath === "" ? rawUrl : stripBasePath(rawUrl, basePath);
     if (url === null) {
-      send(res, api.reject("not_found", `Not found (this API is mounted under ${basePath})`, method, "/"), false);
+      send(
+        res,
+        api.reject("not_found", `Not found (this API is mounted under ${basePath})`, method, "/"),
+        false,
+      );
       return;
     }
     const headers = req.headers as Record<string, string | undefined>;
@@ -181,7 +186,11 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
  * means "too large": reading stopped there), or `"timeout"`; rejects with `BodyAborted` when
  * the client disconnects.
  */
-function readBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<Uint8Array | "timeout"> {
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  timeoutMs: number,
+): Promise<Uint8Array | "timeout"> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -298,7 +307,10 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
       headersTimeout,
       requestTimeout,
       keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
-      connectionsCheckingInterval: Math.max(50, Math.min(headersTimeout, requestTimeout, 30_000) / 2),
+      connectionsCheckingInterval: Math.max(
+        50,
+        Math.min(headersTimeout, requestTimeout, 30_000) / 2,
+      ),
     },
     handler,
   );
@@ -308,8 +320,17 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
       socket.destroy();
       return;
     }
-    const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-    const body = JSON.stringify({ ids: [], status, error: `Malformed or incomplete request (${err.code ?? "client error"})` });
+    const status =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? 408
+        : err.code === "HPE_HEADER_OVERFLOW"
+          ? 431
+          : 400;
+    const body = JSON.stringify({
+      ids: [],
+      status,
+      error: `Malformed or incomplete request (${err.code ?? "client error"})`,
+    });
     socket.end(
       `HTTP/1.1 ${status} ${status === 408 ? "Request Timeout" : status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\n` +
         `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -317,7 +338,13 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
   });
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
-      reject(new ServerError("listen_failed", `cannot listen on ${host}:${options.port}: ${err.message}`, { cause: err }));
+      reject(
+        new ServerError(
+          "listen_failed",
+          `cannot listen on ${host}:${options.port}: ${err.message}`,
+          { cause: err },
+        ),
+      );
     };
     server.once("error", onError);
     server.listen(options.port, host, () => {
@@ -336,7 +363,10 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
       closing ??= new Promise<void>((resolve) => {
         const closed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
-        const cut = setTimeout(() => server.closeAllConnections(), options.closeTimeoutMs ?? 10_000);
+        const cut = setTimeout(
+          () => server.closeAllConnections(),
+          options.closeTimeoutMs ?? 10_000,
+        );
         void handler.drain().then(() => server.closeIdleConnections());
         void closed.then(() => {
           clearTimeout(cut);

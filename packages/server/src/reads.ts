@@ -24,11 +24,10 @@ function params(query: string, allowed: readonly string[]): Map<string, string> 
   }
   for (const [k, v] of sp) {
     if (!allowed.includes(k)) {
-      return new BadQuery(
-        `Unknown query parameter ${quote(k)} (allowed: ${allowed.join(", ")})`,
-      );
+      return new BadQuery(`Unknown query parameter ${quote(k)} (allowed: ${allowed.join(", ")})`);
     }
-    if (out.has(k)) return new BadQuery(`Query parameter "${k}" is given more than once (allowed: once)`);
+    if (out.has(k))
+      return new BadQuery(`Query parameter "${k}" is given more than once (allowed: once)`);
     out.set(k, v);
   }
   return out;
@@ -102,7 +101,9 @@ export async function listEvents(
   const name = p.get("name");
   if (name !== undefined) {
     if (name.length === 0 || name.length > 256) {
-      return new BadQuery(`Query parameter "name" must have 1 to 256 characters, got ${name.length}`);
+      return new BadQuery(
+        `Query parameter "name" must have 1 to 256 characters, got ${name.length}`,
+      );
     }
     q.name = name;
   }
@@ -118,7 +119,9 @@ export async function listEvents(
   const cursor = p.get("cursor");
   if (cursor !== undefined) {
     if (cursor.length === 0 || cursor.length > 1024) {
-      return new BadQuery(`Query parameter "cursor" must have 1 to 1024 characters, got ${cursor.length}`);
+      return new BadQuery(
+        `Query parameter "cursor" must have 1 to 1024 characters, got ${cursor.length}`,
+      );
     }
     q.cursor = cursor;
   }

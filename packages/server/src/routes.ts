@@ -36,7 +36,8 @@ export function matchRoute(path: string): { route: RouteName; param: string } {
   if (fixed !== undefined) return { route: fixed, param: "" };
   if (path.startsWith(READ_PREFIX)) {
     const id = path.slice(READ_PREFIX.length);
-    if (id.length > 0 && !id.includes("/")) return { route: "/v1/events/:internalId", param: decode(id) };
+    if (id.length > 0 && !id.includes("/"))
+      return { route: "/v1/events/:internalId", param: decode(id) };
   }
   return { route: "unknown", param: "" };
 }

@@ -22,7 +22,8 @@ export function envProblem(value: string): string | null {
     return `has ${value.length} characters`;
   }
   for (let i = 0; i < value.length; i++) {
-    if (!isEnvChar(value.charCodeAt(i))) return `contains ${JSON.stringify(value[i])} at position ${i}`;
+    if (!isEnvChar(value.charCodeAt(i)))
+      return `contains ${JSON.stringify(value[i])} at position ${i}`;
   }
   return null;
 }

@@ -1,7 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createMemoryStore, createRedisStore, createSqliteStore, type DedupStore } from "@evt/dedup";
+import {
+  createMemoryStore,
+  createRedisStore,
+  createSqliteStore,
+  type DedupStore,
+} from "@evt/dedup";
 import {
   createMemoryEventStore,
   createPostgresEventStore,
@@ -108,6 +113,8 @@ interface PgClient {
 /** `pg`'s Client (typed here: this package has no @types/pg). */
 async function pgClient(): Promise<new (o: { connectionString: string }) => PgClient> {
   const name = "pg";
-  const mod = (await import(name)) as { default: { Client: new (o: { connectionString: string }) => PgClient } };
+  const mod = (await import(name)) as {
+    default: { Client: new (o: { connectionString: string }) => PgClient };
+  };
   return mod.default.Client;
 }

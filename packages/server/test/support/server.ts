@@ -49,7 +49,12 @@ export interface RawAnswer {
 /** One request with node:http, full control over method, headers and body bytes. */
 export function raw(
   base: string,
-  options: { method?: string; path: string; headers?: Record<string, string>; body?: string | Uint8Array },
+  options: {
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string | Uint8Array;
+  },
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = request(

@@ -21,7 +21,9 @@ function faultyStore(inner: EventStore) {
       calls.append++;
       if (fail.append > 0) {
         fail.append--;
-        return Promise.reject(new StoreError(inner.driver, "unavailable", "injected fault: append"));
+        return Promise.reject(
+          new StoreError(inner.driver, "unavailable", "injected fault: append"),
+        );
       }
       return inner.append(events);
     },
@@ -49,14 +51,18 @@ function faultyDedup(inner: DedupStore) {
     claim(entries, ttl) {
       if (fail.claim > 0) {
         fail.claim--;
-        return Promise.reject(new DedupError("unavailable", "injected fault: claim", { driver: inner.driver }));
+        return Promise.reject(
+          new DedupError("unavailable", "injected fault: claim", { driver: inner.driver }),
+        );
       }
       return inner.claim(entries, ttl);
     },
     release(entries: readonly ClaimEntry[]) {
       if (fail.release > 0) {
         fail.release--;
-        return Promise.reject(new DedupError("unavailable", "injected fault: release", { driver: inner.driver }));
+        return Promise.reject(
+          new DedupError("unavailable", "injected fault: release", { driver: inner.driver }),
+        );
       }
       return inner.release(entries);
     },
@@ -147,9 +153,14 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
       const list = await get(api, "/v1/events?name=batch.item&limit=10");
       expect(list.json.data).toHaveLength(10);
       expect(typeof list.json.cursor).toBe("string");
-      const page2 = await get(api, `/v1/events?name=batch.item&limit=10&cursor=${encodeURIComponent(list.json.cursor)}`);
+      const page2 = await get(
+        api,
+        `/v1/events?name=batch.item&limit=10&cursor=${encodeURIComponent(list.json.cursor)}`,
+      );
       expect(page2.json.data).toHaveLength(10);
-      const seen = new Set([...list.json.data, ...page2.json.data].map((e: { internal_id: string }) => e.internal_id));
+      const seen = new Set(
+        [...list.json.data, ...page2.json.data].map((e: { internal_id: string }) => e.internal_id),
+      );
       expect(seen.size).toBe(20);
       for (const id of seen) expect(res.json.ids).toContain(id);
     });
@@ -193,13 +204,19 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
       expect(await count("production")).toBe(1);
       expect(await count("feature/login-1")).toBe(1);
       // The x-evt-env alias selects the same environment.
-      const alias = await send(api, { name: "x", id: "same-id" }, { headers: { "x-evt-env": "feature/login-1" } });
+      const alias = await send(
+        api,
+        { name: "x", id: "same-id" },
+        { headers: { "x-evt-env": "feature/login-1" } },
+      );
       expect(alias.json.ids).toEqual(branch.json.ids);
       // An event is visible only in its own environment.
       expect((await get(api, `/v1/events/${branch.json.ids[0]}`)).status).toBe(404);
       const inBranch = await get(api, `/v1/events/${branch.json.ids[0]}?env=feature/login-1`);
       expect(inBranch.json.data.env).toBe("feature/login-1");
-      const viaHeader = await get(api, `/v1/events/${branch.json.ids[0]}`, { "x-inngest-env": "feature/login-1" });
+      const viaHeader = await get(api, `/v1/events/${branch.json.ids[0]}`, {
+        "x-inngest-env": "feature/login-1",
+      });
       expect(viaHeader.status).toBe(200);
     });
 
@@ -254,7 +271,11 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
         const failed = await send(api, batch, { seed });
         expect(failed.status).toBe(503);
         expect(failed.headers["retry-after"]).toBe("1");
-        expect(failed.json).toMatchObject({ ids: [], status: 503, error: expect.stringContaining("retry") });
+        expect(failed.json).toMatchObject({
+          ids: [],
+          status: 503,
+          error: expect.stringContaining("retry"),
+        });
         expect(await count()).toBe(0);
         const retry = await send(api, batch, { seed });
         expect(retry.status).toBe(200);
@@ -283,7 +304,9 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
         const firstSeed = createEventIdSeed();
         faults.store.fail.append = 1;
         faults.dedup.fail.release = 1;
-        expect((await send(api, { name: "h", id: "fault-3" }, { seed: firstSeed })).status).toBe(503);
+        expect((await send(api, { name: "h", id: "fault-3" }, { seed: firstSeed })).status).toBe(
+          503,
+        );
         const retry = await send(api, { name: "h", id: "fault-3" }, { seed: createEventIdSeed() });
         expect(retry.json.ids).toEqual(seededIds(firstSeed, 1));
         expect(await count()).toBe(1);
@@ -302,10 +325,16 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
       it("answers 503 and releases the claims when the duplicate lookup fails", async () => {
         const first = await send(api, { name: "k", id: "fault-4" });
         faults.store.fail.has = 1;
-        const failed = await send(api, [{ name: "k", id: "fault-4" }, { name: "k2", id: "fault-5" }]);
+        const failed = await send(api, [
+          { name: "k", id: "fault-4" },
+          { name: "k2", id: "fault-5" },
+        ]);
         expect(failed.status).toBe(503);
         // fault-5 was released: a later request stores it; fault-4 still answers the first id.
-        const retry = await send(api, [{ name: "k", id: "fault-4" }, { name: "k2", id: "fault-5" }]);
+        const retry = await send(api, [
+          { name: "k", id: "fault-4" },
+          { name: "k2", id: "fault-5" },
+        ]);
         expect(retry.json.ids[0]).toBe(first.json.ids[0]);
         expect(await count()).toBe(2);
       });
