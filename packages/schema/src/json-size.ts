@@ -1,50 +1,18 @@
 /**
- * Byte arithmetic for JSON: the UTF-8 length of what `JSON.stringify` would write, computed
- * without building the string. Used by the fast validation path and by {@link eventByteLength}.
+ * Byte arithmetic for JSON. The fast path does not count bytes exactly: it adds an upper bound
+ * (a UTF-16 unit never takes more than 6 bytes of JSON, a number never more than 25), which
+ * costs nothing per character. Only an event whose bound passes the limit is measured exactly
+ * with {@link eventByteLength}.
  */
 
-/** UTF-8 bytes of `JSON.stringify(s)` (quotes and escapes included). */
-export function jsonStringBytes(s: string): number {
-  const n = s.length;
-  let bytes = n + 2;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20) {
-      // \b \t \n \f \r take 2 bytes, other control characters \u00XX take 6.
-      bytes += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 1 : 5;
-    } else if (c < 0x80) {
-      if (c === 34 || c === 92) bytes += 1;
-    } else if (c < 0x800) {
-      bytes += 1;
-    } else if (c >= 0xd800 && c <= 0xdfff) {
-      const next = i + 1 < n ? s.charCodeAt(i + 1) : 0;
-      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a surrogate pair: 2 units, 4 bytes
-        i++;
-      } else {
-        bytes += 5; // a lone surrogate is written as \uDXXX
-      }
-    } else {
-      bytes += 2;
-    }
-  }
-  return bytes;
-}
+/** Most bytes one UTF-16 code unit can take in JSON (`\u001f`, a lone surrogate `\udc00`). */
+export const MAX_BYTES_PER_UNIT = 6;
+/** Most bytes a finite number takes in JSON (`-1.2345678901234567e-308` is 24). */
+export const MAX_NUMBER_BYTES = 25;
 
-/** Bytes of `JSON.stringify(n)` for a finite number. */
-export function jsonNumberBytes(n: number): number {
-  if (Number.isInteger(n)) {
-    let x = n < 0 ? -n : n;
-    if (x < 1e15) {
-      let digits = 1;
-      while (x >= 10) {
-        x = Math.floor(x / 10);
-        digits++;
-      }
-      return n < 0 ? digits + 1 : digits;
-    }
-  }
-  return String(n).length;
+/** Upper bound of the UTF-8 bytes of `JSON.stringify(s)`. */
+export function stringBound(s: string): number {
+  return s.length * MAX_BYTES_PER_UNIT + 2;
 }
 
 /** True for `{}`-like objects: prototype `Object.prototype` or `null`. */
@@ -53,84 +21,89 @@ export function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
-/** Result codes of {@link jsonObjectBytes} besides a byte count. */
+/** Result codes of {@link jsonObjectBound} besides a byte bound. */
 export const NOT_JSON = -1;
 export const TOO_DEEP = -2;
 export const TOO_BIG = -3;
 
 /**
- * Bytes of the JSON of `root` (a plain object or array), walked iteratively so no nesting can
- * overflow the stack. Returns {@link NOT_JSON} when a value is not JSON (undefined, function,
- * NaN, class instance, ...), {@link TOO_DEEP} past `maxDepth` levels (`root` is level 1) and
- * {@link TOO_BIG} as soon as the count passes `budget`.
+ * An upper bound of the bytes of the JSON of `root` (a plain object or array), walked
+ * iteratively so no nesting can overflow the stack. Returns {@link NOT_JSON} when a value is
+ * not JSON (undefined, function, NaN, class instance, ...), {@link TOO_DEEP} past `maxDepth`
+ * levels (`root` is level 1), and {@link TOO_BIG} as soon as the bound passes `cap`, which
+ * also bounds the work on shared references and cycles.
  */
-export function jsonObjectBytes(root: object, maxDepth: number, budget: number): number {
-  let size = 0;
-  let stack: object[] | undefined;
-  let depths: number[] | undefined;
-  let sp = 0;
+export function jsonObjectBound(root: object, maxDepth: number, cap: number): number {
+  const walk: Walk = { size: 0, stack: undefined, depths: undefined, sp: 0 };
   let current: object = root;
   let depth = 1;
   for (;;) {
     if (depth > maxDepth) return TOO_DEEP;
-    let values: unknown[];
     if (Array.isArray(current)) {
-      values = current;
-      const n = values.length;
-      size += n === 0 ? 2 : n + 1;
+      const n = current.length;
+      walk.size += n + 2;
+      for (let i = 0; i < n; i++) {
+        if (!addValue(walk, current[i], depth)) return NOT_JSON;
+      }
     } else {
       const record = current as Record<string, unknown>;
       const keys = Object.keys(record);
       const n = keys.length;
-      size += n === 0 ? 2 : n + 1;
-      values = new Array(n);
+      walk.size += n + 2;
       for (let i = 0; i < n; i++) {
         const key = keys[i]!;
-        size += jsonStringBytes(key) + 1;
-        values[i] = record[key];
+        walk.size += key.length * MAX_BYTES_PER_UNIT + 3;
+        if (!addValue(walk, record[key], depth)) return NOT_JSON;
       }
     }
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      switch (typeof v) {
-        case "string":
-          if (v.length > budget) return TOO_BIG;
-          size += jsonStringBytes(v);
-          break;
-        case "number":
-          if (!Number.isFinite(v)) return NOT_JSON;
-          size += jsonNumberBytes(v);
-          break;
-        case "boolean":
-          size += v ? 4 : 5;
-          break;
-        case "object":
-          if (v === null) {
-            size += 4;
-          } else {
-            if (!Array.isArray(v) && !isPlainObject(v)) return NOT_JSON;
-            if (stack === undefined || depths === undefined) {
-              stack = [];
-              depths = [];
-            }
-            stack[sp] = v;
-            depths[sp] = depth + 1;
-            sp++;
-          }
-          break;
-        default:
-          return NOT_JSON;
-      }
-    }
-    if (size > budget) return TOO_BIG;
-    if (sp === 0) return size;
-    sp--;
-    current = stack![sp]!;
-    depth = depths![sp]!;
+    if (walk.size > cap) return TOO_BIG;
+    if (walk.sp === 0) return walk.size;
+    walk.sp--;
+    current = walk.stack![walk.sp]!;
+    depth = walk.depths![walk.sp]!;
   }
 }
 
-/** UTF-8 length of a string whose lone surrogates are already escaped (JSON text). */
+/** State of one {@link jsonObjectBound} walk: the bound so far and the pending containers. */
+interface Walk {
+  size: number;
+  stack: object[] | undefined;
+  depths: number[] | undefined;
+  sp: number;
+}
+
+/** Adds a primitive's bound or queues a container; false when `v` is not JSON. */
+function addValue(walk: Walk, v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case "string":
+      walk.size += v.length * MAX_BYTES_PER_UNIT + 2;
+      return true;
+    case "number":
+      walk.size += MAX_NUMBER_BYTES;
+      return Number.isFinite(v);
+    case "boolean":
+      walk.size += 5;
+      return true;
+    case "object":
+      if (v === null) {
+        walk.size += 4;
+        return true;
+      }
+      if (!Array.isArray(v) && !isPlainObject(v)) return false;
+      if (walk.stack === undefined || walk.depths === undefined) {
+        walk.stack = [];
+        walk.depths = [];
+      }
+      walk.stack[walk.sp] = v;
+      walk.depths[walk.sp] = depth + 1;
+      walk.sp++;
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** UTF-8 length of JSON text (lone surrogates are already escaped by `JSON.stringify`). */
 function utf8Length(s: string): number {
   let bytes = s.length;
   for (let i = 0; i < s.length; i++) {
@@ -138,7 +111,7 @@ function utf8Length(s: string): number {
     if (c < 0x80) continue;
     if (c < 0x800) bytes += 1;
     else if (c >= 0xd800 && c <= 0xdbff) {
-      bytes += 2;
+      bytes += 2; // a surrogate pair: 2 units, 4 bytes
       i++;
     } else bytes += 2;
   }

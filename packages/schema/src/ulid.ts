@@ -11,6 +11,8 @@ import { encodeTime } from "ulid";
 const CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const TWO_POW_40 = 2 ** 40;
 const TWO_POW_32 = 2 ** 32;
+/** In a synchronous burst, how many ids share one clock reading at most. */
+const CALLS_PER_CLOCK_READ = 64;
 
 /** All 1024 two-character base32 strings, by 10-bit value. */
 const PAIRS: readonly string[] = /* @__PURE__ */ (() => {
@@ -21,11 +23,9 @@ const PAIRS: readonly string[] = /* @__PURE__ */ (() => {
 
 /** Eight base32 characters for a 40-bit unsigned integer. */
 export function encode40(value: number): string {
-  let out = "";
-  for (let shift = 35; shift >= 0; shift -= 5) {
-    out += CROCKFORD[Math.floor(value / 2 ** shift) % 32]!;
-  }
-  return out;
+  const high = Math.floor(value / 1048576); // top 20 bits
+  const low = value - high * 1048576; // bottom 20 bits
+  return PAIRS[high >> 10]! + PAIRS[high & 1023]! + PAIRS[low >> 10]! + PAIRS[low & 1023]!;
 }
 
 /** A 40-bit unsigned integer from 5 big-endian bytes at `offset`. */
@@ -73,8 +73,23 @@ export function createUlidFactory(): () => string {
   let prefix = "";
   let timePart = "";
   let hiPart = "";
+  // Reading the clock costs more than the rest of a call on some machines (66 ns here), so a
+  // synchronous burst of calls reads it once per 64 calls; the next task always re-reads it.
+  let clockFresh = false;
+  let callsOnClock = 0;
+  let now = 0;
+  const expireClock = () => {
+    clockFresh = false;
+  };
   return function nextUlid(): string {
-    const now = Date.now();
+    if (!clockFresh || ++callsOnClock >= CALLS_PER_CLOCK_READ) {
+      now = Date.now();
+      callsOnClock = 0;
+      if (!clockFresh) {
+        clockFresh = true;
+        queueMicrotask(expireClock);
+      }
+    }
     if (now > lastTime) {
       lastTime = now;
       randomBytes(bytes);

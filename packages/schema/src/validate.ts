@@ -8,9 +8,9 @@ import { allowedFor, describeFieldProblem, describeValue, eventPath } from "./is
 import {
   eventByteLength,
   isPlainObject,
-  jsonNumberBytes,
-  jsonObjectBytes,
-  jsonStringBytes,
+  jsonObjectBound,
+  MAX_BYTES_PER_UNIT,
+  MAX_NUMBER_BYTES,
 } from "./json-size";
 import { type Limits, RESERVED_NAME_RE } from "./limits";
 import { schemaFor } from "./schema";
@@ -18,6 +18,12 @@ import type { EventIssue, NormalizedEvent } from "./types";
 
 /** JSON bytes of a normalised event besides its six values. */
 const EVENT_OVERHEAD = '{"name":,"data":,"user":,"id":,"ts":,"v":}'.length;
+
+/**
+ * A bound past which an event is certainly too big: every JSON piece takes at least 1/25 of
+ * its bound, so a bound over 25x the limit needs no exact measure (and stops the walk early).
+ */
+const BOUND_FACTOR = MAX_NUMBER_BYTES;
 
 const FIELDS = ["name", "data", "user", "id", "ts", "v"] as const;
 type Field = (typeof FIELDS)[number];
@@ -31,43 +37,43 @@ export function fastNormalize(
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
   const event = raw as Record<string, unknown>;
   const budget = limits.maxEventBytes;
+  const cap = budget * BOUND_FACTOR;
+  const maxDepth = limits.maxDepth;
 
   const name = event.name;
   if (typeof name !== "string") return undefined;
   if (name.length === 0 || name.length > limits.nameMaxLength) return undefined;
   const first = name.charCodeAt(0) | 0x20;
   if ((first === 0x69 || first === 0x65) && RESERVED_NAME_RE.test(name)) return undefined;
-  let size = EVENT_OVERHEAD + jsonStringBytes(name);
+  // An upper bound of the event's JSON size; measured exactly only when it passes the limit.
+  let bound = EVENT_OVERHEAD + name.length * MAX_BYTES_PER_UNIT + 2 + 4 * MAX_NUMBER_BYTES;
 
   let data = event.data as Record<string, unknown> | null | undefined;
   if (data === undefined || data === null) {
     data = {};
-    size += 2;
   } else {
     if (typeof data !== "object" || Array.isArray(data) || !isPlainObject(data)) return undefined;
-    const bytes = jsonObjectBytes(data, limits.maxDepth, budget);
+    const bytes = jsonObjectBound(data, maxDepth, cap);
     if (bytes < 0) return undefined;
-    size += bytes;
+    bound += bytes;
   }
 
   let user = event.user as Record<string, unknown> | null | undefined;
   if (user === undefined || user === null) {
     user = null;
-    size += 4;
   } else {
     if (typeof user !== "object" || Array.isArray(user) || !isPlainObject(user)) return undefined;
-    const bytes = jsonObjectBytes(user, limits.maxDepth, budget);
+    const bytes = jsonObjectBound(user, maxDepth, cap);
     if (bytes < 0) return undefined;
-    size += bytes;
+    bound += bytes;
   }
 
   let id = event.id as string | null | undefined;
   if (id === undefined || id === null || id === "") {
     id = null;
-    size += 4;
   } else {
     if (typeof id !== "string" || id.length > limits.idMaxLength) return undefined;
-    size += jsonStringBytes(id);
+    bound += id.length * MAX_BYTES_PER_UNIT;
   }
 
   let ts = event.ts as number | null | undefined;
@@ -81,19 +87,18 @@ export function fastNormalize(
   ) {
     return undefined;
   }
-  size += Number.isFinite(ts) ? jsonNumberBytes(ts) : 4;
 
   let v = event.v as string | null | undefined;
   if (v === undefined || v === null || v === "") {
     v = null;
-    size += 4;
   } else {
     if (typeof v !== "string" || v.length > limits.versionMaxLength) return undefined;
-    size += jsonStringBytes(v);
+    bound += v.length * MAX_BYTES_PER_UNIT;
   }
 
-  if (size > budget) return undefined;
-  return { name, data, user, id, ts, v };
+  const normalized: NormalizedEvent = { name, data, user, id, ts, v };
+  if (bound > budget && (bound > cap || eventByteLength(normalized) > budget)) return undefined;
+  return normalized;
 }
 
 /** What the slow path found: the issues, or the event when there are none. */
