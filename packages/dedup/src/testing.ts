@@ -218,13 +218,23 @@ export function runDedupConformance(
         [[ok], Number.NaN, /ttlMs must be a positive integer/],
         [[ok, { key: "", value: "v" }], DAY, /entries\[1\]\.key must not be empty/],
         [[ok, { key: 42, value: "v" }], DAY, /entries\[1\]\.key must be a string, got number/],
-        [[{ key: "k".repeat(513), value: "v" }], DAY, /entries\[0\]\.key is 513 characters long; at most 512/],
-        [[{ key: "a\ud800", value: "v" }], DAY, /entries\[0\]\.key contains a lone UTF-16 surrogate/],
+        [
+          [{ key: "k".repeat(513), value: "v" }],
+          DAY,
+          /entries\[0\]\.key is 513 characters long; at most 512/,
+        ],
+        [
+          [{ key: "a\ud800", value: "v" }],
+          DAY,
+          /entries\[0\]\.key contains a lone UTF-16 surrogate/,
+        ],
         [[{ key: "k", value: null }], DAY, /entries\[0\]\.value must be a string, got null/],
         [[null], DAY, /entries\[0\] must be an object/],
       ];
       for (const [entries, ttlMs, message] of bad) {
-        const err = await s.claim(entries as ClaimEntry[], ttlMs as number).catch((e: unknown) => e);
+        const err = await s
+          .claim(entries as ClaimEntry[], ttlMs as number)
+          .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(DedupError);
         expect((err as DedupError).code).toBe("invalid_argument");
         expect((err as DedupError).retryable).toBe(false);

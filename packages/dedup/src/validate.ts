@@ -1,6 +1,9 @@
 import { DedupError } from "./errors.js";
 import type { ClaimEntry, ClaimResult } from "./types.js";
 
+/** Matches a lone UTF-16 surrogate (a `u` regex sees a valid pair as one code point). */
+export const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Longest key accepted, in UTF-16 code units (the `string.length`). */
 export const MAX_KEY_LENGTH = 512;
 /** Longest value accepted, in UTF-16 code units. */
@@ -28,7 +31,7 @@ function checkString(
       `${where}.${what} is ${s.length} characters long; at most ${max} are allowed`,
     );
   }
-  if (!s.isWellFormed()) {
+  if (LONE_SURROGATE.test(s)) {
     throw new DedupError(
       "invalid_argument",
       `${where}.${what} contains a lone UTF-16 surrogate; only well-formed Unicode strings are allowed`,

@@ -36,9 +36,7 @@ describe("memory store", () => {
     await s.claim([{ key: "b", value: "2" }], 10_000);
     t = 1_100; // "a" expires exactly now
     expect(await s.claim([{ key: "a", value: "3" }], 100)).toEqual([{ fresh: true }]);
-    expect(await s.claim([{ key: "b", value: "4" }], 100)).toEqual([
-      { fresh: false, value: "2" },
-    ]);
+    expect(await s.claim([{ key: "b", value: "4" }], 100)).toEqual([{ fresh: false, value: "2" }]);
   });
 
   it("rejects a bad maxKeys", () => {

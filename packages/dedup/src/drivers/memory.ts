@@ -68,7 +68,8 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
         out[i] = { fresh: false, value: held.value };
         continue;
       }
-      if (held !== undefined) map.delete(key); // expired: re-insert at the young end
+      if (held !== undefined)
+        map.delete(key); // expired: re-insert at the young end
       else if (map.size >= maxKeys) {
         const oldest = map.keys().next();
         if (!oldest.done) map.delete(oldest.value);

@@ -153,7 +153,10 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     let total = 0;
     try {
       for (;;) {
-        const n = await run("sweep", async (p) => (await p.query(sql.sweep, [sweepBatch])).rowCount ?? 0);
+        const n = await run(
+          "sweep",
+          async (p) => (await p.query(sql.sweep, [sweepBatch])).rowCount ?? 0,
+        );
         total += n;
         if (n < sweepBatch || closed) return total;
       }
@@ -201,7 +204,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
             driver: DRIVER,
           });
         }
-        results[i] = row.fresh ? { fresh: true } : { fresh: false, value: row.value.toString("utf8") };
+        results[i] = row.fresh
+          ? { fresh: true }
+          : { fresh: false, value: row.value.toString("utf8") };
       }
       return expand(plan, results);
     },

@@ -1,9 +1,9 @@
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { closedError, DedupError } from "../errors.js";
 import { checkTimeout, importLib, withTimeout } from "../internal.js";
-import type { ClaimEntry, ClaimResult, DedupStore } from "../types.js";
+import type { ClaimResult, DedupStore } from "../types.js";
 import { checkEntries, checkTtl, expand, planBatch } from "../validate.js";
-import { RELEASE_LUA } from "./redis-scripts.js";
+import { CLAIM_BATCH, type LuaScript, RELEASE_BATCH, RELEASE_ONE } from "./redis-scripts.js";
 
 /** Options of {@link createRedisStore}: give `url` (the store owns a connection) or `client`. */
 export interface RedisStoreOptions {
@@ -29,18 +29,19 @@ export interface RedisStoreOptions {
 }
 
 const DRIVER = "redis";
-const RETRYABLE_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
+const RETRYABLE_REPLY =
+  /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|MOVED|ASK|NOREPLICAS)\b/;
 
 type Client = Redis | Cluster;
-type Reply = [error: Error | null, result: unknown];
 
 /**
  * A deduplication store in Redis (ioredis, loaded on first use), shared by any number of
- * gateways. A batch is one pipeline of `SET key value NX PX ttl GET` (Redis >= 7.0): the reply
- * is `nil` when the key was free (fresh) or the first claimer's value (duplicate), atomically
- * per key. Each command touches one key, so it is safe with Redis Cluster (with a `Cluster`
- * client the commands go out individually, grouped per node by ioredis). `release` is a
- * compare-and-delete Lua script.
+ * gateways. Each key is claimed with `SET key value NX PX ttl GET` (Redis >= 7.0), which
+ * answers `nil` when the key was free (fresh) or the first claimer's value (duplicate),
+ * atomically. On a single Redis a whole batch is ONE round trip: a Lua script (`claim_batch`)
+ * running those SETs. With a `Cluster` client the keys of a batch may live in different slots,
+ * so each key gets its own SET (sent concurrently, grouped per node by ioredis); no script ever
+ * spans slots. `release` is a compare-and-delete Lua script.
  *
  * @example
  * ```ts
@@ -139,41 +140,28 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
       );
     } catch (err) {
       if (err instanceof DedupError && err.code === "unavailable" && lastError && !err.cause) {
-        throw unavailable(`${what} failed (last connection error: ${lastError.message})`, lastError);
+        throw unavailable(
+          `${what} failed (last connection error: ${lastError.message})`,
+          lastError,
+        );
       }
       throw toDedupError(err);
     }
   }
 
-  /** One command per entry; a pipeline on a single node, individual commands on a cluster. */
-  async function perKey(
-    c: Client,
-    entries: readonly ClaimEntry[],
-    args: (e: ClaimEntry) => (string | number)[],
-    command: string,
-  ): Promise<unknown[]> {
-    let replies: Reply[];
-    if ((c as Cluster).isCluster) {
-      replies = await Promise.all(
-        entries.map((e) =>
-          c.call(command, ...args(e)).then(
-            (r): Reply => [null, r],
-            (err: Error): Reply => [err, null],
-          ),
-        ),
-      );
-    } else {
-      const pipe = c.pipeline();
-      for (const e of entries) pipe.call(command, ...args(e));
-      replies = ((await pipe.exec()) ?? []) as Reply[];
-      if (replies.length !== entries.length) {
-        throw unavailable(`the pipeline answered ${replies.length} of ${entries.length} commands`);
-      }
+  /** Runs a script by SHA, loading it with EVAL when the server does not know it yet. */
+  async function evalScript(c: Client, sc: LuaScript, keys: string[], args: (string | number)[]) {
+    try {
+      return await c.evalsha(sc.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
+      return c.eval(sc.source, keys.length, ...keys, ...args);
     }
-    return replies.map(([err, r]) => {
-      if (err) throw err;
-      return r;
-    });
+  }
+
+  /** Cluster: one command per key (each in its own slot), sent concurrently. */
+  function perKey<T>(count: number, command: (i: number) => Promise<T>): Promise<T[]> {
+    return Promise.all(Array.from({ length: count }, (_, i) => command(i)));
   }
 
   return {
@@ -184,17 +172,36 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
       checkTtl(ttlMs);
       if (entries.length === 0) return [];
       const plan = planBatch(entries);
-      const replies = await run(`claim of ${plan.unique.length} keys`, (c) =>
-        perKey(c, plan.unique, (e) => [prefix + e.key, e.value, "NX", "PX", ttlMs, "GET"], "SET"),
-      );
+      const keys = plan.unique.map((e) => prefix + e.key);
+      const replies = await run(`claim of ${keys.length} keys`, async (c) => {
+        if ((c as Cluster).isCluster) {
+          return perKey(keys.length, async (i) => {
+            const old = await c.call(
+              "SET",
+              keys[i]!,
+              plan.unique[i]!.value,
+              "NX",
+              "PX",
+              ttlMs,
+              "GET",
+            );
+            return old === null ? 0 : old;
+          });
+        }
+        const values = plan.unique.map((e) => e.value);
+        return (await evalScript(c, CLAIM_BATCH, keys, [ttlMs, ...values])) as unknown[];
+      });
+      if (!Array.isArray(replies) || replies.length !== keys.length) {
+        throw new DedupError("internal", `claim of ${keys.length} keys got a malformed reply`, {
+          driver: DRIVER,
+        });
+      }
       const results = replies.map((r, i): ClaimResult => {
-        if (r === null) return { fresh: true };
+        if (r === 0) return { fresh: true };
         if (typeof r === "string") return { fresh: false, value: r };
-        throw new DedupError(
-          "internal",
-          `unexpected reply to SET for entries key #${i}: ${String(r)}`,
-          { driver: DRIVER },
-        );
+        throw new DedupError("internal", `unexpected reply for entries key #${i}: ${String(r)}`, {
+          driver: DRIVER,
+        });
       });
       return expand(plan, results);
     },
@@ -202,9 +209,15 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
       if (closed) throw closedError(DRIVER);
       checkEntries(entries, "release");
       if (entries.length === 0) return;
-      await run(`release of ${entries.length} keys`, (c) =>
-        perKey(c, entries, (e) => [RELEASE_LUA, 1, prefix + e.key, e.value], "EVAL"),
-      );
+      const keys = entries.map((e) => prefix + e.key);
+      const values = entries.map((e) => e.value);
+      await run(`release of ${keys.length} keys`, async (c) => {
+        if ((c as Cluster).isCluster) {
+          await perKey(keys.length, (i) => evalScript(c, RELEASE_ONE, [keys[i]!], [values[i]!]));
+        } else {
+          await evalScript(c, RELEASE_BATCH, keys, values);
+        }
+      });
     },
     async ping() {
       await run("PING", (c) => c.ping());
@@ -237,5 +250,8 @@ function toDedupError(err: unknown): DedupError {
       cause: err,
     });
   }
-  return unavailable(`Redis did not answer: ${e.message}; the outcome is unknown, retry later`, err);
+  return unavailable(
+    `Redis did not answer: ${e.message}; the outcome is unknown, retry later`,
+    err,
+  );
 }

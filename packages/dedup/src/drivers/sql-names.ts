@@ -1,4 +1,5 @@
 import { DedupError } from "../errors.js";
+import { LONE_SURROGATE } from "../validate.js";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -8,7 +9,8 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
  */
 export function quoteTable(driver: string, table: string, allowSchema: boolean): string {
   const parts = typeof table === "string" ? table.split(".") : [];
-  const ok = parts.length >= 1 && parts.length <= (allowSchema ? 2 : 1) && parts.every((p) => IDENT.test(p));
+  const ok =
+    parts.length >= 1 && parts.length <= (allowSchema ? 2 : 1) && parts.every((p) => IDENT.test(p));
   if (!ok) {
     throw new DedupError(
       "invalid_argument",
@@ -21,7 +23,12 @@ export function quoteTable(driver: string, table: string, allowSchema: boolean):
 
 /** Checks a `namespace` option of the SQL drivers. */
 export function checkNamespace(driver: string, namespace: string): string {
-  if (typeof namespace !== "string" || namespace.length > 200 || !namespace.isWellFormed() || namespace.includes("\u0000")) {
+  if (
+    typeof namespace !== "string" ||
+    namespace.length > 200 ||
+    LONE_SURROGATE.test(namespace) ||
+    namespace.includes("\u0000")
+  ) {
     throw new DedupError(
       "invalid_argument",
       `options.namespace must be a string of at most 200 characters without NUL, got ${JSON.stringify(namespace)}`,

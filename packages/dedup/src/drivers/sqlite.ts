@@ -71,16 +71,24 @@ export interface SqliteStore extends DedupStore {
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   if (!options || (options.path === undefined) === (options.database === undefined)) {
-    throw new DedupError("invalid_argument", "give exactly one of options.path or options.database", {
-      driver: DRIVER,
-    });
+    throw new DedupError(
+      "invalid_argument",
+      "give exactly one of options.path or options.database",
+      {
+        driver: DRIVER,
+      },
+    );
   }
   const table = quoteTable(DRIVER, options.table ?? "evt_dedup", false);
   const namespace = checkNamespace(DRIVER, options.namespace ?? "");
   const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
   const synchronous = options.synchronous ?? "normal";
   if (synchronous !== "normal" && synchronous !== "full") {
-    throw new DedupError("invalid_argument", `options.synchronous must be "normal" or "full", got ${String(synchronous)}`, { driver: DRIVER });
+    throw new DedupError(
+      "invalid_argument",
+      `options.synchronous must be "normal" or "full", got ${String(synchronous)}`,
+      { driver: DRIVER },
+    );
   }
   const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
   const sweepBatch = options.sweepBatch ?? 500;
@@ -94,7 +102,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     if (options.database) {
       db = options.database;
     } else {
-      const Database = await importLib<typeof BetterSqlite3>(DRIVER, "better-sqlite3", () => import("better-sqlite3"));
+      const Database = await importLib<typeof BetterSqlite3>(
+        DRIVER,
+        "better-sqlite3",
+        () => import("better-sqlite3"),
+      );
       db = new Database(options.path!);
       db.pragma(`busy_timeout = ${timeoutMs}`);
       db.pragma("journal_mode = WAL");
@@ -151,11 +163,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   /** Deletes expired rows in small transactions, yielding to claims between steps. */
   async function sweepAll(): Promise<number> {
     if (sweeping || closed) return 0;
-    if (!ready) await get();
     sweeping = true;
     let total = 0;
     try {
-      const p = await ready;
+      const p = await get();
       for (;;) {
         if (closed) break;
         const n = p.sweepStep(Date.now());
@@ -234,11 +245,30 @@ function toDedupError(err: unknown): DedupError {
   if (err instanceof DedupError) return err;
   const code = (err as { code?: unknown })?.code;
   const msg = err instanceof Error ? err.message : String(err);
-  if (typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))) {
-    return new DedupError("unavailable", `the database is locked by another writer (${code}): ${msg}; retry later`, { driver: DRIVER, cause: err });
+  if (
+    typeof code === "string" &&
+    (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+  ) {
+    return new DedupError(
+      "unavailable",
+      `the database is locked by another writer (${code}): ${msg}; retry later`,
+      { driver: DRIVER, cause: err },
+    );
   }
-  if (typeof code === "string" && (code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_FULL")) {
-    return new DedupError("unavailable", `the database file cannot be used (${code}): ${msg}`, { driver: DRIVER, cause: err });
+  if (
+    typeof code === "string" &&
+    (code.startsWith("SQLITE_IOERR") ||
+      code.startsWith("SQLITE_CANTOPEN") ||
+      code === "SQLITE_FULL")
+  ) {
+    return new DedupError("unavailable", `the database file cannot be used (${code}): ${msg}`, {
+      driver: DRIVER,
+      cause: err,
+    });
   }
-  return new DedupError("internal", `unexpected SQLite error${typeof code === "string" ? ` (${code})` : ""}: ${msg}`, { driver: DRIVER, cause: err });
+  return new DedupError(
+    "internal",
+    `unexpected SQLite error${typeof code === "string" ? ` (${code})` : ""}: ${msg}`,
+    { driver: DRIVER, cause: err },
+  );
 }

@@ -1,0 +1,132 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createSqliteStore, DedupError } from "@evt/dedup";
+import { runDedupConformance } from "@evt/dedup/testing";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+
+const dir = mkdtempSync(join(tmpdir(), "evt-dedup-sqlite-"));
+const file = join(dir, "dedup.db");
+const DAY = 86_400_000;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+runDedupConformance("sqlite", async () => createSqliteStore({ path: file }));
+
+describe("sqlite store", () => {
+  it("opens the file in WAL mode", async () => {
+    const s = createSqliteStore({ path: join(dir, "pragmas.db") });
+    await s.ping();
+    const db = new Database(join(dir, "pragmas.db"));
+    expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+    db.close();
+    await s.close();
+  });
+
+  it("remembers claims across a restart", async () => {
+    const path = join(dir, "restart.db");
+    const a = createSqliteStore({ path });
+    await a.claim([{ key: "env\u0000order-9", value: "first" }], DAY);
+    await a.close();
+    const b = createSqliteStore({ path });
+    expect(await b.claim([{ key: "env\u0000order-9", value: "x" }], DAY)).toEqual([
+      { fresh: false, value: "first" },
+    ]);
+    await b.close();
+  });
+
+  it("sweeps expired rows in small batches and keeps live ones", async () => {
+    const path = join(dir, "sweep.db");
+    const s = createSqliteStore({ path, sweepBatch: 7, sweepIntervalMs: 0 });
+    await s.claim(
+      Array.from({ length: 30 }, (_, i) => ({ key: `old${i}`, value: "v" })),
+      20,
+    );
+    await s.claim([{ key: "live", value: "v" }], DAY);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await s.sweep()).toBe(30);
+    const db = new Database(path, { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM evt_dedup").get()).toEqual({ n: 1 });
+    db.close();
+    await s.close();
+  });
+
+  it("uses a given database and leaves it open on close", async () => {
+    const database = new Database(":memory:");
+    const s = createSqliteStore({ database, table: "dedup_keys", namespace: "acme" });
+    expect(await s.claim([{ key: "k", value: "v" }], DAY)).toEqual([{ fresh: true }]);
+    await s.close();
+    expect(database.prepare("SELECT namespace, value FROM dedup_keys").get()).toEqual({
+      namespace: "acme",
+      value: "v",
+    });
+    database.close();
+  });
+
+  it("rejects with a retryable DedupError while another process holds the write lock", async () => {
+    const path = join(dir, "busy.db");
+    const s = createSqliteStore({ path, timeoutMs: 50 });
+    await s.ping();
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      const err = await s.claim([{ key: "k", value: "v" }], DAY).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DedupError);
+      expect(err).toMatchObject({ code: "unavailable", retryable: true, driver: "sqlite" });
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    expect(await s.claim([{ key: "k", value: "v" }], DAY)).toEqual([{ fresh: true }]);
+    await s.close();
+  });
+
+  it("lets exactly one of 8 processes on one file win each of 10,000 keys", async () => {
+    const path = join(dir, "procs.db");
+    const script = fileURLToPath(new URL("./helpers/sqlite-claimer.ts", import.meta.url));
+    const n = 10_000;
+    const children = Array.from({ length: 8 }, (_, w) =>
+      spawn(
+        process.execPath,
+        ["--import", "tsx", script, path, "evt_dedup", String(w), String(n)],
+        {
+          stdio: ["pipe", "pipe", "inherit"],
+        },
+      ),
+    );
+    const outputs = children.map(
+      (child) =>
+        new Promise<Record<string, string>>((resolve, reject) => {
+          let out = "";
+          child.stdout.on("data", (d) => {
+            out += d;
+          });
+          child.on("error", reject);
+          child.on("exit", (code) =>
+            code === 0
+              ? resolve(JSON.parse(out))
+              : reject(new Error(`claimer exited with ${code}`)),
+          );
+        }),
+    );
+    // give every child time to open the file, then release them together
+    await new Promise((r) => setTimeout(r, 1500));
+    for (const c of children) c.stdin.end("go\n");
+    const results = await Promise.all(outputs);
+    const problems: string[] = [];
+    let fresh = 0;
+    for (let i = 0; i < n; i++) {
+      const winners = results.flatMap((r, w) => (r[`k${i}`] === "" ? [w] : []));
+      fresh += winners.length;
+      if (winners.length !== 1) problems.push(`k${i}: ${winners.length} winners`);
+      for (const r of results) {
+        const v = r[`k${i}`];
+        if (v !== "" && v !== `w${winners[0]}`) problems.push(`k${i}: duplicate carries ${v}`);
+      }
+    }
+    expect(problems.slice(0, 5)).toEqual([]);
+    expect(fresh).toBe(n);
+  }, 60_000);
+});
