@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ServerError } from "@evt/server";
+import { ServerError } from "./errors.js";
 import { normalizeBasePath, stripBasePath } from "./routes.js";
 import type { ApiResponse, EventApi } from "./types.js";
 
