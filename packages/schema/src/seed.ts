@@ -65,7 +65,7 @@ export function deriveEventIds(seed: EventIdSeed, count: number): string[] {
   if (!(entropy instanceof Uint8Array) || entropy.length !== 10) {
     throw new EvtSchemaError(
       "invalid_seed",
-      `deriveEventIds: seed.entropy must be a Uint8Array of 10 bytes (got ${entropy instanceof Uint8Array ? `${entropy.length} bytes` : typeof entropy})`,
+      `deriveEventIds: seed.entropy is ${entropy instanceof Uint8Array ? `${entropy.length} bytes` : typeof entropy} (allowed: a Uint8Array of exactly 10 bytes)`,
     );
   }
   if (!Number.isInteger(count) || count < 0) {
