@@ -47,8 +47,16 @@ export class StoreError extends Error {
   /** Driver that raised the error (`memory`, `sqlite`, `postgres`). */
   readonly driver: string;
 
-  constructor(driver: string, code: StoreErrorCode, message: string, options: StoreErrorOptions = {}) {
-    super(`[evt/store] [${driver}] ${message}`, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    driver: string,
+    code: StoreErrorCode,
+    message: string,
+    options: StoreErrorOptions = {},
+  ) {
+    super(
+      `[evt/store] [${driver}] ${message}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.driver = driver;
     this.code = code;
     this.retryable = options.retryable ?? code === "unavailable";

@@ -1,4 +1,8 @@
-export { createMemoryEventStore, createMemoryStore, type MemoryStoreOptions } from "./drivers/memory";
+export {
+  createMemoryEventStore,
+  createMemoryStore,
+  type MemoryStoreOptions,
+} from "./drivers/memory";
 export {
   createPostgresEventStore,
   createPostgresStore,

@@ -1,5 +1,5 @@
-import { StoreError } from "./errors";
 import { describeValue } from "./encode";
+import { StoreError } from "./errors";
 import type { ListQuery } from "./types";
 
 /** Largest page `list` returns. */
@@ -107,13 +107,21 @@ export function normalizeListQuery(driver: string, query: ListQuery): Normalized
       `list: cursor must be a string from a previous page or null, got ${describeValue(cursor)}`,
     );
   }
+  let upper = optionalTime(driver, "until", until);
+  let after = cursor == null ? null : decodeCursor(driver, cursor);
+  // Keep only the stricter of the two upper bounds, so the database seeks straight to the
+  // cursor instead of scanning down from `until` on every page.
+  if (after && upper != null) {
+    if (after.receivedAt < upper) upper = null;
+    else after = null;
+  }
   return {
     env,
     name: name ?? null,
     since: optionalTime(driver, "since", since),
-    until: optionalTime(driver, "until", until),
+    until: upper,
     limit,
-    after: cursor == null ? null : decodeCursor(driver, cursor),
+    after,
   };
 }
 

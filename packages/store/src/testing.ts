@@ -211,9 +211,7 @@ export function runStoreConformance(
       const all: StoredEvent[] = [];
       for (let i = 0; i < 2500; i++) {
         // Groups of 7 share a received_at, so the internal_id tie-break is exercised at page edges.
-        all.push(
-          event(env, i, { received_at: BASE + Math.floor(i / 7), name: i % 3 ? "x" : "y" }),
-        );
+        all.push(event(env, i, { received_at: BASE + Math.floor(i / 7), name: i % 3 ? "x" : "y" }));
       }
       const shuffled = all.slice().sort((p, q) => ((p.ts * 7919) % 2500) - ((q.ts * 7919) % 2500));
       for (let i = 0; i < shuffled.length; i += 500) await store.append(shuffled.slice(i, i + 500));
@@ -224,7 +222,10 @@ export function runStoreConformance(
       expect(events[17]).toStrictEqual(all[2500 - 18]);
       const ys = await listAll(store, { env, limit: 97, name: "y" });
       expect(ys.events.map((e) => e.internal_id)).toEqual(
-        all.filter((e) => e.name === "y").map((e) => e.internal_id).reverse(),
+        all
+          .filter((e) => e.name === "y")
+          .map((e) => e.internal_id)
+          .reverse(),
       );
       const max = await listAll(store, { env, limit: 1000 });
       expect(max.pages).toBe(3);
@@ -281,7 +282,7 @@ export function runStoreConformance(
         '{"__proto__": {"polluted": true}, "constructor": {"prototype": 1}, "z": 1, "a": 2}',
       ) as Record<string, unknown>;
       Object.assign(data, {
-        text: "héllo wörld ✓ 日本語 עברית 🎉👩🏽‍💻 e\u0301 \u2028 \"quoted\" back\\slash\nnew line\ttab",
+        text: 'héllo wörld ✓ 日本語 עברית 🎉👩🏽‍💻 e\u0301 \u2028 "quoted" back\\slash\nnew line\ttab',
         nested: { deep: { deeper: { list: [1, "two", null, true, { x: [[]] }], empty: {} } } },
         numbers: [
           0,

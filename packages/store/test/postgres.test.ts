@@ -1,4 +1,4 @@
-import { StoreError, type StoredEvent } from "@evt/store";
+import { type StoredEvent, StoreError } from "@evt/store";
 import {
   createPostgresEventStore,
   createPostgresStore,
@@ -61,9 +61,7 @@ describe("postgres store", () => {
     await Promise.all(stores.map((s, i) => s.append([event(i)])));
     const { rows } = await admin.query(`SELECT count(*)::int AS n FROM "${t}"`);
     expect(rows[0].n).toBe(6);
-    const indexes = await admin.query("SELECT indexname FROM pg_indexes WHERE tablename = $1", [
-      t,
-    ]);
+    const indexes = await admin.query("SELECT indexname FROM pg_indexes WHERE tablename = $1", [t]);
     expect(indexes.rows.map((r) => r.indexname).sort()).toEqual(
       [`${t}_env_name_time`, `${t}_env_time`, `${t}_pkey`, `${t}_time`].sort(),
     );
@@ -116,9 +114,7 @@ describe("postgres store", () => {
 
   it("explains that jsonb cannot hold U+0000, without calling it retryable", async () => {
     const store = createPostgresStore({ url, table });
-    const error = await failure(
-      store.append([event(1, { env: "nul", data: { s: "a\u0000b" } })]),
-    );
+    const error = await failure(store.append([event(1, { env: "nul", data: { s: "a\u0000b" } })]));
     expect(error.code).toBe("invalid_input");
     expect(error.retryable).toBe(false);
     expect(error.message).toContain("\\u0000");

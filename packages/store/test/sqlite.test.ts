@@ -1,10 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
-import { StoreError, type StoredEvent } from "@evt/store";
+import { type StoredEvent, StoreError } from "@evt/store";
 import { createSqliteEventStore, createSqliteStore } from "@evt/store/sqlite";
 import { runStoreConformance } from "@evt/store/testing";
+import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 
 const dir = mkdtempSync(join(tmpdir(), "evt-store-sqlite-"));

@@ -1,12 +1,6 @@
-import { type EncodedEvent, decodeRow, encodeEvents } from "../encode";
+import { decodeRow, type EncodedEvent, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
-import {
-  checkCutoff,
-  checkEnv,
-  checkIds,
-  encodeCursor,
-  normalizeListQuery,
-} from "../query";
+import { checkCutoff, checkEnv, checkIds, encodeCursor, normalizeListQuery } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 
 const DRIVER = "memory";

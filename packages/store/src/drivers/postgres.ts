@@ -276,17 +276,19 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
   function encodeColumns(rows: EncodedEvent[]): unknown[] {
     // Lock rows in one global order so concurrent appends of overlapping ids cannot deadlock;
     // the sort is stable, so among duplicates the first given still comes (and wins) first.
-    const sorted = rows.slice().sort((a, b) =>
-      a.env === b.env
-        ? a.internal_id < b.internal_id
-          ? -1
-          : a.internal_id > b.internal_id
-            ? 1
-            : 0
-        : a.env < b.env
-          ? -1
-          : 1,
-    );
+    const sorted = rows
+      .slice()
+      .sort((a, b) =>
+        a.env === b.env
+          ? a.internal_id < b.internal_id
+            ? -1
+            : a.internal_id > b.internal_id
+              ? 1
+              : 0
+          : a.env < b.env
+            ? -1
+            : 1,
+      );
     const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
     for (const r of sorted) {
       cols[0]!.push(r.env);

@@ -38,7 +38,11 @@ export function checkTimeout(driver: string, timeoutMs: unknown): number {
  * Import an optional peer dependency, or fail with a `missing_dependency` error that says
  * what to install.
  */
-export async function importPeer<T>(driver: string, load: () => Promise<T>, pkg: string): Promise<T> {
+export async function importPeer<T>(
+  driver: string,
+  load: () => Promise<T>,
+  pkg: string,
+): Promise<T> {
   try {
     return await load();
   } catch (error) {

@@ -3,7 +3,15 @@
 /** Columns in the order every statement binds and selects them. */
 export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at`;
 
-/** Schema: a rowid table (rows hold JSON, so no WITHOUT ROWID) and the read/retention indexes. */
+/**
+ * Schema, kept lean because every index costs each appended row a B-tree insert:
+ * - the table is clustered on its key `(env, internal_id)` (WITHOUT ROWID), which serves
+ *   `get`, `has` and the idempotency check without a separate unique index;
+ * - `_env_time` serves `list` and retention (one range per environment);
+ * - `_env_name_time` serves `list` with a `name` filter.
+ * There is no global `received_at` index: retention walks the environments with index seeks
+ * (see `nextEnvSql`) and deletes one time range per environment.
+ */
 export const schemaSql = (t: string) => `
 CREATE TABLE IF NOT EXISTS "${t}" (
   env TEXT NOT NULL,
@@ -14,12 +22,11 @@ CREATE TABLE IF NOT EXISTS "${t}" (
   "user" TEXT,
   ts INTEGER NOT NULL,
   v TEXT,
-  received_at INTEGER NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS "${t}_env_id" ON "${t}" (env, internal_id);
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (env, internal_id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${t}_env_time" ON "${t}" (env, received_at DESC, internal_id DESC);
 CREATE INDEX IF NOT EXISTS "${t}_env_name_time" ON "${t}" (env, name, received_at DESC, internal_id DESC);
-CREATE INDEX IF NOT EXISTS "${t}_time" ON "${t}" (received_at);
 `;
 
 export const insertSql = (t: string) =>
@@ -43,7 +50,9 @@ export interface ListShape {
 /** Parameters in order: env, [name], [since], [until], [afterReceivedAt, afterInternalId], limit. */
 export const listSql = (t: string, s: ListShape) =>
   [
-    `SELECT ${COLUMNS} FROM "${t}" WHERE env = ?`,
+    // Pinned: without ANALYZE statistics the planner may pick the time index for a name
+    // filter and scan every event of the environment.
+    `SELECT ${COLUMNS} FROM "${t}" INDEXED BY "${t}_${s.name ? "env_name_time" : "env_time"}" WHERE env = ?`,
     s.name ? " AND name = ?" : "",
     s.since ? " AND received_at >= ?" : "",
     s.until ? " AND received_at < ?" : "",
@@ -51,6 +60,9 @@ export const listSql = (t: string, s: ListShape) =>
     " ORDER BY received_at DESC, internal_id DESC LIMIT ?",
   ].join("");
 
-/** One retention batch; repeated until it deletes fewer rows than the batch size. */
+/** The first environment after `?` (`''` for the first): a seek on the key, not a scan. */
+export const nextEnvSql = (t: string) => `SELECT min(env) FROM "${t}" WHERE env > ?`;
+
+/** One retention batch in one environment; repeated until it deletes fewer rows than the batch. */
 export const deleteBatchSql = (t: string) =>
-  `DELETE FROM "${t}" WHERE rowid IN (SELECT rowid FROM "${t}" WHERE received_at < ? LIMIT ?)`;
+  `DELETE FROM "${t}" WHERE (env, internal_id) IN (SELECT env, internal_id FROM "${t}" WHERE env = ? AND received_at < ? LIMIT ?)`;

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { type EncodedEvent, type EventRow, decodeRow, encodeEvents } from "../encode";
+import { decodeRow, type EncodedEvent, type EventRow, encodeEvents } from "../encode";
 import { describeError, StoreError } from "../errors";
 import {
   checkCutoff,
@@ -18,6 +18,7 @@ import {
   insertSql,
   type ListShape,
   listSql,
+  nextEnvSql,
   schemaSql,
 } from "./sqlite-sql";
 
@@ -75,6 +76,7 @@ interface Ready {
   get: Statement;
   has: Statement;
   deleteBatch: Statement;
+  nextEnv: Statement;
   list: Map<string, Statement>;
 }
 
@@ -164,12 +166,23 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
         db,
         insertMany: db.transaction((rows: EncodedEvent[]) => {
           for (const r of rows) {
-            insert.run(r.env, r.internal_id, r.id, r.name, r.data, r.user, r.ts, r.v, r.received_at);
+            insert.run(
+              r.env,
+              r.internal_id,
+              r.id,
+              r.name,
+              r.data,
+              r.user,
+              r.ts,
+              r.v,
+              r.received_at,
+            );
           }
         }),
         get: db.prepare(getSql(table)),
         has: db.prepare(hasSql(table)).pluck(),
         deleteBatch: db.prepare(deleteBatchSql(table)),
+        nextEnv: db.prepare(nextEnvSql(table)).pluck(),
         list: new Map(),
       };
     } catch (error) {
@@ -282,14 +295,19 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       const r = await use("deleteReceivedBefore");
       let deleted = 0;
       try {
-        for (;;) {
-          const { changes } = r.deleteBatch.run(cutoff, RETENTION_BATCH);
-          deleted += changes;
-          if (changes < RETENTION_BATCH) return deleted;
-          // Let other work (appends, requests) run between batches.
-          await new Promise((resolve) => setImmediate(resolve));
-          if (closed) return deleted;
+        let env = r.nextEnv.get("") as string | null;
+        while (env != null) {
+          for (;;) {
+            const { changes } = r.deleteBatch.run(env, cutoff, RETENTION_BATCH);
+            deleted += changes;
+            if (changes < RETENTION_BATCH) break;
+            // Let other work (appends, requests) run between batches.
+            await new Promise((resolve) => setImmediate(resolve));
+            if (closed) return deleted;
+          }
+          env = r.nextEnv.get(env) as string | null;
         }
+        return deleted;
       } catch (error) {
         throw toStoreError("deleteReceivedBefore", error);
       }
