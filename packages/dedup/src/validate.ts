@@ -1,8 +1,13 @@
 import { DedupError } from "./errors.js";
 import type { ClaimEntry, ClaimResult } from "./types.js";
 
-/** Matches a lone UTF-16 surrogate (a `u` regex sees a valid pair as one code point). */
-export const LONE_SURROGATE = /\p{Cs}/u;
+/** `String.prototype.isWellFormed` (Node >= 20; typed here because the ES2023 lib lacks it). */
+type WellFormed = { isWellFormed(): boolean };
+
+/** Whether `s` has no lone UTF-16 surrogate, i.e. encodes to UTF-8 and back unchanged. */
+export function isWellFormed(s: string): boolean {
+  return (s as unknown as WellFormed).isWellFormed();
+}
 
 /** Longest key accepted, in UTF-16 code units (the `string.length`). */
 export const MAX_KEY_LENGTH = 512;
@@ -31,7 +36,7 @@ function checkString(
       `${where}.${what} is ${s.length} characters long; at most ${max} are allowed`,
     );
   }
-  if (LONE_SURROGATE.test(s)) {
+  if (!isWellFormed(s)) {
     throw new DedupError(
       "invalid_argument",
       `${where}.${what} contains a lone UTF-16 surrogate; only well-formed Unicode strings are allowed`,

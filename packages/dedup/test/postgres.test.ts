@@ -17,7 +17,13 @@ runDedupConformance("postgres", async () =>
 describe("postgres store", () => {
   const admin = new pg.Pool({ connectionString: url, max: 2 });
   afterAll(async () => {
-    for (const t of [table, `${table}_ns`, `${table}_sweep`, `${table}_race`]) {
+    for (const t of [
+      table,
+      `${table}_ns`,
+      `${table}_sweep`,
+      `${table}_race`,
+      `${table}_unlogged`,
+    ]) {
       await admin.query(`DROP TABLE IF EXISTS "${t}"`);
     }
     await admin.end();
@@ -130,6 +136,40 @@ describe("postgres store", () => {
     } finally {
       await s.close();
       await proxy.close();
+    }
+  });
+
+  it("claims a whole batch in one statement", async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    const s = createPostgresStore({ pool, table, sweepIntervalMs: 0 });
+    await s.migrate();
+    const sent: string[] = [];
+    const query = pool.query.bind(pool);
+    pool.query = ((text: string, values?: unknown[]) => {
+      sent.push(text);
+      return query(text, values);
+    }) as typeof pool.query;
+    const batch = Array.from({ length: 1000 }, (_, i) => ({
+      key: `one-${randomUUID()}-${i % 900}`,
+      value: `v${i}`,
+    }));
+    const out = await s.claim(batch, DAY);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/^INSERT INTO [\s\S]*\bON CONFLICT\b/);
+    expect(out.filter((r) => r.fresh)).toHaveLength(new Set(batch.map((e) => e.key)).size);
+    await s.close();
+    await pool.end();
+  });
+
+  it("creates an UNLOGGED table when asked", async () => {
+    const t = `${table}_unlogged`;
+    const s = createPostgresStore({ url, table: t, unlogged: true });
+    try {
+      await s.migrate();
+      const res = await admin.query("SELECT relpersistence FROM pg_class WHERE relname = $1", [t]);
+      expect(res.rows[0].relpersistence).toBe("u");
+    } finally {
+      await s.close();
     }
   });
 

@@ -17,6 +17,9 @@ export interface MemoryStoreOptions {
 /** How many head entries a claim inspects for expiry, keeping the sweep amortised O(1). */
 const SWEEP_STEP = 4;
 
+/** One shared, frozen answer for every fresh key: no allocation per key on the hot path. */
+const FRESH: ClaimResult = Object.freeze({ fresh: true });
+
 interface Slot {
   value: string;
   expiresAt: number;
@@ -75,7 +78,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
         if (!oldest.done) map.delete(oldest.value);
       }
       map.set(key, { value, expiresAt });
-      out[i] = { fresh: true };
+      out[i] = FRESH;
     }
     sweepHead(t);
     return out;

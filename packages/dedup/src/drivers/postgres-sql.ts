@@ -5,8 +5,8 @@
  * text column cannot hold), `expires_at`, and `claimed_by`, the id of the transaction that
  * claimed the current window, which tells "we won" from "someone else won" exactly.
  */
-export function schemaSql(T: string, I: string): string {
-  return `CREATE TABLE IF NOT EXISTS ${T} (
+export function schemaSql(T: string, I: string, unlogged: boolean): string {
+  return `CREATE ${unlogged ? "UNLOGGED " : ""}TABLE IF NOT EXISTS ${T} (
   namespace text NOT NULL,
   key bytea NOT NULL,
   value bytea NOT NULL,

@@ -26,6 +26,13 @@ export interface PostgresStoreOptions {
   sweepIntervalMs?: number;
   /** Rows deleted per sweep statement. @default 1000 */
   sweepBatch?: number;
+  /**
+   * Create the table `UNLOGGED`: no write-ahead log, so claims are cheaper, but PostgreSQL
+   * empties the table after a crash (every window restarts). Only affects a table this store
+   * creates.
+   * @default false
+   */
+  unlogged?: boolean;
   /** Extra `pg.Pool` options for the pool made from `url` (e.g. `max`, `ssl`). */
   poolOptions?: PoolConfig;
 }
@@ -107,7 +114,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       await c.query("BEGIN");
       // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalog; serialise them.
       await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`evt/dedup:${T}`]);
-      await c.query(schemaSql(T, I));
+      await c.query(schemaSql(T, I, options.unlogged ?? false));
       await c.query("COMMIT");
     } catch (err) {
       await c.query("ROLLBACK").catch(() => {});

@@ -1,5 +1,5 @@
 import { DedupError } from "../errors.js";
-import { LONE_SURROGATE } from "../validate.js";
+import { isWellFormed } from "../validate.js";
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
@@ -26,7 +26,7 @@ export function checkNamespace(driver: string, namespace: string): string {
   if (
     typeof namespace !== "string" ||
     namespace.length > 200 ||
-    LONE_SURROGATE.test(namespace) ||
+    !isWellFormed(namespace) ||
     namespace.includes("\u0000")
   ) {
     throw new DedupError(
