@@ -122,7 +122,12 @@ export function createEventApi(options: EventApiOptions): EventApi {
     DEFAULT_MAX_REQUEST_BYTES,
   );
   const limits: Limits = { ...LIMITS, ...options.limits };
-  const parseOptions = { limits, catalog: options.catalog, receivedAt: 0 };
+  // Only overrides go to parseEvents: without any it takes its precomputed defaults.
+  const parseOptions: Parameters<typeof parseEvents>[1] & { receivedAt: number } = {
+    receivedAt: 0,
+  };
+  if (options.limits !== undefined) parseOptions.limits = options.limits;
+  if (options.catalog !== undefined) parseOptions.catalog = options.catalog;
   const cors = corsHeaders(options.cors ?? true);
   const now = options.now ?? Date.now;
   const logger = options.logger ?? silent;
