@@ -1,2 +1,4 @@
-/** Version-free marker of this package, replaced as the package grows. */
-export const PACKAGE_NAME = "@evt/client";
+export { type BatcherOptions, EventBatcher } from "./batcher";
+export { EventClient, type SendPayload, type SendResult } from "./client";
+export { EventSendError, type EventSendErrorCode, type EventSendErrorDetails } from "./errors";
+export type { EventClientOptions, Logger, RetryOptions } from "./options";
