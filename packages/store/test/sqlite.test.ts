@@ -18,8 +18,9 @@ runStoreConformance("sqlite", async () => createSqliteStore({ path: file }), {
 });
 
 runStoreConformance(
-  "sqlite (synchronous NORMAL)",
-  async () => createSqliteStore({ path: join(dir, "normal.db"), synchronous: "NORMAL" }),
+  "sqlite (synchronous NORMAL, no group commit)",
+  async () =>
+    createSqliteStore({ path: join(dir, "normal.db"), synchronous: "NORMAL", groupCommit: false }),
   { persistent: true, keyOrder: true, nulCharacter: true },
 );
 
@@ -82,6 +83,37 @@ describe("sqlite store", () => {
     expect(await store.has([event(1).internal_id], "production")).toEqual(
       new Set([event(1).internal_id]),
     );
+    await store.close();
+    db.close();
+  });
+
+  it("group commit: concurrent appends share a transaction, yet a failing call fails alone", async () => {
+    const db = new Database(":memory:");
+    const store = createSqliteStore({ database: db });
+    await store.ping();
+    db.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON evt_events WHEN NEW.name = 'boom'
+       BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END`,
+    );
+    const calls = [
+      store.append([event(1), event(2)]),
+      store.append([event(3), event(4, { name: "boom" })]),
+      store.append([event(5)]),
+      store.append([event(1, { data: { second: true } })]),
+    ];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((r) => r.status)).toEqual([
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    const reason = (settled[1] as PromiseRejectedResult).reason as StoreError;
+    expect(reason).toBeInstanceOf(StoreError);
+    expect(reason.message).toContain("refused by test trigger");
+    const ids = [1, 2, 3, 4, 5].map((n) => event(n).internal_id);
+    expect(await store.has(ids, "production")).toEqual(new Set([ids[0], ids[1], ids[4]]));
+    expect((await store.get(ids[0]!, "production"))?.data).toEqual({ n: 1 });
     await store.close();
     db.close();
   });

@@ -114,7 +114,7 @@ function toStoreError(op: string, error: unknown): StoreError {
     code === "22P05"
       ? "; jsonb cannot store the character \\u0000 in data or user strings"
       : kind === "unavailable"
-        ? "; PostgreSQL did not answer, retry later"
+        ? "; transient, safe to retry (appends are idempotent)"
         : "";
   return new StoreError(
     DRIVER,

@@ -61,6 +61,14 @@ export interface SqliteStoreOptions {
   /** Table name (a plain identifier); indexes are named after it. @default "evt_events" */
   table?: string;
   /**
+   * Group commit: appends made in the same turn of the event loop (concurrent requests) are
+   * written in one transaction, each inside its own savepoint, so one fsync covers them all
+   * and a failing call rolls back alone. Every call still resolves only after the commit that
+   * holds its events. `false`: one transaction per call, committed before `append` returns.
+   * @default true
+   */
+  groupCommit?: boolean;
+  /**
    * How long a call waits for a lock held by another connection (`busy_timeout`) before it
    * fails with a retryable `unavailable` error.
    * @default 2000
@@ -70,9 +78,17 @@ export interface SqliteStoreOptions {
 
 type Statement = BetterSqlite3.Statement;
 
+interface Pending {
+  rows: EncodedEvent[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
 interface Ready {
   db: BetterSqlite3.Database;
   insertMany: BetterSqlite3.Transaction<(rows: EncodedEvent[]) => void>;
+  /** Several calls' rows in one transaction, each call in a savepoint (nested `insertMany`). */
+  insertGroup: BetterSqlite3.Transaction<(group: Pending[]) => unknown[]>;
   get: Statement;
   has: Statement;
   deleteBatch: Statement;
@@ -142,6 +158,9 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
   const table = checkTable(DRIVER, options.table ?? DEFAULT_TABLE);
   const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
   const owned = options.database == null;
+  const groupCommit = options.groupCommit ?? true;
+  let queue: Pending[] = [];
+  let flushScheduled = false;
 
   let ready: Ready | null = null;
   let opening: Promise<Ready> | null = null;
@@ -162,23 +181,24 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     try {
       db.exec(schemaSql(table));
       const insert = db.prepare(insertSql(table));
+      const insertMany = db.transaction((rows: EncodedEvent[]) => {
+        for (const r of rows) {
+          insert.run(r.env, r.internal_id, r.id, r.name, r.data, r.user, r.ts, r.v, r.received_at);
+        }
+      });
       return {
         db,
-        insertMany: db.transaction((rows: EncodedEvent[]) => {
-          for (const r of rows) {
-            insert.run(
-              r.env,
-              r.internal_id,
-              r.id,
-              r.name,
-              r.data,
-              r.user,
-              r.ts,
-              r.v,
-              r.received_at,
-            );
-          }
-        }),
+        insertMany,
+        insertGroup: db.transaction((group: Pending[]) =>
+          group.map((call) => {
+            try {
+              insertMany(call.rows); // nested: a savepoint, rolled back alone if it throws
+              return null;
+            } catch (error) {
+              return error;
+            }
+          }),
+        ),
         get: db.prepare(getSql(table)),
         has: db.prepare(hasSql(table)).pluck(),
         deleteBatch: db.prepare(deleteBatchSql(table)),
@@ -211,6 +231,45 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     return opening;
   }
 
+  /** Commit every queued append in one transaction and settle each call. */
+  function flush(): void {
+    flushScheduled = false;
+    const group = queue;
+    queue = [];
+    if (group.length === 0) return;
+    const r = ready;
+    if (!r) {
+      const error = new StoreError(DRIVER, "closed", "append: the store was closed");
+      for (const call of group) call.reject(error);
+      return;
+    }
+    const events = group.reduce((n, call) => n + call.rows.length, 0);
+    if (group.length === 1) {
+      const call = group[0]!;
+      try {
+        r.insertMany.immediate(call.rows);
+        call.resolve();
+      } catch (error) {
+        call.reject(toStoreError(`append of ${events} events`, error));
+      }
+      return;
+    }
+    let outcomes: unknown[];
+    try {
+      outcomes = r.insertGroup.immediate(group);
+    } catch (error) {
+      // BEGIN or COMMIT failed: nothing of the group is stored.
+      const failure = toStoreError(`append (group commit of ${group.length} calls)`, error);
+      for (const call of group) call.reject(failure);
+      return;
+    }
+    group.forEach((call, i) => {
+      const error = outcomes[i];
+      if (error == null) call.resolve();
+      else call.reject(toStoreError(`append of ${call.rows.length} events`, error));
+    });
+  }
+
   function listStatement(r: Ready, q: NormalizedListQuery): Statement {
     const shape: ListShape = {
       name: q.name != null,
@@ -234,11 +293,21 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       const rows = encodeEvents(DRIVER, events);
       const r = await use("append");
       if (rows.length === 0) return;
-      try {
-        r.insertMany.immediate(rows);
-      } catch (error) {
-        throw toStoreError(`append of ${rows.length} events`, error);
+      if (!groupCommit) {
+        try {
+          r.insertMany.immediate(rows);
+        } catch (error) {
+          throw toStoreError(`append of ${rows.length} events`, error);
+        }
+        return;
       }
+      await new Promise<void>((resolve, reject) => {
+        queue.push({ rows, resolve, reject });
+        if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flush);
+        }
+      });
     },
 
     async get(internalId: string, env: string): Promise<StoredEvent | null> {
@@ -326,6 +395,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       if (closed) return;
       closed = true;
       const r = ready ?? (await opening?.catch(() => null));
+      flush(); // appends accepted before close() are committed, not dropped
       ready = null;
       if (r && owned && r.db.open) r.db.close();
     },
