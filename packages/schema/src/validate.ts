@@ -127,7 +127,7 @@ export function explainEvent(
   }
   const event = raw as Record<string, unknown>;
   // Only the known fields, into a fresh literal: nothing else of the input reaches zod.
-  const probe: Record<Field, unknown> = {
+  const values: Record<Field, unknown> = {
     name: event.name,
     data: event.data,
     user: event.user,
@@ -135,6 +135,7 @@ export function explainEvent(
     ts: event.ts,
     v: event.v,
   };
+  const probe = { ...values };
   const found = new Map<Field, EventIssue>();
 
   for (const field of ["data", "user"] as const) {
@@ -154,8 +155,10 @@ export function explainEvent(
         message: problem.message,
         allowed: problem.allowed,
       });
-      probe[field] = {}; // zod must not walk what was already rejected
     }
+    // Either rejected above or a plain object of JSON values within the depth limit, which
+    // the schema's JSON object type accepts: zod need not walk it again (nor deep nesting).
+    probe[field] = {};
   }
 
   const parsed = schemaFor(limits).safeParse(probe);
@@ -182,12 +185,12 @@ export function explainEvent(
   }
 
   const normalized: NormalizedEvent = {
-    name: probe.name as string,
-    data: (probe.data ?? {}) as Record<string, unknown>,
-    user: (probe.user ?? null) as Record<string, unknown> | null,
-    id: probe.id === "" || probe.id == null ? null : (probe.id as string),
-    ts: probe.ts == null ? receivedAt : (probe.ts as number),
-    v: probe.v === "" || probe.v == null ? null : (probe.v as string),
+    name: values.name as string,
+    data: (values.data ?? {}) as Record<string, unknown>,
+    user: (values.user ?? null) as Record<string, unknown> | null,
+    id: values.id === "" || values.id == null ? null : (values.id as string),
+    ts: values.ts == null ? receivedAt : (values.ts as number),
+    v: values.v === "" || values.v == null ? null : (values.v as string),
   };
   const bytes = eventByteLength(normalized);
   if (bytes > limits.maxEventBytes) {
