@@ -14,6 +14,8 @@ import { listen } from "@evt/server/node";
 import { createMemoryEventStore, createSqliteEventStore } from "@evt/store";
 
 const mode = process.argv[2] ?? "memory";
+// Exit normally on SIGTERM so `--cpu-prof` can write its profile.
+process.on("SIGTERM", () => process.exit(0));
 
 if (mode === "echo") {
   // Baseline: a bare node:http JSON echo (read body, parse, answer JSON).

@@ -128,6 +128,26 @@ describe("@evt/server/node", () => {
     expect((await raw(s.url, { method: "GET", path: "/health" })).status).toBe(200);
   });
 
+  it("answers 408 JSON to a client that never finishes its headers", async () => {
+    const s = await start({}, { headersTimeoutMs: 200, requestTimeoutMs: 400 });
+    const u = new URL(s.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(u.port), u.hostname, () =>
+        socket.write("POST /e/k HTTP/1.1\r\nHost: x\r\n"),
+      );
+      const chunks: Buffer[] = [];
+      socket.on("data", (c: Buffer) => chunks.push(c));
+      socket.on("error", reject);
+      socket.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      ids: [],
+      status: 408,
+    });
+    expect((await raw(s.url, { method: "GET", path: "/health" })).status).toBe(200);
+  });
+
   it("answers 503 with Retry-After past maxConcurrentRequests", async () => {
     const gated = gatedStore();
     const s = await start({ store: gated.store }, { maxConcurrentRequests: 1 });
