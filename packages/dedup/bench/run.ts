@@ -1,6 +1,7 @@
 // Claims per second for batch sizes 1, 100 and 1,000 on every driver, plus the memory store's
 // bytes per key at 1M keys. Run: sh scripts/pnpm.sh --filter @evt/dedup run bench
-// Env: EVT_TEST_REDIS_URL, EVT_TEST_POSTGRES_URL, EVT_BENCH_MS (time per case, default 1500).
+// Env: EVT_TEST_REDIS_URL, EVT_TEST_POSTGRES_URL, EVT_BENCH_MS (time per case, default 1500),
+// EVT_BENCH_DRIVERS (comma-separated driver names to run, default all).
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -117,8 +118,10 @@ const drivers: [string, () => DedupStore][] = [
   ],
 ];
 
+const only = process.env.EVT_BENCH_DRIVERS?.split(",").map((d) => d.trim());
 const rows: Row[] = [];
 for (const [name, make] of drivers) {
+  if (only && !only.includes(name.split(" ")[0]!)) continue;
   const store = make();
   try {
     await store.ping();

@@ -74,19 +74,34 @@ export function runDedupConformance(
       ]);
     });
 
-    it("keeps the order of a mixed batch", async () => {
+    it("keeps the order of a mixed batch, and values like '' and '0' exactly", async () => {
       const s = await make();
       const p = fresh();
-      await s.claim([{ key: `${p}b`, value: "vb" }], DAY);
+      await s.claim(
+        [
+          { key: `${p}b`, value: "vb" },
+          { key: `${p}e`, value: "" },
+          { key: `${p}z`, value: "0" },
+        ],
+        DAY,
+      );
       const out = await s.claim(
         [
           { key: `${p}a`, value: "1" },
           { key: `${p}b`, value: "2" },
           { key: `${p}c`, value: "3" },
+          { key: `${p}e`, value: "4" },
+          { key: `${p}z`, value: "5" },
         ],
         DAY,
       );
-      expect(out).toEqual([{ fresh: true }, { fresh: false, value: "vb" }, { fresh: true }]);
+      expect(out).toEqual([
+        { fresh: true },
+        { fresh: false, value: "vb" },
+        { fresh: true },
+        { fresh: false, value: "" },
+        { fresh: false, value: "0" },
+      ]);
     });
 
     it("frees a key after its window", async () => {

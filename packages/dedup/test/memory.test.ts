@@ -29,6 +29,32 @@ describe("memory store", () => {
     expect(await s.claim([{ key: "b", value: "b2" }], day)).toEqual([{ fresh: true }]);
   });
 
+  it("keeps exactly the newest maxKeys keys through long runs of evictions, releases and takeovers", async () => {
+    let t = 0;
+    const s = createMemoryStore({ maxKeys: 100, now: () => t });
+    const live: string[] = []; // insertion order of held keys, as the eviction rule predicts
+    for (let i = 0; i < 2_000; i++) {
+      const key = `k${i}`;
+      await s.claim([{ key, value: key }], 1_000_000);
+      live.push(key);
+      if (live.length > 100) live.shift();
+      if (i % 7 === 0 && live.length > 10) {
+        // release one in the middle: it leaves the order without being evicted
+        const [gone] = live.splice(5, 1);
+        await s.release([{ key: gone!, value: gone! }]);
+      }
+    }
+    t = 10; // nothing expired yet: all held keys answer duplicate, all others fresh
+    const held = await s.claim(
+      live.map((key) => ({ key, value: "x" })),
+      1_000_000,
+    );
+    expect(held).toEqual(live.map((key) => ({ fresh: false, value: key })));
+    const before = `k${2_000 - 100 - 50}`;
+    expect(live).not.toContain(before);
+    expect(await s.claim([{ key: before, value: "again" }], 1_000_000)).toEqual([{ fresh: true }]);
+  });
+
   it("treats a key as free from the moment its window ends (injected clock)", async () => {
     let t = 1_000;
     const s = createMemoryStore({ maxKeys: 2, now: () => t });

@@ -52,11 +52,42 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
   const map = new Map<string, Slot>();
   let closed = false;
 
+  // The oldest end of the map is read through ONE long-lived iterator. A fresh `map.keys()` per
+  // eviction would rescan the holes V8 leaves where deleted entries were (quadratic at the
+  // bound); a live iterator walks past each hole once. `head` is the oldest entry seen and not
+  // yet removed; it is stale when its key was since released or re-inserted (new slot object).
+  let it = map.entries();
+  let head: [string, Slot] | undefined;
+
+  function oldest(): [string, Slot] | undefined {
+    for (;;) {
+      if (head !== undefined && map.get(head[0]) === head[1]) return head;
+      const next = it.next();
+      if (next.done) {
+        // a finished iterator stays finished: start a new one (only after the map ran empty)
+        it = map.entries();
+        head = undefined;
+        if (map.size === 0) return undefined;
+        continue;
+      }
+      head = next.value;
+    }
+  }
+
+  function dropOldest(): void {
+    const h = oldest();
+    if (h !== undefined) {
+      map.delete(h[0]);
+      head = undefined;
+    }
+  }
+
   function sweepHead(t: number): void {
-    let n = 0;
-    for (const [key, slot] of map) {
-      if (slot.expiresAt > t || n++ >= SWEEP_STEP) return;
-      map.delete(key);
+    for (let n = 0; n < SWEEP_STEP; n++) {
+      const h = oldest();
+      if (h === undefined || h[1].expiresAt > t) return;
+      map.delete(h[0]);
+      head = undefined;
     }
   }
 
@@ -73,10 +104,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
       }
       if (held !== undefined)
         map.delete(key); // expired: re-insert at the young end
-      else if (map.size >= maxKeys) {
-        const oldest = map.keys().next();
-        if (!oldest.done) map.delete(oldest.value);
-      }
+      else if (map.size >= maxKeys) dropOldest();
       map.set(key, { value, expiresAt });
       out[i] = FRESH;
     }

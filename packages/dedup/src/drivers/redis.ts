@@ -104,8 +104,9 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
       c.connect().catch((err: Error) => {
         lastError = err;
       });
-    } else if (c.status === "end" || c.status === "close") {
-      if (!owned) throw unavailable("the given client is closed", lastError);
+    } else if (c.status === "end") {
+      // "end" means no reconnection is scheduled any more ("close" means one is)
+      if (!owned) throw unavailable("the given client has ended; connect it again", lastError);
       c.connect().catch((err: Error) => {
         lastError = err;
       });
