@@ -36,6 +36,7 @@ export function describeValue(value: unknown): string {
       if (Array.isArray(value)) return `an array of ${value.length}`;
       const proto = Object.getPrototypeOf(value);
       if (proto === null || proto === Object.prototype) return "an object";
+      if (value instanceof Date) return "a Date object (send date.toISOString())";
       const ctor = proto?.constructor?.name;
       return typeof ctor === "string" && ctor !== "" ? `a ${ctor} object` : "a non-plain object";
     }

@@ -29,7 +29,8 @@ export const TOO_BIG = -3;
 /**
  * An upper bound of the bytes of the JSON of `root` (a plain object or array), walked
  * iteratively so no nesting can overflow the stack. Returns {@link NOT_JSON} when a value is
- * not JSON (undefined, function, NaN, class instance, ...), {@link TOO_DEEP} past `maxDepth`
+ * not JSON (function, NaN, class instance, undefined in an array, ...; an undefined property
+ * is allowed, as `JSON.stringify` leaves it out), {@link TOO_DEEP} past `maxDepth`
  * levels (`root` is level 1), and {@link TOO_BIG} as soon as the bound passes `cap`, which
  * also bounds the work on shared references and cycles.
  */
@@ -52,8 +53,11 @@ export function jsonObjectBound(root: object, maxDepth: number, cap: number): nu
       walk.size += n + 2;
       for (let i = 0; i < n; i++) {
         const key = keys[i]!;
+        const value = record[key];
+        // An undefined property is left out by JSON.stringify, as if absent: allowed.
+        if (value === undefined) continue;
         walk.size += key.length * MAX_BYTES_PER_UNIT + 3;
-        if (!addValue(walk, record[key], depth)) return NOT_JSON;
+        if (!addValue(walk, value, depth)) return NOT_JSON;
       }
     }
     if (walk.size > cap) return TOO_BIG;

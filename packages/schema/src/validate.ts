@@ -236,8 +236,10 @@ function findJsonProblem(root: object, limits: Limits): JsonProblem | undefined 
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) entries.push([i, value[i]]);
     } else {
-      for (const key of Object.keys(value))
-        entries.push([key, (value as Record<string, unknown>)[key]]);
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v !== undefined) entries.push([key, v]); // left out by JSON.stringify: allowed
+      }
     }
     visited += entries.length + 1;
     if (visited > limits.maxEventBytes) {
