@@ -1,3 +1,5 @@
+import { EvtSchemaError } from "./errors";
+
 /**
  * The limits every event and request is checked against. A server can override any of them
  * through `ParseOptions.limits`; everything not overridden keeps the value in {@link LIMITS}.
@@ -61,7 +63,15 @@ export function resolveLimits(overrides: Partial<Limits> | undefined): Limits {
   const out: Record<string, number> = { ...LIMITS };
   for (const key of Object.keys(LIMITS) as (keyof Limits)[]) {
     const value = overrides[key];
-    if (value !== undefined) out[key] = value;
+    if (value === undefined) continue;
+    const isTime = key === "tsMin" || key === "tsMax";
+    if (typeof value !== "number" || Number.isNaN(value) || (!isTime && value < 0)) {
+      throw new EvtSchemaError(
+        "invalid_request",
+        `limits.${key} is ${String(value)} (allowed: ${isTime ? "a number of ms since epoch" : "a number >= 0"})`,
+      );
+    }
+    out[key] = value;
   }
   return Object.freeze(out) as unknown as Limits;
 }

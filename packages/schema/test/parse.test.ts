@@ -234,3 +234,30 @@ describe("JSON Schema", () => {
     expect(pattern.test("EVT/x")).toBe(false);
   });
 });
+
+describe("limits", () => {
+  it("reports a nonsensical override instead of throwing", () => {
+    const result = parseEvents([{ name: "a" }], { limits: { maxDepth: Number.NaN } });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.issues[0]).toMatchObject({ index: -1, path: "events" });
+      expect(result.issues[0]!.message).toMatch(
+        /limits\.maxDepth is NaN \(allowed: a number >= 0\)/,
+      );
+    }
+  });
+
+  it("is frozen", () => {
+    expect(Object.isFrozen(LIMITS)).toBe(true);
+    expect(LIMITS).toEqual({
+      nameMaxLength: 256,
+      idMaxLength: 256,
+      versionMaxLength: 128,
+      tsMin: Date.UTC(1980, 0, 1),
+      tsMax: Date.UTC(2100, 0, 1),
+      maxEventsPerRequest: 5000,
+      maxEventBytes: 524288,
+      maxDepth: 64,
+    });
+  });
+});
