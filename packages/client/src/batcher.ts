@@ -71,7 +71,7 @@ interface Waiter {
   event: PreparedEvent;
   resolve(id: string): void;
   reject(error: EventSendError): void;
-  settled: Promise<unknown>;
+  promise: Promise<string>;
 }
 
 interface Batch {
@@ -159,12 +159,7 @@ export class EventBatcher<P = unknown> {
       transport.maxRequestBytes,
       transport.maxRequestBytes,
     );
-    this.#intervalMs = intOption(
-      "flushIntervalMs",
-      options.flushIntervalMs,
-      1000,
-      2_147_483_647,
-    );
+    this.#intervalMs = intOption("flushIntervalMs", options.flushIntervalMs, 1000, 2_147_483_647);
     this.#maxQueued = intOption(
       "maxQueuedEvents",
       options.maxQueuedEvents,
@@ -241,7 +236,7 @@ export class EventBatcher<P = unknown> {
         event: prepared,
         resolve,
         reject,
-        settled: promise.then(noop, noop),
+        promise,
       });
       // Make room as fast as possible instead of waiting for the interval.
       this.#seal();
@@ -264,7 +259,7 @@ export class EventBatcher<P = unknown> {
   async flush(): Promise<void> {
     const waiting: Promise<unknown>[] = [];
     for (let i = this.#waiterHead; i < this.#waiters.length; i++) {
-      waiting.push(this.#waiters[i]!.settled);
+      waiting.push(this.#waiters[i]!.promise.then(noop, noop));
     }
     this.#seal();
     await Promise.all([...this.#pending, ...waiting]);

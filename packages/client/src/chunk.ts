@@ -11,7 +11,11 @@ export interface Chunk {
  * with at most `maxEvents` events and a body (`[a,b,...]`) of at most `maxBytes` bytes.
  * Every event must already fit alone (`bytes + 2 <= maxBytes`).
  */
-export function planChunks(events: readonly PreparedEvent[], maxBytes: number, maxEvents: number): Chunk[] {
+export function planChunks(
+  events: readonly PreparedEvent[],
+  maxBytes: number,
+  maxEvents: number,
+): Chunk[] {
   const chunks: Chunk[] = [];
   let start = 0;
   let size = 2; // "[" and "]"

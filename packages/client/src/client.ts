@@ -3,7 +3,13 @@ import { type BatcherOptions, EventBatcher } from "./batcher";
 import { chunkBody, planChunks } from "./chunk";
 import { EventSendError } from "./errors";
 import { type EventClientOptions, type ResolvedOptions, resolveOptions } from "./options";
-import { type PreparedEvent, prepareEvents } from "./prepare";
+import {
+  limitsFor,
+  maxEventBytesFor,
+  type PreparedEvent,
+  prepareEvent,
+  prepareEvents,
+} from "./prepare";
 import { postEvents } from "./transport";
 
 /**
@@ -42,6 +48,7 @@ function range(start: number, end: number): string {
  */
 export class EventClient<C extends AnyEventCatalog | undefined = undefined> {
   readonly #opts: ResolvedOptions;
+  readonly #limits: ReturnType<typeof limitsFor>;
 
   /**
    * @throws EventSendError `missing_event_key` when no key is configured and `baseUrl` is not a
@@ -49,6 +56,7 @@ export class EventClient<C extends AnyEventCatalog | undefined = undefined> {
    */
   constructor(options: EventClientOptions<C> = {}) {
     this.#opts = resolveOptions(options as EventClientOptions<AnyEventCatalog | undefined>);
+    this.#limits = limitsFor(this.#opts.maxRequestBytes);
   }
 
   /** The settings in use (event key left out). */
@@ -123,7 +131,11 @@ export class EventClient<C extends AnyEventCatalog | undefined = undefined> {
   }
 
   #prepareOne(value: unknown, receivedAt: number): PreparedEvent {
-    return prepareEvents([value], receivedAt, this.#opts.catalog, this.#opts.maxRequestBytes)[0]!;
+    const { catalog, maxRequestBytes } = this.#opts;
+    const r = prepareEvent(value, 0, receivedAt, catalog, this.#limits);
+    if (r.ok && r.event.bytes <= maxEventBytesFor(maxRequestBytes)) return r.event;
+    // The slow path builds the same error send() would.
+    return prepareEvents([value], receivedAt, catalog, maxRequestBytes)[0]!;
   }
 
   /**
@@ -165,7 +177,8 @@ export class EventClient<C extends AnyEventCatalog | undefined = undefined> {
     if (chunkCount === 1) {
       message = `${innerMessage}; none of the ${ids.length} event(s) were accepted`;
     } else {
-      const accepted = start > 0 ? `${range(0, start)} were accepted (acceptedIds)` : "no event was accepted";
+      const accepted =
+        start > 0 ? `${range(0, start)} were accepted (acceptedIds)` : "no event was accepted";
       message = `request ${chunkIndex + 1} of ${chunkCount} (${range(start, end)}) failed: ${innerMessage}; ${accepted}, ${range(start, ids.length)} were not (failedIndexes)`;
     }
     return new EventSendError(inner?.code ?? "network_error", message, {

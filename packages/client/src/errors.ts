@@ -75,7 +75,10 @@ export class EventSendError extends Error {
   readonly failedIndexes: number[] | undefined;
 
   constructor(code: EventSendErrorCode, message: string, details: EventSendErrorDetails = {}) {
-    super(`[evt/client] ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      `[evt/client] ${message}`,
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.code = code;
     this.status = details.status;
     this.retryable = details.retryable ?? false;

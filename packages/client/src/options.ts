@@ -143,7 +143,9 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
 }
 
 /** Applies defaults and environment variables; throws an `EventSendError` on bad options. */
-export function resolveOptions(options: EventClientOptions<AnyEventCatalog | undefined>): ResolvedOptions {
+export function resolveOptions(
+  options: EventClientOptions<AnyEventCatalog | undefined>,
+): ResolvedOptions {
   const rawBase = options.baseUrl ?? readEnv("EVT_BASE_URL") ?? DEFAULT_BASE_URL;
   let base: URL;
   try {

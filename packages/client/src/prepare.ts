@@ -1,4 +1,11 @@
-import { type AnyEventCatalog, type EventIssue, formatIssues, parseEvent } from "@evt/schema";
+import {
+  type AnyEventCatalog,
+  type EventIssue,
+  formatIssues,
+  LIMITS,
+  type Limits,
+  parseEvent,
+} from "@evt/schema";
 import { EventSendError } from "./errors";
 
 /** An event validated and serialized once, ready to be joined into request bodies. */
@@ -9,8 +16,11 @@ export interface PreparedEvent {
   bytes: number;
 }
 
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /** UTF-8 byte length of a string without allocating (JSON.stringify never emits lone surrogates). */
 export function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -25,29 +35,42 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-// The client checks sizes itself, against maxRequestBytes, on the exact JSON it sends.
-const NO_SIZE_LIMIT = { maxEventBytes: Number.MAX_SAFE_INTEGER };
-
 /**
  * Validates one event with `@evt/schema` and serializes what the wire needs: `ts` becomes
  * `receivedAt` when missing, `data` defaults to `{}`, unknown top-level fields are dropped.
+ * Event size is checked by the caller against `maxRequestBytes`, on the exact JSON sent; pass
+ * `limits` only when they differ from the schema defaults (the default path is the fast one).
  */
 export function prepareEvent(
   value: unknown,
   index: number,
   receivedAt: number,
   catalog: AnyEventCatalog | undefined,
+  limits?: Partial<Limits>,
 ): { ok: true; event: PreparedEvent } | { ok: false; issues: EventIssue[] } {
-  const parsed = parseEvent(value, { index, receivedAt, catalog, limits: NO_SIZE_LIMIT });
+  const parsed = parseEvent(
+    value,
+    limits === undefined ? { index, receivedAt, catalog } : { index, receivedAt, catalog, limits },
+  );
   if (!parsed.ok) return parsed;
   const e = parsed.event;
-  const wire: Record<string, unknown> = { name: e.name, data: e.data };
-  if (e.user !== null) wire.user = e.user;
-  if (e.id !== null) wire.id = e.id;
-  wire.ts = e.ts;
-  if (e.v !== null) wire.v = e.v;
-  const json = JSON.stringify(wire);
+  // Same text as JSON.stringify({ name, data, user?, id?, ts, v? }), without the extra object.
+  let json = `{"name":${JSON.stringify(e.name)},"data":${JSON.stringify(e.data)}`;
+  if (e.user !== null) json += `,"user":${JSON.stringify(e.user)}`;
+  if (e.id !== null) json += `,"id":${JSON.stringify(e.id)}`;
+  json += `,"ts":${e.ts}`;
+  if (e.v !== null) json += `,"v":${JSON.stringify(e.v)}`;
+  json += "}";
   return { ok: true, event: { json, bytes: utf8Length(json) } };
+}
+
+/**
+ * Schema limits for a client whose requests may be larger than the schema's per-event default:
+ * `undefined` (the defaults) unless `maxRequestBytes` allows bigger events.
+ */
+export function limitsFor(maxRequestBytes: number): Partial<Limits> | undefined {
+  const maxEventBytes = maxEventBytesFor(maxRequestBytes);
+  return maxEventBytes > LIMITS.maxEventBytes ? { maxEventBytes } : undefined;
 }
 
 /** Largest single event that fits a request of `maxRequestBytes` (the body adds `[` and `]`). */
@@ -85,8 +108,9 @@ export function prepareEvents(
   const issues: EventIssue[] = [];
   const oversized: { index: number; bytes: number }[] = [];
   const maxBytes = maxEventBytesFor(maxRequestBytes);
+  const limits = limitsFor(maxRequestBytes);
   for (let i = 0; i < values.length; i++) {
-    const r = prepareEvent(values[i], i, receivedAt, catalog);
+    const r = prepareEvent(values[i], i, receivedAt, catalog, limits);
     if (!r.ok) {
       issues.push(...r.issues);
       continue;

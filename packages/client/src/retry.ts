@@ -17,7 +17,10 @@ export function backoffDelay(
  * Milliseconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), or
  * `undefined` when absent or unreadable. Negative waits become 0.
  */
-export function parseRetryAfter(header: string | null, now: number = Date.now()): number | undefined {
+export function parseRetryAfter(
+  header: string | null,
+  now: number = Date.now(),
+): number | undefined {
   if (header === null) return undefined;
   const value = header.trim();
   if (value === "") return undefined;

@@ -55,7 +55,8 @@ export function classifyResponse(
     let problem: string | undefined;
     if (!obj) problem = isJson ? "the body is not a JSON object" : "the body is not JSON";
     else if (serverError !== undefined) problem = `the body has an error: ${serverError}`;
-    else if (obj.status !== 200) problem = `body.status is ${JSON.stringify(obj.status)}, expected 200`;
+    else if (obj.status !== 200)
+      problem = `body.status is ${JSON.stringify(obj.status)}, expected 200`;
     else if (!Array.isArray(obj.ids)) problem = "body.ids is not an array";
     else if (obj.ids.length !== count)
       problem = `body.ids has ${obj.ids.length} ids for ${count} events`;
@@ -152,7 +153,11 @@ function target(opts: ResolvedOptions): string {
  * `x-inngest-event-id-seed` is used for every attempt, so a retry of a request that did arrive
  * gets the same ids and stores nothing twice. Resolves with the ids; throws `EventSendError`.
  */
-export async function postEvents(opts: ResolvedOptions, body: string, count: number): Promise<string[]> {
+export async function postEvents(
+  opts: ResolvedOptions,
+  body: string,
+  count: number,
+): Promise<string[]> {
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-inngest-event-id-seed": createEventIdSeed(),

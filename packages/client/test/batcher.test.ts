@@ -1,4 +1,4 @@
-import { EventClient, EventSendError } from "@evt/client";
+import { EventClient, type EventSendError } from "@evt/client";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FaultServer, gate, idsFor, json, ok, startFaultServer } from "./helpers/server";
 
@@ -18,7 +18,11 @@ const HOUR = 3_600_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function client() {
-  return new EventClient({ baseUrl: srv.url, eventKey: "k", retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+  return new EventClient({
+    baseUrl: srv.url,
+    eventKey: "k",
+    retry: { baseDelayMs: 1, maxDelayMs: 5 },
+  });
 }
 
 describe("batcher: flush triggers", () => {
@@ -91,12 +95,17 @@ describe("batcher: errors", () => {
   });
 
   it("rejects every add of a batch that fails, and reports it once", async () => {
-    srv.setHandler((_req, res) => json(res, 401, { ids: [], status: 401, error: "Event key not found" }));
+    srv.setHandler((_req, res) =>
+      json(res, 401, { ids: [], status: 401, error: "Event key not found" }),
+    );
     const onError = vi.fn();
     const b = client().batcher({ maxEvents: 3, flushIntervalMs: HOUR, onError });
     const results = await Promise.allSettled([1, 2, 3].map(() => b.add({ name: "a/b" })));
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected"]);
-    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({ code: "http_error", status: 401 });
+    expect((results[0] as PromiseRejectedResult).reason).toMatchObject({
+      code: "http_error",
+      status: 401,
+    });
     expect(onError).toHaveBeenCalledTimes(1);
     expect(onError.mock.calls[0]![1]).toBe(3);
     expect(srv.requests).toHaveLength(1);
@@ -121,7 +130,9 @@ describe("batcher: errors", () => {
   });
 
   it("rejects options out of range", () => {
-    expect(() => client().batcher({ maxEvents: 0 })).toThrow(/maxEvents is 0; allowed: an integer in \[1, 5000\]/);
+    expect(() => client().batcher({ maxEvents: 0 })).toThrow(
+      /maxEvents is 0; allowed: an integer in \[1, 5000\]/,
+    );
     expect(() => client().batcher({ maxBytes: 10 ** 9 })).toThrow(/maxBytes/);
     expect(() => client().batcher({ onFull: "drop" as never })).toThrow(/onFull/);
   });
@@ -134,10 +145,18 @@ describe("batcher: backpressure", () => {
       await g.opened;
       ok(req, res);
     });
-    const b = client().batcher({ maxEvents: 1, maxQueuedEvents: 2, onFull: "reject", onError: () => {} });
+    const b = client().batcher({
+      maxEvents: 1,
+      maxQueuedEvents: 2,
+      onFull: "reject",
+      onError: () => {},
+    });
     const a = b.add({ name: "a/1" });
     const c = b.add({ name: "a/2" });
-    await expect(b.add({ name: "a/3" })).rejects.toMatchObject({ code: "queue_full", retryable: true });
+    await expect(b.add({ name: "a/3" })).rejects.toMatchObject({
+      code: "queue_full",
+      retryable: true,
+    });
     expect(b.size).toBe(2);
     g.open();
     await Promise.all([a, c]);
@@ -154,14 +173,21 @@ describe("batcher: backpressure", () => {
     });
     const b = client().batcher({ maxEvents: 2, maxQueuedEvents: 2, flushIntervalMs: HOUR });
     const settled: number[] = [];
-    const adds = [0, 1, 2, 3, 4].map((i) => b.add({ name: "a/b", data: { i } }).then((id) => (settled.push(i), id)));
+    const adds = [0, 1, 2, 3, 4].map((i) =>
+      b.add({ name: "a/b", data: { i } }).then((id) => {
+        settled.push(i);
+        return id;
+      }),
+    );
     await sleep(30);
     expect(srv.requests).toHaveLength(1); // only the first batch could be admitted
     expect(b.size).toBe(5);
     g.open();
     await Promise.all(adds);
     expect(settled).toEqual([0, 1, 2, 3, 4]);
-    expect(srv.requests.flatMap((r) => r.events.map((e) => (e.data as { i: number }).i))).toEqual([0, 1, 2, 3, 4]);
+    expect(srv.requests.flatMap((r) => r.events.map((e) => (e.data as { i: number }).i))).toEqual([
+      0, 1, 2, 3, 4,
+    ]);
     await b.close();
   });
 
@@ -194,7 +220,12 @@ describe("batcher: close", () => {
         ok(req, res);
       }
     });
-    const b = client().batcher({ maxEvents: 500, maxQueuedEvents: 2_000, concurrency: 2, flushIntervalMs: HOUR });
+    const b = client().batcher({
+      maxEvents: 500,
+      maxQueuedEvents: 2_000,
+      concurrency: 2,
+      flushIntervalMs: HOUR,
+    });
     const adds = Array.from({ length: 20_000 }, (_, i) => b.add({ name: "a/load", data: { i } }));
     await b.close();
     const results = await Promise.allSettled(adds);
@@ -218,7 +249,12 @@ describe("batcher: close", () => {
 
   it("close() is idempotent and resolves with failures settled as rejections", async () => {
     srv.setHandler((_req, res) => json(res, 500, { ids: [], status: 500, error: "down" }));
-    const evt = new EventClient({ baseUrl: srv.url, eventKey: "k", maxAttempts: 2, retry: { baseDelayMs: 1, maxDelayMs: 1 } });
+    const evt = new EventClient({
+      baseUrl: srv.url,
+      eventKey: "k",
+      maxAttempts: 2,
+      retry: { baseDelayMs: 1, maxDelayMs: 1 },
+    });
     const b = evt.batcher({ onError: () => {} });
     const p = b.add({ name: "a/b" });
     expect(b.close()).toBe(b.close());

@@ -42,13 +42,19 @@ describe("planChunks", () => {
   });
 
   it("caps the number of events per request", () => {
-    const chunks = planChunks(Array.from({ length: 7 }, () => ev(1)), 1_000, 3);
+    const chunks = planChunks(
+      Array.from({ length: 7 }, () => ev(1)),
+      1_000,
+      3,
+    );
     expect(chunks.map((c) => c.end - c.start)).toEqual([3, 3, 1]);
   });
 
   it("counts UTF-8 bytes, not UTF-16 units", () => {
     expect(utf8Length("aé€😀")).toBe(1 + 2 + 3 + 4);
-    expect(utf8Length(JSON.stringify({ s: "é€😀\u0000" }))).toBe(new TextEncoder().encode(JSON.stringify({ s: "é€😀\u0000" })).length);
+    expect(utf8Length(JSON.stringify({ s: "é€😀\u0000" }))).toBe(
+      new TextEncoder().encode(JSON.stringify({ s: "é€😀\u0000" })).length,
+    );
   });
 });
 
@@ -56,7 +62,12 @@ describe("send: chunking", () => {
   it("splits 10,000 mixed events into requests within both limits, ids in input order", async () => {
     const maxRequestBytes = 256 * 1024;
     const events = mixedEvents();
-    const evt = new EventClient({ baseUrl: srv.url, eventKey: "k", maxRequestBytes, maxEventsPerRequest: 1_000 });
+    const evt = new EventClient({
+      baseUrl: srv.url,
+      eventKey: "k",
+      maxRequestBytes,
+      maxEventsPerRequest: 1_000,
+    });
     const { ids } = await evt.send(events);
 
     expect(srv.requests.length).toBeGreaterThan(10);
@@ -98,7 +109,9 @@ describe("send: chunking", () => {
 
   it("says which events were accepted and which were not when a later request fails", async () => {
     srv.setHandler((req, res) =>
-      req.n === 3 ? json(res, 422, { ids: [], status: 422, error: "rejected chunk" }) : ok(req, res),
+      req.n === 3
+        ? json(res, 422, { ids: [], status: 422, error: "rejected chunk" })
+        : ok(req, res),
     );
     const evt = new EventClient({ baseUrl: srv.url, eventKey: "k", maxEventsPerRequest: 2_000 });
     const events = Array.from({ length: 10_000 }, (_, i) => ({ name: "a/b", data: { i } }));
@@ -106,7 +119,12 @@ describe("send: chunking", () => {
 
     expect(err).toBeInstanceOf(EventSendError);
     expect(srv.requests).toHaveLength(3); // the 4th and 5th requests were never sent
-    expect(err).toMatchObject({ code: "http_error", status: 422, retryable: false, serverMessage: "rejected chunk" });
+    expect(err).toMatchObject({
+      code: "http_error",
+      status: 422,
+      retryable: false,
+      serverMessage: "rejected chunk",
+    });
     const accepted = [...idsFor(srv.requests[0]!), ...idsFor(srv.requests[1]!)];
     expect(err.acceptedIds).toHaveLength(10_000);
     expect(err.acceptedIds!.slice(0, 4_000)).toEqual(accepted);

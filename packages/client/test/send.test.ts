@@ -1,6 +1,8 @@
 import { EventClient, EventSendError } from "@evt/client";
+import { defineEvents } from "@evt/schema";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type FaultServer, idsFor, json, ok, startFaultServer } from "./helpers/server";
+import { z } from "./helpers/zod";
 
 const fast = { baseDelayMs: 1, maxDelayMs: 5 };
 let srv: FaultServer;
@@ -56,7 +58,14 @@ describe("send: the request", () => {
       { name: "a/c", extra: 1 } as never,
     ]);
     const [a, b] = srv.requests[0]!.events;
-    expect(a).toEqual({ name: "a/b", data: {}, user: { email: "x@y.z" }, id: "dedup-1", ts: 1_700_000_000_000, v: "1" });
+    expect(a).toEqual({
+      name: "a/b",
+      data: {},
+      user: { email: "x@y.z" },
+      id: "dedup-1",
+      ts: 1_700_000_000_000,
+      v: "1",
+    });
     expect(b).not.toHaveProperty("extra");
     expect(b).toMatchObject({ name: "a/c", data: {} });
   });
@@ -109,7 +118,9 @@ describe("send: the request", () => {
     ["http://[::1]:8288", "/e/dev"],
   ])("treats %s as local", (baseUrl, path) => {
     vi.stubEnv("EVT_EVENT_KEY", "");
-    expect(new EventClient({ baseUrl }).config.endpoint.endsWith(path.replace("dev", "<key>"))).toBe(true);
+    expect(
+      new EventClient({ baseUrl }).config.endpoint.endsWith(path.replace("dev", "<key>")),
+    ).toBe(true);
   });
 
   it("rejects bad options with what is allowed", () => {
@@ -177,7 +188,9 @@ describe("send: retries", () => {
 
   it("honours Retry-After in seconds (0 beats a one-minute backoff)", async () => {
     srv.setHandler((req, res) =>
-      req.n === 1 ? json(res, 429, { ids: [], status: 429, error: "slow down" }, { "retry-after": "0" }) : ok(req, res),
+      req.n === 1
+        ? json(res, 429, { ids: [], status: 429, error: "slow down" }, { "retry-after": "0" })
+        : ok(req, res),
     );
     // Without the header the client would sleep 30-60 s and the test would time out.
     await client({ retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }).send({ name: "a/b" });
@@ -187,7 +200,12 @@ describe("send: retries", () => {
   it("honours Retry-After as an HTTP date in the past", async () => {
     srv.setHandler((req, res) =>
       req.n === 1
-        ? json(res, 503, { ids: [], status: 503, error: "x" }, { "retry-after": new Date(Date.now() - 5000).toUTCString() })
+        ? json(
+            res,
+            503,
+            { ids: [], status: 503, error: "x" },
+            { "retry-after": new Date(Date.now() - 5000).toUTCString() },
+          )
         : ok(req, res),
     );
     await client({ retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 } }).send({ name: "a/b" });
@@ -196,7 +214,9 @@ describe("send: retries", () => {
 
   it("caps a long Retry-After at maxRetryAfterMs", async () => {
     srv.setHandler((req, res) =>
-      req.n === 1 ? json(res, 429, { ids: [], status: 429, error: "x" }, { "retry-after": "3600" }) : ok(req, res),
+      req.n === 1
+        ? json(res, 429, { ids: [], status: 429, error: "x" }, { "retry-after": "3600" })
+        : ok(req, res),
     );
     await client({ retry: { ...fast, maxRetryAfterMs: 5 } }).send({ name: "a/b" });
     expect(srv.requests).toHaveLength(2);
@@ -227,19 +247,36 @@ describe("send: retries", () => {
   it("gives up on 5xx after maxAttempts with the server's message", async () => {
     srv.setHandler((_req, res) => json(res, 500, { ids: [], status: 500, error: "store down" }));
     const err = await failure(client({ maxAttempts: 4 }).send({ name: "a/b" }));
-    expect(err).toMatchObject({ code: "http_error", status: 500, retryable: true, attempts: 4, serverMessage: "store down" });
+    expect(err).toMatchObject({
+      code: "http_error",
+      status: 500,
+      retryable: true,
+      attempts: 4,
+      serverMessage: "store down",
+    });
     expect(err.message).toContain("store down");
     expect(srv.requests).toHaveLength(4);
   });
 
-  it.each([400, 401, 403, 404, 413, 422])("never retries HTTP %i (exactly one attempt)", async (status) => {
-    srv.setHandler((_req, res) => json(res, status, { ids: [], status, error: `nope ${status}` }));
-    const err = await failure(client().send({ name: "a/b" }));
-    expect(srv.requests).toHaveLength(1);
-    expect(err).toMatchObject({ code: "http_error", status, retryable: false, attempts: 1, serverMessage: `nope ${status}` });
-    expect(err.message).toContain(`HTTP ${status}`);
-    expect(err.message).not.toContain("k1"); // the event key stays out of messages
-  });
+  it.each([400, 401, 403, 404, 413, 422])(
+    "never retries HTTP %i (exactly one attempt)",
+    async (status) => {
+      srv.setHandler((_req, res) =>
+        json(res, status, { ids: [], status, error: `nope ${status}` }),
+      );
+      const err = await failure(client().send({ name: "a/b" }));
+      expect(srv.requests).toHaveLength(1);
+      expect(err).toMatchObject({
+        code: "http_error",
+        status,
+        retryable: false,
+        attempts: 1,
+        serverMessage: `nope ${status}`,
+      });
+      expect(err.message).toContain(`HTTP ${status}`);
+      expect(err.message).not.toContain("k1"); // the event key stays out of messages
+    },
+  );
 
   it("keeps a non-JSON error body's text as the server message", async () => {
     srv.setHandler((_req, res) => {
@@ -254,7 +291,9 @@ describe("send: retries", () => {
     const dead = await startFaultServer();
     const url = dead.url;
     await dead.close();
-    const err = await failure(new EventClient({ baseUrl: url, maxAttempts: 2, retry: fast }).send({ name: "a/b" }));
+    const err = await failure(
+      new EventClient({ baseUrl: url, maxAttempts: 2, retry: fast }).send({ name: "a/b" }),
+    );
     expect(err.code).toBe("network_error");
     expect(err.retryable).toBe(true);
     expect(err.attempts).toBe(2);
@@ -265,25 +304,51 @@ describe("send: success is decided by the body", () => {
   const cases: [string, (ids: string[]) => { type: string; body: string }][] = [
     ["an HTML 200", () => ({ type: "text/html", body: "<html>gateway</html>" })],
     ["missing ids", () => ({ type: "application/json", body: JSON.stringify({ status: 200 }) })],
-    ["the wrong number of ids", (ids) => ({ type: "application/json", body: JSON.stringify({ ids: ids.slice(1), status: 200 }) })],
-    ["status field not 200", (ids) => ({ type: "application/json", body: JSON.stringify({ ids, status: 202 }) })],
-    ["an error field", (ids) => ({ type: "application/json", body: JSON.stringify({ ids, status: 200, error: "partial" }) })],
-    ["non-string ids", (ids) => ({ type: "application/json", body: JSON.stringify({ ids: ids.map(() => 1), status: 200 }) })],
+    [
+      "the wrong number of ids",
+      (ids) => ({
+        type: "application/json",
+        body: JSON.stringify({ ids: ids.slice(1), status: 200 }),
+      }),
+    ],
+    [
+      "status field not 200",
+      (ids) => ({ type: "application/json", body: JSON.stringify({ ids, status: 202 }) }),
+    ],
+    [
+      "an error field",
+      (ids) => ({
+        type: "application/json",
+        body: JSON.stringify({ ids, status: 200, error: "partial" }),
+      }),
+    ],
+    [
+      "non-string ids",
+      (ids) => ({
+        type: "application/json",
+        body: JSON.stringify({ ids: ids.map(() => 1), status: 200 }),
+      }),
+    ],
   ];
 
-  it.each(cases)("treats %s as a retryable malformed_response, same seed on retry", async (_name, make) => {
-    srv.setHandler((req, res) => {
-      const { type, body } = make(idsFor(req));
-      res.writeHead(200, { "content-type": type });
-      res.end(body);
-    });
-    const err = await failure(client({ maxAttempts: 2 }).send([{ name: "a/1" }, { name: "a/2" }]));
-    expect(err.code).toBe("malformed_response");
-    expect(err.retryable).toBe(true);
-    expect(err.status).toBe(200);
-    expect(srv.requests).toHaveLength(2);
-    expect(srv.requests[1]!.seed).toBe(srv.requests[0]!.seed);
-  });
+  it.each(cases)(
+    "treats %s as a retryable malformed_response, same seed on retry",
+    async (_name, make) => {
+      srv.setHandler((req, res) => {
+        const { type, body } = make(idsFor(req));
+        res.writeHead(200, { "content-type": type });
+        res.end(body);
+      });
+      const err = await failure(
+        client({ maxAttempts: 2 }).send([{ name: "a/1" }, { name: "a/2" }]),
+      );
+      expect(err.code).toBe("malformed_response");
+      expect(err.retryable).toBe(true);
+      expect(err.status).toBe(200);
+      expect(srv.requests).toHaveLength(2);
+      expect(srv.requests[1]!.seed).toBe(srv.requests[0]!.seed);
+    },
+  );
 
   it("recovers when the retry gets a valid body", async () => {
     srv.setHandler((req, res) => {
@@ -294,5 +359,20 @@ describe("send: success is decided by the body", () => {
     });
     const { ids } = await client().send({ name: "a/b" });
     expect(ids).toEqual(idsFor(srv.requests[1]!));
+  });
+});
+
+describe("send: typed catalogs", () => {
+  it("validates data against the catalog before sending", async () => {
+    const events = defineEvents({ "app/user.signup": z.object({ userId: z.string() }) });
+    const evt = new EventClient({ baseUrl: srv.url, eventKey: "k", events });
+    const err = await failure(
+      evt.send([{ name: "app/user.signup", data: { userId: 42 as unknown as string } }]),
+    );
+    expect(err.code).toBe("invalid_event");
+    expect(err.message).toContain("events[0].data.userId");
+    expect(srv.requests).toHaveLength(0);
+    await evt.send({ name: "app/user.signup", data: { userId: "u1" } });
+    expect(srv.requests).toHaveLength(1);
   });
 });

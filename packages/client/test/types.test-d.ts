@@ -1,4 +1,4 @@
-import { EventClient, type EventBatcher } from "@evt/client";
+import { type EventBatcher, EventClient } from "@evt/client";
 import { defineEvents, type EventPayload } from "@evt/schema";
 import { describe, expectTypeOf, it } from "vitest";
 import * as z from "./helpers/zod";
@@ -13,7 +13,9 @@ describe("EventClient without a catalog", () => {
 
   it("accepts any event payload, one or many", () => {
     expectTypeOf(evt.send).parameter(0).toEqualTypeOf<EventPayload | readonly EventPayload[]>();
-    expectTypeOf(evt.send({ name: "anything", data: { x: 1 } })).resolves.toEqualTypeOf<{ ids: string[] }>();
+    expectTypeOf(evt.send({ name: "anything", data: { x: 1 } })).resolves.toEqualTypeOf<{
+      ids: string[];
+    }>();
     expectTypeOf(evt.batcher()).toEqualTypeOf<EventBatcher<EventPayload>>();
   });
 

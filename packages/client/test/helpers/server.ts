@@ -22,7 +22,12 @@ export function idsFor(req: SeenRequest): string[] {
   return req.events.map((_, i) => `${req.seed ?? "noseed"}#${i}`);
 }
 
-export function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+export function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify(body));
 }
@@ -52,7 +57,14 @@ export async function startFaultServer(handler: Handler = ok) {
         events = [];
       }
       const seed = req.headers["x-inngest-event-id-seed"] as string | undefined;
-      const seen: SeenRequest = { n: requests.length + 1, url: req.url ?? "", headers: req.headers, body, events, seed };
+      const seen: SeenRequest = {
+        n: requests.length + 1,
+        url: req.url ?? "",
+        headers: req.headers,
+        body,
+        events,
+        seed,
+      };
       requests.push(seen);
       Promise.resolve(current(seen, res)).catch((err: unknown) => {
         res.destroy(err as Error);
