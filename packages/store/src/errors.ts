@@ -63,7 +63,19 @@ export class StoreError extends Error {
   }
 }
 
-/** `true` when `error` is a {@link StoreError}, optionally with one of the given codes. */
+/**
+ * `true` when `error` is a {@link StoreError}, optionally with one of the given codes.
+ *
+ * @example
+ * ```ts
+ * import { isStoreError } from "@evt/store";
+ *
+ * const page = await store.list({ env, limit: 50, cursor }).catch((error) => {
+ *   if (isStoreError(error, "invalid_cursor")) return null; // answer 400
+ *   throw error;
+ * });
+ * ```
+ */
 export function isStoreError(error: unknown, ...codes: StoreErrorCode[]): error is StoreError {
   return error instanceof StoreError && (codes.length === 0 || codes.includes(error.code));
 }

@@ -23,7 +23,6 @@ export const schemaStatements = (t: string): string[] => [
   )`,
   `CREATE INDEX IF NOT EXISTS "${t}_env_time" ON "${t}" (env, received_at DESC, internal_id DESC)`,
   `CREATE INDEX IF NOT EXISTS "${t}_env_name_time" ON "${t}" (env, name, received_at DESC, internal_id DESC)`,
-  `CREATE INDEX IF NOT EXISTS "${t}_time" ON "${t}" (received_at)`,
 ];
 
 /** Lock taken while creating the schema: one per table name. */
@@ -65,6 +64,14 @@ export function listSql(t: string, s: ListShape): string {
   return `${sql} ORDER BY received_at DESC, internal_id DESC LIMIT ${p()}`;
 }
 
-/** One retention batch; repeated until it deletes fewer rows than the batch size. */
+/**
+ * The first environment after `$1` (`''` for the first): an index seek on the primary key.
+ * Retention walks environments this way and deletes one time range per environment, so no
+ * global `received_at` index is needed (it would cost every append and tempt the planner to
+ * scan it for `list` instead of the per-environment index).
+ */
+export const nextEnvSql = (t: string) => `SELECT min(env) AS env FROM "${t}" WHERE env > $1`;
+
+/** One retention batch in one environment; repeated until it deletes fewer rows than the batch. */
 export const deleteBatchSql = (t: string) =>
-  `DELETE FROM "${t}" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "${t}" WHERE received_at < $1::int8 LIMIT $2))`;
+  `DELETE FROM "${t}" WHERE ctid = ANY(ARRAY(SELECT ctid FROM "${t}" WHERE env = $1 AND received_at < $2::int8 LIMIT $3))`;

@@ -9,6 +9,7 @@ import {
   hasSql,
   insertSql,
   listSql,
+  nextEnvSql,
   schemaLockSql,
   schemaStatements,
 } from "./postgres-sql";
@@ -171,6 +172,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
     get: getSql(table),
     has: hasSql(table),
     deleteBatch: deleteBatchSql(table),
+    nextEnv: nextEnvSql(table),
     list: new Map<string, string>(),
   };
 
@@ -367,16 +369,25 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {
       const cutoff = checkCutoff(DRIVER, cutoffMs);
+      const op = "deleteReceivedBefore";
+      const nextEnv = async (after: string) => {
+        const { rows } = await call(op, (p) => run(p, sql.nextEnv, [after], true));
+        return (rows[0] as { env: string | null } | undefined)?.env ?? null;
+      };
       let deleted = 0;
-      for (;;) {
-        // Small batches: each statement stays well inside the statement timeout and holds
-        // its row locks briefly.
-        const { rowCount } = await call("deleteReceivedBefore", (p) =>
-          run(p, sql.deleteBatch, [cutoff, RETENTION_BATCH]),
-        );
-        deleted += rowCount ?? 0;
-        if ((rowCount ?? 0) < RETENTION_BATCH || closed) return deleted;
+      for (let env = await nextEnv(""); env != null; env = await nextEnv(env)) {
+        for (;;) {
+          // Small batches: each statement stays well inside the statement timeout and holds
+          // its row locks briefly.
+          const { rowCount } = await call(op, (p) =>
+            run(p, sql.deleteBatch, [env, cutoff, RETENTION_BATCH]),
+          );
+          deleted += rowCount ?? 0;
+          if (closed) return deleted;
+          if ((rowCount ?? 0) < RETENTION_BATCH) break;
+        }
       }
+      return deleted;
     },
 
     async ping(): Promise<void> {

@@ -47,7 +47,8 @@ export interface SqliteStoreOptions {
   path?: string;
   /**
    * An open `better-sqlite3` database to use instead of `path`. The store does not close it
-   * and does not change its journal mode; `synchronous` is applied only when given.
+   * and does not change its journal mode; `synchronous` and `timeoutMs` are applied only when
+   * given.
    */
   database?: SqliteDatabase;
   /**
@@ -177,6 +178,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     } else {
       db = options.database as unknown as BetterSqlite3.Database;
       if (options.synchronous) db.pragma(`synchronous = ${synchronous}`);
+      if (options.timeoutMs !== undefined) db.pragma(`busy_timeout = ${timeoutMs}`);
     }
     try {
       db.exec(schemaSql(table));
