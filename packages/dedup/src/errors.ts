@@ -71,7 +71,17 @@ export class DedupError extends Error {
   }
 }
 
-/** Whether `err` is a {@link DedupError} (same as `err instanceof DedupError`). */
+/**
+ * Whether `err` is a {@link DedupError} (same as `err instanceof DedupError`).
+ *
+ * @example
+ * ```ts
+ * const results = await store.claim(entries, ttlMs).catch((err: unknown) => {
+ *   if (isDedupError(err) && err.retryable) return undefined; // tell the client to retry
+ *   throw err;
+ * });
+ * ```
+ */
 export function isDedupError(err: unknown): err is DedupError {
   return err instanceof DedupError;
 }
