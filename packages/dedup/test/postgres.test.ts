@@ -127,12 +127,45 @@ describe("postgres store", () => {
         key: `cut-${randomUUID()}-${i}`,
         value: "v",
       }));
-      proxy.cut = true;
+      proxy.cut = "request";
       const err = await s.claim(batch, DAY).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DedupError);
       expect(err).toMatchObject({ code: "unavailable", retryable: true });
       proxy.cut = false;
       expect(await s.claim(batch, DAY)).toEqual(batch.map(() => ({ fresh: true })));
+    } finally {
+      await s.close();
+      await proxy.close();
+    }
+  });
+
+  it("rejects a batch whose reply is lost, and never reports a stranger's value for it", async () => {
+    const target = new URL(url);
+    const proxy = await startProxy(target.hostname, Number(target.port || 5432));
+    const proxied = new URL(url);
+    proxied.port = String(proxy.port);
+    const s = createPostgresStore({
+      url: proxied.toString(),
+      table,
+      timeoutMs: 1500,
+      poolOptions: { max: 1 },
+    });
+    try {
+      await s.ping();
+      const batch = Array.from({ length: 50 }, (_, i) => ({
+        key: `lost-${randomUUID()}-${i}`,
+        value: `mine-${i}`,
+      }));
+      proxy.cut = "reply";
+      const err = await s.claim(batch, DAY).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DedupError);
+      expect(err).toMatchObject({ code: "unavailable", retryable: true });
+      proxy.cut = false;
+      const out = await s.claim(batch, DAY);
+      // whether or not the lost statement committed, a retry sees nobody else's claim
+      for (const [i, r] of out.entries()) {
+        if (!r.fresh) expect(r.value).toBe(batch[i]!.value);
+      }
     } finally {
       await s.close();
       await proxy.close();

@@ -79,7 +79,7 @@ describe("redis store", () => {
         key: `cut-${randomUUID()}-${i}`,
         value: "v",
       }));
-      proxy.cut = true;
+      proxy.cut = "request";
       const err = await s.claim(batch, DAY).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DedupError);
       expect(err).toMatchObject({ code: "unavailable", retryable: true });
@@ -92,6 +92,36 @@ describe("redis store", () => {
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(out).toEqual(batch.map(() => ({ fresh: true })));
+    } finally {
+      await s.close();
+      await proxy.close();
+    }
+  });
+
+  it("rejects a batch whose reply is lost; a retry with the same values shows it as its own", async () => {
+    const target = new URL(url);
+    const proxy = await startProxy(target.hostname, Number(target.port || 6379));
+    const s = createRedisStore({ url: `redis://127.0.0.1:${proxy.port}`, prefix, timeoutMs: 1500 });
+    try {
+      // a first claim loads the script, so the cut below hits the batch itself, not a NOSCRIPT
+      await s.claim([{ key: `warm-${randomUUID()}`, value: "v" }], DAY);
+      const batch = Array.from({ length: 50 }, (_, i) => ({
+        key: `lost-${randomUUID()}-${i}`,
+        value: `mine-${i}`,
+      }));
+      proxy.cut = "reply";
+      const err = await s.claim(batch, DAY).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DedupError);
+      expect(err).toMatchObject({ code: "unavailable", retryable: true });
+      proxy.cut = false;
+      let out: unknown;
+      for (let attempt = 0; attempt < 20; attempt++) {
+        out = await s.claim(batch, DAY).catch((e: unknown) => e);
+        if (!(out instanceof DedupError)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // the lost batch did run: every key now answers duplicate carrying the caller's own value
+      expect(out).toEqual(batch.map((e) => ({ fresh: false, value: e.value })));
     } finally {
       await s.close();
       await proxy.close();

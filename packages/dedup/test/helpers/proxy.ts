@@ -1,10 +1,14 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
 
-/** A TCP proxy on port 0 in front of a real server; `cut` makes it drop the next request. */
+/** A TCP proxy on port 0 in front of a real server that can cut connections mid-request. */
 export interface CuttingProxy {
   port: number;
-  /** While true, the first bytes a client sends destroy its connection (not forwarded). */
-  cut: boolean;
+  /**
+   * `"request"`: the next bytes a client sends destroy its connection, unforwarded (the server
+   * never sees the request). `"reply"`: requests reach the server, but the next bytes it answers
+   * destroy the connection (the request ran; the client never learns the outcome).
+   */
+  cut: false | "request" | "reply";
   close(): Promise<void>;
 }
 
@@ -22,10 +26,13 @@ export async function startProxy(targetHost: string, targetPort: number): Promis
       sockets.delete(upstream);
     };
     client.on("data", (chunk) => {
-      if (proxy.cut) drop();
+      if (proxy.cut === "request") drop();
       else upstream.write(chunk);
     });
-    upstream.on("data", (chunk) => client.write(chunk));
+    upstream.on("data", (chunk) => {
+      if (proxy.cut === "reply") drop();
+      else client.write(chunk);
+    });
     client.on("error", drop);
     upstream.on("error", drop);
     client.on("close", drop);
