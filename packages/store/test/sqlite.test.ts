@@ -1,6 +1,8 @@
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type StoredEvent, StoreError } from "@evt/store";
 import { createSqliteEventStore, createSqliteStore } from "@evt/store/sqlite";
 import { runStoreConformance } from "@evt/store/testing";
@@ -117,6 +119,36 @@ describe("sqlite store", () => {
     await store.close();
     db.close();
   });
+
+  for (const synchronous of ["FULL", "NORMAL"] as const) {
+    it(`keeps every acknowledged append when the process is killed with SIGKILL (${synchronous})`, async () => {
+      const path = join(dir, `kill-${synchronous}.db`);
+      const child = spawn(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(new URL("./helpers/append-then-hang.ts", import.meta.url)),
+          path,
+          synchronous,
+        ],
+        { stdio: ["ignore", "pipe", "inherit"] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          if (chunk.toString().includes("acked")) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+      });
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      child.kill("SIGKILL");
+      await exited;
+      const store = createSqliteStore({ path });
+      const ids = Array.from({ length: 1000 }, (_, n) => `01K${String(n).padStart(10, "0")}`);
+      expect((await store.has(ids, "production")).size).toBe(1000);
+      await store.close();
+    });
+  }
 
   it("reports a lock held by another connection as retryable unavailable after timeoutMs", async () => {
     const path = join(dir, "locked.db");
