@@ -328,7 +328,14 @@ export function createEventApi(options: EventApiOptions): EventApi {
         if (method !== "GET") return notAllowed(method, route, "GET");
         const denied = readAuth(req);
         if (denied) return denied;
-        const env = req.headers["x-inngest-env"] ?? req.headers["x-evt-env"];
+        const inngestEnv = req.headers["x-inngest-env"];
+        const evtEnv = req.headers["x-evt-env"];
+        const env =
+          inngestEnv !== undefined
+            ? { name: "x-inngest-env", value: inngestEnv }
+            : evtEnv !== undefined
+              ? { name: "x-evt-env", value: evtEnv }
+              : undefined;
         const out =
           route === "/v1/events"
             ? await listEvents(store, query, env)

@@ -19,8 +19,9 @@ export interface NodeHandlerOptions {
    */
   bodyTimeoutMs?: number;
   /**
-   * Requests handled at once; past it, 503 with `Retry-After`. `0`: unlimited.
-   * @default 0
+   * Requests handled at once; past it, 503 with `Retry-After`. Bounds memory: each request
+   * buffers at most `maxRequestBytes` (512 requests x 512 KiB = 256 MiB). `0`: unlimited.
+   * @default 512
    */
   maxConcurrentRequests?: number;
 }
@@ -56,7 +57,7 @@ class BodyAborted extends Error {}
 export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {}): NodeHandler {
   const basePath = normalizeBasePath(options.basePath);
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
-  const maxConcurrent = options.maxConcurrentRequests ?? 0;
+  const maxConcurrent = options.maxConcurrentRequests ?? 512;
   const limit = api.maxRequestBytes;
   let inFlight = 0;
   let draining = false;

@@ -34,12 +34,15 @@ function params(query: string, allowed: readonly string[]): Map<string, string> 
 }
 
 /** The environment of a read: `?env=` wins over the header; default production. */
-function readEnv(p: Map<string, string>, header: string | undefined): string | BadQuery {
+function readEnv(
+  p: Map<string, string>,
+  header: { name: string; value: string } | undefined,
+): string | BadQuery {
   const fromQuery = p.get("env");
-  const env = fromQuery ?? header ?? DEFAULT_ENV;
+  const env = fromQuery ?? header?.value ?? DEFAULT_ENV;
   const problem = envProblem(env);
   if (problem !== null) {
-    const where = fromQuery !== undefined ? 'Query parameter "env"' : "Header x-inngest-env";
+    const where = fromQuery !== undefined ? 'Query parameter "env"' : `Header ${header?.name}`;
     return new BadQuery(`${where} ${quote(env)} ${problem} (allowed: ${ENV_ALLOWED})`);
   }
   return env;
@@ -62,7 +65,7 @@ export async function getEvent(
   store: EventStore,
   internalId: string,
   query: string,
-  envHeader: string | undefined,
+  envHeader: { name: string; value: string } | undefined,
 ): Promise<{ data: unknown } | null | BadQuery> {
   const p = params(query, GET_PARAMS);
   if (p instanceof BadQuery) return p;
@@ -81,7 +84,7 @@ export async function getEvent(
 export async function listEvents(
   store: EventStore,
   query: string,
-  envHeader: string | undefined,
+  envHeader: { name: string; value: string } | undefined,
 ): Promise<{ data: unknown[]; cursor: string | null } | BadQuery> {
   const p = params(query, LIST_PARAMS);
   if (p instanceof BadQuery) return p;

@@ -291,6 +291,14 @@ const cases: Case[] = [
     error: '"env"',
   },
   {
+    name: "read with a bad x-evt-env header",
+    method: "GET",
+    path: "/v1/events",
+    headers: { ...READ, "x-evt-env": "a b" },
+    status: 400,
+    error: "Header x-evt-env",
+  },
+  {
     name: "event id that is not a ULID",
     method: "GET",
     path: "/v1/events/not-a-ulid",
