@@ -63,15 +63,9 @@ export interface BatcherTransport {
 
 interface Entry {
   event: PreparedEvent;
-  resolve(id: string): void;
-  reject(error: EventSendError): void;
-}
-
-interface Waiter {
-  event: PreparedEvent;
-  resolve(id: string): void;
-  reject(error: EventSendError): void;
   promise: Promise<string>;
+  resolve(id: string): void;
+  reject(error: EventSendError): void;
 }
 
 interface Batch {
@@ -129,7 +123,7 @@ export class EventBatcher<P = unknown> {
   #pending = new Set<Promise<void>>();
   #inFlight = 0;
   #queued = 0;
-  #waiters: Waiter[] = [];
+  #waiters: Entry[] = [];
   #waiterHead = 0;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -230,18 +224,13 @@ export class EventBatcher<P = unknown> {
       resolve = res;
       reject = rej;
     });
-    promise.catch(noop);
+    const entry: Entry = { event: prepared, promise, resolve, reject };
     if (full) {
-      this.#waiters.push({
-        event: prepared,
-        resolve,
-        reject,
-        promise,
-      });
+      this.#waiters.push(entry);
       // Make room as fast as possible instead of waiting for the interval.
       this.#seal();
     } else {
-      this.#admit({ event: prepared, resolve, reject });
+      this.#admit(entry);
     }
     return promise;
   }
@@ -358,7 +347,11 @@ export class EventBatcher<P = unknown> {
               cause: err,
               retryable: true,
             });
-      for (const e of entries) e.reject(error);
+      for (const e of entries) {
+        // Reported below (onError or logger): a rejection nobody awaits must not crash the app.
+        e.promise.catch(noop);
+        e.reject(error);
+      }
       this.#report(error, entries.length);
     } finally {
       this.#inFlight--;
@@ -374,8 +367,8 @@ export class EventBatcher<P = unknown> {
     if (this.#waiterHead >= this.#waiters.length) return;
     while (this.#waiterHead < this.#waiters.length && this.#queued < this.#maxQueued) {
       const w = this.#waiters[this.#waiterHead]!;
-      this.#waiters[this.#waiterHead++] = undefined as unknown as Waiter;
-      this.#admit({ event: w.event, resolve: w.resolve, reject: w.reject });
+      this.#waiters[this.#waiterHead++] = undefined as unknown as Entry;
+      this.#admit(w);
     }
     if (this.#waiterHead === this.#waiters.length) {
       this.#waiters = [];
