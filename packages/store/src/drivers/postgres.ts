@@ -1,8 +1,16 @@
 import type { EncodedEvent, EventRow } from "../encode";
 import { decodeRow, encodeEvents } from "../encode";
-import { describeError, StoreError } from "../errors";
+import { StoreError } from "../errors";
 import { checkCutoff, checkEnv, checkIds, encodeCursor, normalizeListQuery } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
+import {
+  type PgPool,
+  type PgPoolClient,
+  type PgQueryConfig,
+  type PgResult,
+  RAW_TYPES,
+  toStoreError,
+} from "./postgres-client";
 import {
   deleteBatchSql,
   getSql,
@@ -15,39 +23,10 @@ import {
 } from "./postgres-sql";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
 
+export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
+
 const DRIVER = "postgres";
 const RETENTION_BATCH = 5_000;
-
-/** A query as this driver sends it (the `pg` query config object). */
-export interface PgQueryConfig {
-  text: string;
-  values?: unknown[];
-  /** Client-side bound on waiting for the answer (ms). */
-  query_timeout?: number;
-  types?: { getTypeParser: (oid: number, format?: string) => (value: string) => unknown };
-}
-
-/** A query result, as far as this driver reads it. */
-export interface PgResult {
-  rows: unknown[];
-  rowCount: number | null;
-}
-
-/** A client checked out of a pool (used for the schema transaction only). */
-export interface PgPoolClient {
-  query(config: PgQueryConfig): Promise<PgResult>;
-  release(error?: Error | boolean): void;
-}
-
-/**
- * The parts of a `pg` `Pool` this driver uses. Any `new pg.Pool(...)` fits; the type is
- * structural so `@types/pg` is not required.
- */
-export interface PgPool {
-  query(config: PgQueryConfig): Promise<PgResult>;
-  connect(): Promise<PgPoolClient>;
-  end(): Promise<void>;
-}
 
 /** Options of {@link createPostgresStore}: give `url` or `pool`. */
 export interface PostgresStoreOptions {
@@ -78,51 +57,6 @@ export interface PostgresStoreOptions {
 export interface PostgresEventStore extends EventStore {
   /** Create the table and indexes if missing (idempotent, safe under concurrent callers). */
   migrate(): Promise<void>;
-}
-
-/** Raw text for every column: JSON is parsed by the store, whatever parsers the pool has. */
-const RAW_TYPES = { getTypeParser: () => (value: string) => value };
-
-const TRANSIENT_SQLSTATE = /^(08|53|57P0|57014|40001|40P01|55P03|58)/;
-const TRANSIENT_ERRNO = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EAI_AGAIN",
-]);
-const TRANSIENT_MESSAGE =
-  /timeout|Connection terminated|not queryable|Client was closed|connection error/i;
-
-function toStoreError(op: string, error: unknown): StoreError {
-  if (error instanceof StoreError) return error;
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = describeError(error);
-  let kind: "unavailable" | "invalid_input" | "failed" = "failed";
-  if (typeof code === "string" && (TRANSIENT_ERRNO.has(code) || TRANSIENT_SQLSTATE.test(code))) {
-    kind = "unavailable";
-  } else if (typeof code === "string" && code.startsWith("22")) {
-    kind = "invalid_input";
-  } else if (typeof code !== "string" && TRANSIENT_MESSAGE.test(message)) {
-    kind = "unavailable";
-  } else if (code === undefined && error instanceof AggregateError) {
-    kind = "unavailable"; // net.connect with several addresses, all refused
-  }
-  const hint =
-    code === "22P05"
-      ? "; jsonb cannot store the character \\u0000 in data or user strings"
-      : kind === "unavailable"
-        ? "; transient, safe to retry (appends are idempotent)"
-        : "";
-  return new StoreError(
-    DRIVER,
-    kind,
-    `${op} failed: ${message}${typeof code === "string" ? ` (${code})` : ""}${hint}`,
-    { cause: error },
-  );
 }
 
 /**

@@ -11,6 +11,7 @@ import {
 } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
+import type { SqliteDatabase, SqliteStoreOptions } from "./sqlite-options";
 import {
   deleteBatchSql,
   getSql,
@@ -25,57 +26,7 @@ import {
 const DRIVER = "sqlite";
 const RETENTION_BATCH = 5_000;
 
-/**
- * The parts of a `better-sqlite3` `Database` this driver uses. Any `new Database(...)` from
- * `better-sqlite3` fits; the type is structural so `@types/better-sqlite3` is not required.
- */
-export interface SqliteDatabase {
-  prepare(sql: string): unknown;
-  exec(sql: string): unknown;
-  pragma(source: string, options?: { simple?: boolean }): unknown;
-  transaction(fn: (...args: never[]) => unknown): unknown;
-  close(): unknown;
-  readonly open: boolean;
-}
-
-/** Options of {@link createSqliteStore}: give `path` or `database`. */
-export interface SqliteStoreOptions {
-  /**
-   * Database file to open (created if missing), or `":memory:"`. The store opens it with
-   * `journal_mode=WAL` and closes it on `close()`.
-   */
-  path?: string;
-  /**
-   * An open `better-sqlite3` database to use instead of `path`. The store does not close it
-   * and does not change its journal mode; `synchronous` and `timeoutMs` are applied only when
-   * given.
-   */
-  database?: SqliteDatabase;
-  /**
-   * When a commit is durable. `"FULL"`: the WAL is fsynced on every commit, so an
-   * acknowledged append survives `kill -9` and power loss. `"NORMAL"`: no fsync per commit
-   * (WAL mode), so it survives a crash of the process but the last commits may be lost on
-   * power loss or an OS crash; appends are several times faster.
-   * @default "FULL"
-   */
-  synchronous?: "FULL" | "NORMAL";
-  /** Table name (a plain identifier); indexes are named after it. @default "evt_events" */
-  table?: string;
-  /**
-   * Group commit: appends made in the same turn of the event loop (concurrent requests) are
-   * written in one transaction, each inside its own savepoint, so one fsync covers them all
-   * and a failing call rolls back alone. Every call still resolves only after the commit that
-   * holds its events. `false`: one transaction per call, committed before `append` returns.
-   * @default true
-   */
-  groupCommit?: boolean;
-  /**
-   * How long a call waits for a lock held by another connection (`busy_timeout`) before it
-   * fails with a retryable `unavailable` error.
-   * @default 2000
-   */
-  timeoutMs?: number;
-}
+export type { SqliteDatabase, SqliteStoreOptions };
 
 type Statement = BetterSqlite3.Statement;
 
