@@ -151,8 +151,6 @@ rmSync(dir, { recursive: true, force: true });
 const admin = new pg.Pool({ connectionString: postgresUrl, max: 1 });
 await admin.query(`DROP TABLE IF EXISTS "${table}", "${table}_u"`).catch(() => {});
 await admin.end();
-const cleaner = createRedisStore({ url: redisUrl, prefix: "" });
-await cleaner.close();
 {
   const { Redis } = await import("ioredis");
   const r = new Redis(redisUrl);
