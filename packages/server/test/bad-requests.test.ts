@@ -115,6 +115,12 @@ const cases: Case[] = [
   },
   { name: "v is a number", body: ev({ v: 2 }), status: 400, error: "events[0].v" },
   {
+    name: "data nested 80,000 levels (no stack overflow)",
+    body: `{"name":"a","data":${'{"a":'.repeat(80_000)}1${"}".repeat(80_000)}}`,
+    status: 400,
+    error: "events[0].data",
+  },
+  {
     name: "data nested deeper than 64",
     body: ev({ data: deep(80) }),
     status: 400,
