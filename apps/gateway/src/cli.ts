@@ -42,8 +42,6 @@ async function main(): Promise<void> {
     logger.fatal({ err }, "start failed");
     fail((err as Error).message, 1);
   }
-  process.stdout.write(`${gateway.summary}\n`);
-
   let shuttingDown = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (shuttingDown) {
@@ -72,6 +70,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
+  // Printed only once the signal handlers are in place: whoever reads this line may signal at once.
+  process.stdout.write(`${gateway.summary}\n`);
 }
 
 main().catch((err: unknown) => {

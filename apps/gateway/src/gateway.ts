@@ -147,13 +147,10 @@ export async function startGateway(
   const addr = server.address() as AddressInfo;
   const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
   const retention = startRetention(store, config.retentionMs, logger);
-  const drivers = `dedup: ${driverName(config.dedup)}, store: ${driverName(config.store)}`;
-  const usesFiles = config.dedup === "sqlite" || config.store === "sqlite";
+  const drivers = `dedup: ${dedup.driver}, store: ${store.driver}`;
+  const usesFiles = !givenStores && (config.dedup === "sqlite" || config.store === "sqlite");
   const summary = `evt-gateway ${config.mode} listening on ${url} (${drivers}${usesFiles ? `, data: ${config.dataDir}` : ""})`;
-  logger.info(
-    { url, mode: config.mode, dedup: driverName(config.dedup), store: driverName(config.store) },
-    "listening",
-  );
+  logger.info({ url, mode: config.mode, dedup: dedup.driver, store: store.driver }, "listening");
 
   let closed: Promise<void> | null = null;
   const close = () => {

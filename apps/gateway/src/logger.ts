@@ -22,7 +22,6 @@ const REDACT = [
   "authorization",
   "headers.authorization",
   "req.headers.authorization",
-  "url",
   "req.url",
   "data",
   "event.data",
