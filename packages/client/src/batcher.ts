@@ -347,12 +347,20 @@ export class EventBatcher<P = unknown> {
               cause: err,
               retryable: true,
             });
-      for (const e of entries) {
+      let failed = 0;
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const acceptedId = error.acceptedIds?.[i];
+        if (typeof acceptedId === "string") {
+          e.resolve(acceptedId);
+          continue;
+        }
         // Reported below (onError or logger): a rejection nobody awaits must not crash the app.
         e.promise.catch(noop);
         e.reject(error);
+        failed++;
       }
-      this.#report(error, entries.length);
+      this.#report(error, failed);
     } finally {
       this.#inFlight--;
       this.#queued -= entries.length;

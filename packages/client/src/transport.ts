@@ -126,7 +126,7 @@ async function attempt(
         },
       };
     }
-    const detail = cause instanceof Error ? cause.message : String(cause);
+    const detail = describeNetworkError(cause);
     return {
       ok: false,
       failure: {
@@ -140,6 +140,17 @@ async function attempt(
     clearTimeout(timer);
     deadline.catch(() => {});
   }
+}
+
+/** fetch's own message is often just "fetch failed": add the reason underneath (ECONNREFUSED...). */
+function describeNetworkError(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const inner = (cause as { cause?: unknown }).cause;
+  if (inner instanceof Error) {
+    const code = (inner as { code?: unknown }).code;
+    return `${cause.message} (${typeof code === "string" ? `${code}: ` : ""}${inner.message})`;
+  }
+  return cause.message;
 }
 
 /** Where the request went, without the event key. */

@@ -297,6 +297,7 @@ describe("send: retries", () => {
     expect(err.code).toBe("network_error");
     expect(err.retryable).toBe(true);
     expect(err.attempts).toBe(2);
+    expect(err.message).toContain("ECONNREFUSED");
   });
 });
 
