@@ -113,15 +113,28 @@ describe("send: the request", () => {
   });
 
   it.each([
-    ["http://localhost:8288", "/e/dev"],
-    ["http://127.9.9.9:1", "/e/dev"],
-    ["http://[::1]:8288", "/e/dev"],
-  ])("treats %s as local", (baseUrl, path) => {
+    "http://localhost:8288",
+    "http://app.localhost:8288",
+    "http://127.9.9.9:1",
+    "http://[::1]:8288",
+  ])("treats %s as local: no key needed, the placeholder `dev` is used", async (baseUrl) => {
     vi.stubEnv("EVT_EVENT_KEY", "");
-    expect(
-      new EventClient({ baseUrl }).config.endpoint.endsWith(path.replace("dev", "<key>")),
-    ).toBe(true);
+    const urls: string[] = [];
+    const fetch: typeof globalThis.fetch = async (input) => {
+      urls.push(String(input));
+      return new Response(JSON.stringify({ ids: ["x"], status: 200 }));
+    };
+    await new EventClient({ baseUrl, fetch }).send({ name: "a/b" });
+    expect(urls).toEqual([`${baseUrl}/e/dev`]);
   });
+
+  it.each(["http://10.0.0.1", "http://localhost.example.com", "https://128.0.0.1"])(
+    "treats %s as remote: a key is required",
+    (baseUrl) => {
+      vi.stubEnv("EVT_EVENT_KEY", "");
+      expect(() => new EventClient({ baseUrl })).toThrow(/no event key/);
+    },
+  );
 
   it("rejects bad options with what is allowed", () => {
     expect(() => client({ timeoutMs: 0 })).toThrow(/timeoutMs is 0; allowed: an integer >= 1/);
