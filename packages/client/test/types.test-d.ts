@@ -1,7 +1,7 @@
 import { type EventBatcher, EventClient } from "@evt/client";
 import { defineEvents, type EventPayload } from "@evt/schema";
 import { describe, expectTypeOf, it } from "vitest";
-import * as z from "./helpers/zod";
+import * as z from "zod";
 
 const catalog = defineEvents({
   "app/user.signup": z.object({ userId: z.string(), plan: z.enum(["free", "pro"]).optional() }),
