@@ -56,6 +56,8 @@ describe("graceful shutdown (SIGTERM)", () => {
     const args = ["dev", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"];
     const gw = await startGatewayProcess(args);
     const outcomes: Outcome[] = [];
+    let signalledAt = Number.POSITIVE_INFINITY;
+    let answeredAfterSignal = 0;
     let exited = false;
     let seq = 0;
     const senders = Array.from({ length: 6 }, async () => {
@@ -67,16 +69,23 @@ describe("graceful shutdown (SIGTERM)", () => {
           name: "test/shutdown",
           data: { n: seq++ },
         }));
-        outcomes.push(await post(gw.url, events));
+        const outcome = await post(gw.url, events);
+        outcomes.push(outcome);
+        if (Date.now() > signalledAt && (outcome.kind === "ok" || outcome.kind === "unavailable")) {
+          answeredAfterSignal++;
+        }
       }
     });
     await sleep(1200);
+    signalledAt = Date.now();
     gw.proc.kill("SIGTERM");
     const exit = await gw.exited;
     exited = true;
     await Promise.all(senders);
 
     expect(exit).toEqual({ code: 0, signal: null });
+    // Requests in flight when the signal came were answered, not dropped.
+    expect(answeredAfterSignal).toBeGreaterThan(0);
     expect(outcomes.filter((o) => o.kind === "broken")).toEqual([]);
     const refusedCodes = new Set(outcomes.flatMap((o) => (o.kind === "refused" ? [o.code] : [])));
     // Refused before any answer byte: the port was closed (or, rarely, the connection was
