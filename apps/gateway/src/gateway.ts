@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Server as NetServer } from "node:net";
 import { createEventApi } from "@evt/server";
@@ -108,11 +108,16 @@ export async function startGateway(
     apiKeys,
     isClosing: () => closing,
   });
-  const server = createServer(
-    { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 },
-    listener,
-  );
+  const server = createServer({
+    headersTimeout: 10_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+  });
   const connections = trackConnections(server);
+  server.on("request", (req, res) => {
+    connections.track(req, res);
+    listener(req, res);
+  });
   server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === "ECONNRESET") {
       socket.destroy();
@@ -208,19 +213,19 @@ function trackConnections(server: Server) {
       if (state.size === 0) onEmpty?.();
     });
   });
-  server.on("request", (req, res) => {
-    const s = state.get(req.socket);
-    if (!s) return;
-    s.active++;
-    res.once("finish", () => {
-      s.active--;
-      s.served++;
-      // Headers may have gone out with keep-alive before shutdown began: end it here.
-      if (closing && s.active === 0) req.socket.end();
-    });
-  });
-
   return {
+    /** Counts a request on its connection; call before anything can answer it. */
+    track(req: IncomingMessage, res: ServerResponse) {
+      const s = state.get(req.socket);
+      if (!s) return;
+      s.active++;
+      res.once("finish", () => {
+        s.active--;
+        s.served++;
+        // Headers may have gone out with keep-alive before shutdown began: end it here.
+        if (closing && s.active === 0) req.socket.end();
+      });
+    },
     closeIdle() {
       closing = true;
       for (const [socket, s] of state) {

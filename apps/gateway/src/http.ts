@@ -97,12 +97,22 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
 
     res.once("close", () => {
       done();
+      const status = res.statusCode;
+      const finished = res.writableFinished;
+      const level =
+        !finished || (status >= 400 && status < 500) ? "info" : status >= 500 ? "warn" : "debug";
+      // Successes log at debug: skip building the line when that level is off (the hot path).
+      if (!logger.isLevelEnabled(level)) return;
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      const line = { requestId, method: req.method, route, status: res.statusCode, ms };
-      if (!res.writableFinished) logger.info(line, "request aborted before the answer was sent");
-      else if (res.statusCode >= 500) logger.warn(line, "request failed");
-      else if (res.statusCode >= 400) logger.info(line, "request refused");
-      else logger.debug(line, "request");
+      const line = { requestId, method: req.method, route, status, ms };
+      const msg = !finished
+        ? "request aborted before the answer was sent"
+        : status >= 500
+          ? "request failed"
+          : status >= 400
+            ? "request refused"
+            : "request";
+      logger[level](line, msg);
     });
 
     if (route === "/metrics") {
