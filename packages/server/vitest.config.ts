@@ -1,3 +1,3 @@
-import { evtProject } from "../../vitest.shared";
+import { evtProject } from "../../vitest.shared.ts";
 
 export default evtProject("server");
