@@ -1,8 +1,8 @@
 import { EventClient, EventSendError } from "@evt/client";
 import { defineEvents } from "@evt/schema";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { type FaultServer, idsFor, json, ok, startFaultServer } from "./helpers/server";
 import { z } from "zod";
+import { type FaultServer, idsFor, json, ok, startFaultServer } from "./helpers/server";
 
 const fast = { baseDelayMs: 1, maxDelayMs: 5 };
 let srv: FaultServer;
