@@ -1,4 +1,5 @@
-// Claims per second for batch sizes 1, 100 and 1,000 on every driver, plus the memory store's
+// Claims per second for batch sizes 1, 100 and 1,000 on every driver (one call at a time, and
+// 32 calls in flight for 1 and 100), plus the memory store's
 // bytes per key at 1M keys. Run: sh scripts/pnpm.sh --filter @evt/dedup run bench
 // Env: EVT_TEST_REDIS_URL, EVT_TEST_POSTGRES_URL, EVT_BENCH_MS (time per case, default 1500),
 // EVT_BENCH_DRIVERS (comma-separated driver names to run, default all).
@@ -77,6 +78,46 @@ async function measure(
   };
 }
 
+/**
+ * `inFlight` callers each claiming fresh batches back to back, as concurrent gateway requests
+ * do (drivers may group them; SQLite commits them together). keys/s is over wall time here.
+ */
+async function measureConcurrent(
+  driver: string,
+  store: DedupStore,
+  batch: number,
+  inFlight: number,
+): Promise<Row> {
+  for (let i = 0; i < 3; i++) await store.claim(batchOf(batch), DAY);
+  const lat: number[] = [];
+  let keys = 0;
+  const end = performance.now() + caseMs;
+  const start = performance.now();
+  const worker = async () => {
+    while (performance.now() < end || lat.length < 5) {
+      const b = batchOf(batch);
+      const t = performance.now();
+      await store.claim(b, DAY);
+      lat.push(performance.now() - t);
+      keys += batch;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const wall = performance.now() - start;
+  const total = lat.reduce((a, b) => a + b, 0);
+  lat.sort((a, b) => a - b);
+  return {
+    driver,
+    batch,
+    mode: `fresh, ${inFlight} in flight`,
+    calls: lat.length,
+    meanMs: total / lat.length,
+    p50Ms: lat[Math.floor(lat.length * 0.5)]!,
+    p99Ms: lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.99))]!,
+    keysPerSec: (keys / wall) * 1000,
+  };
+}
+
 function memoryBytesPerKey(): { keys: number; bytesPerKey: number } | undefined {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) return undefined;
@@ -131,6 +172,7 @@ for (const [name, make] of drivers) {
   }
   for (const batch of [1, 100, 1000]) rows.push(await measure(name, store, batch, "fresh"));
   rows.push(await measure(name, store, 1000, "duplicate"));
+  for (const batch of [1, 100]) rows.push(await measureConcurrent(name, store, batch, 32));
   await store.close();
 }
 
