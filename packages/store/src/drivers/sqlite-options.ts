@@ -36,9 +36,9 @@ export interface SqliteStoreOptions {
   table?: string;
   /**
    * Group commit: appends made in the same turn of the event loop (concurrent requests) are
-   * written in one transaction, each inside its own savepoint, so one fsync covers them all
-   * and a failing call rolls back alone. Every call still resolves only after the commit that
-   * holds its events. `false`: one transaction per call, committed before `append` returns.
+   * written in one transaction, so one fsync covers them all; a failing call fails alone (the
+   * group is rolled back and the other calls are committed without it). Every call still
+   * resolves only after the commit that holds its events. `false`: one transaction per call, committed before `append` returns.
    * @default true
    */
   groupCommit?: boolean;
