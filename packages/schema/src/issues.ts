@@ -1,5 +1,6 @@
 import type * as z from "zod";
 import { isoDay, type Limits, RESERVED_NAME_RE } from "./limits";
+import { TEXT_ALLOWED, textProblem } from "./text";
 import type { EventIssue } from "./types";
 
 /** `events[3]`, or `events[3].data.user["first name"]` when given segments. */
@@ -69,6 +70,12 @@ export function allowedFor(field: string, limits: Limits): string {
   }
 }
 
+/** What is wrong with a top-level field and what it allows. */
+export interface FieldProblem {
+  message: string;
+  allowed: string;
+}
+
 /**
  * Why `value` is not a valid top-level `field`, or `undefined` when it is valid (so the caller
  * can fall back to the zod message if the two ever disagree).
@@ -77,7 +84,18 @@ export function describeFieldProblem(
   field: string,
   value: unknown,
   limits: Limits,
-): string | undefined {
+): FieldProblem | undefined {
+  const message = describeShapeProblem(field, value, limits);
+  if (message !== undefined) return { message, allowed: allowedFor(field, limits) };
+  if (typeof value === "string" && (field === "name" || field === "id" || field === "v")) {
+    const text = textProblem(value);
+    if (text !== undefined) return { message: text, allowed: TEXT_ALLOWED };
+  }
+  return undefined;
+}
+
+/** A field's problem other than its characters (type, length, reserved name, range). */
+function describeShapeProblem(field: string, value: unknown, limits: Limits): string | undefined {
   switch (field) {
     case "name": {
       if (value === undefined) return "is required: every event needs a name";

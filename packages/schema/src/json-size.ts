@@ -1,3 +1,5 @@
+import { isCleanText } from "./text";
+
 /**
  * Byte arithmetic for JSON. The fast path does not count bytes exactly: it adds an upper bound
  * (a UTF-16 unit never takes more than 6 bytes of JSON, a number never more than 25), which
@@ -25,14 +27,16 @@ export function isPlainObject(value: object): boolean {
 export const NOT_JSON = -1;
 export const TOO_DEEP = -2;
 export const TOO_BIG = -3;
+export const BAD_TEXT = -4;
 
 /**
  * An upper bound of the bytes of the JSON of `root` (a plain object or array), walked
  * iteratively so no nesting can overflow the stack. Returns {@link NOT_JSON} when a value is
  * not JSON (function, NaN, class instance, undefined in an array, ...; an undefined property
- * is allowed, as `JSON.stringify` leaves it out), {@link TOO_DEEP} past `maxDepth`
- * levels (`root` is level 1), and {@link TOO_BIG} as soon as the bound passes `cap`, which
- * also bounds the work on shared references and cycles.
+ * is allowed, as `JSON.stringify` leaves it out), {@link BAD_TEXT} when a key or string value
+ * is not well-formed Unicode or holds U+0000 ({@link isCleanText}), {@link TOO_DEEP} past
+ * `maxDepth` levels (`root` is level 1), and {@link TOO_BIG} as soon as the bound passes `cap`,
+ * which also bounds the work on shared references and cycles.
  */
 export function jsonObjectBound(root: object, maxDepth: number, cap: number): number {
   const walk: Walk = { size: 0, stack: undefined, depths: undefined, sp: 0 };
@@ -44,7 +48,8 @@ export function jsonObjectBound(root: object, maxDepth: number, cap: number): nu
       const n = current.length;
       walk.size += n + 2;
       for (let i = 0; i < n; i++) {
-        if (!addValue(walk, current[i], depth)) return NOT_JSON;
+        const code = addValue(walk, current[i], depth);
+        if (code !== 0) return code;
       }
     } else {
       const record = current as Record<string, unknown>;
@@ -56,8 +61,10 @@ export function jsonObjectBound(root: object, maxDepth: number, cap: number): nu
         const value = record[key];
         // An undefined property is left out by JSON.stringify, as if absent: allowed.
         if (value === undefined) continue;
+        if (!isCleanText(key)) return BAD_TEXT;
         walk.size += key.length * MAX_BYTES_PER_UNIT + 3;
-        if (!addValue(walk, value, depth)) return NOT_JSON;
+        const code = addValue(walk, value, depth);
+        if (code !== 0) return code;
       }
     }
     if (walk.size > cap) return TOO_BIG;
@@ -76,24 +83,27 @@ interface Walk {
   sp: number;
 }
 
-/** Adds a primitive's bound or queues a container; false when `v` is not JSON. */
-function addValue(walk: Walk, v: unknown, depth: number): boolean {
+/**
+ * Adds a primitive's bound or queues a container: 0, or {@link NOT_JSON} when `v` is not JSON,
+ * {@link BAD_TEXT} when it is a string that is not clean text.
+ */
+function addValue(walk: Walk, v: unknown, depth: number): number {
   switch (typeof v) {
     case "string":
       walk.size += v.length * MAX_BYTES_PER_UNIT + 2;
-      return true;
+      return isCleanText(v) ? 0 : BAD_TEXT;
     case "number":
       walk.size += MAX_NUMBER_BYTES;
-      return Number.isFinite(v);
+      return Number.isFinite(v) ? 0 : NOT_JSON;
     case "boolean":
       walk.size += 5;
-      return true;
+      return 0;
     case "object":
       if (v === null) {
         walk.size += 4;
-        return true;
+        return 0;
       }
-      if (!Array.isArray(v) && !isPlainObject(v)) return false;
+      if (!Array.isArray(v) && !isPlainObject(v)) return NOT_JSON;
       if (walk.stack === undefined || walk.depths === undefined) {
         walk.stack = [];
         walk.depths = [];
@@ -101,13 +111,16 @@ function addValue(walk: Walk, v: unknown, depth: number): boolean {
       walk.stack[walk.sp] = v;
       walk.depths[walk.sp] = depth + 1;
       walk.sp++;
-      return true;
+      return 0;
     default:
-      return false;
+      return NOT_JSON;
   }
 }
 
-/** UTF-8 length of JSON text (lone surrogates are already escaped by `JSON.stringify`). */
+/**
+ * UTF-8 length of JSON text (lone surrogates are already escaped by `JSON.stringify`; valid
+ * events hold none, but {@link eventByteLength} measures any value).
+ */
 function utf8Length(s: string): number {
   let bytes = s.length;
   for (let i = 0; i < s.length; i++) {

@@ -1,8 +1,28 @@
 import * as z from "zod";
 import { LIMITS, type Limits } from "./limits";
+import { isCleanText, TEXT_ALLOWED, textProblem } from "./text";
 
 /** A name that does not start with `inngest/` or `evt/` in any case (as a JSON Schema pattern). */
 const NOT_RESERVED = /^(?![Ii][Nn][Nn][Gg][Ee][Ss][Tt]\/|[Ee][Vv][Tt]\/)/;
+
+/** A zod string that is well-formed Unicode without U+0000 (see `isCleanText`). */
+function text() {
+  return z.string().refine(isCleanText, {
+    error: (issue) => (typeof issue.input === "string" ? textProblem(issue.input) : undefined),
+  });
+}
+
+/**
+ * `z.json()` with every string and key checked by {@link text}: same structure, type and JSON
+ * Schema (zod leaves refinements out of it).
+ */
+function jsonObjectSchema() {
+  const key = text();
+  const value: z.ZodJSONSchema = z.lazy(() =>
+    z.union([text(), z.number(), z.boolean(), z.null(), z.array(value), z.record(key, value)]),
+  ) as unknown as z.ZodJSONSchema;
+  return z.record(key, value);
+}
 
 /**
  * The zod schema of one event payload under `limits`: the single source of the rules, used
@@ -18,11 +38,10 @@ const NOT_RESERVED = /^(?![Ii][Nn][Nn][Gg][Ee][Ss][Tt]\/|[Ee][Vv][Tt]\/)/;
  */
 export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
   const limits: Limits = { ...LIMITS, ...overrides };
-  const jsonObject = z.record(z.string(), z.json());
+  const jsonObject = jsonObjectSchema();
   return z
     .object({
-      name: z
-        .string()
+      name: text()
         .min(1)
         .max(limits.nameMaxLength)
         .regex(NOT_RESERVED, { message: "must not start with inngest/ or evt/" })
@@ -34,8 +53,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .optional()
         .describe("Any JSON object. Absent or null becomes {}."),
       user: jsonObject.nullable().optional().describe("Any JSON object describing the user."),
-      id: z
-        .string()
+      id: text()
         .max(limits.idMaxLength)
         .nullable()
         .optional()
@@ -51,8 +69,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .describe(
           "Event time in integer milliseconds since the Unix epoch, from 1980-01-01 (inclusive) to 2100-01-01 (exclusive). Defaults to the time the event is received.",
         ),
-      v: z
-        .string()
+      v: text()
         .max(limits.versionMaxLength)
         .nullable()
         .optional()
@@ -62,8 +79,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
     })
     .meta({
       title: "evt event payload",
-      description:
-        "One event sent to POST /e/{eventKey} (Inngest-compatible). A request body is one such object or an array of up to 5000 of them. Unknown top-level fields are ignored.",
+      description: `One event sent to POST /e/{eventKey} (Inngest-compatible). A request body is one such object or an array of up to 5000 of them. Unknown top-level fields are ignored. Every string (name, id, v, and every key and string value inside data and user) must be ${TEXT_ALLOWED}: no lone surrogate escapes such as "\\ud800", no "\\u0000".`,
     });
 }
 

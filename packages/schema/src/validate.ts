@@ -14,6 +14,7 @@ import {
 } from "./json-size";
 import { type Limits, RESERVED_NAME_RE } from "./limits";
 import { schemaFor } from "./schema";
+import { isCleanText, TEXT_ALLOWED, textProblem } from "./text";
 import type { EventIssue, NormalizedEvent } from "./types";
 
 /** JSON bytes of a normalised event besides its six values. */
@@ -45,6 +46,7 @@ export function fastNormalize(
   if (name.length === 0 || name.length > limits.nameMaxLength) return undefined;
   const first = name.charCodeAt(0) | 0x20;
   if ((first === 0x69 || first === 0x65) && RESERVED_NAME_RE.test(name)) return undefined;
+  if (!isCleanText(name)) return undefined;
   // An upper bound of the event's JSON size; measured exactly only when it passes the limit.
   let bound = EVENT_OVERHEAD + name.length * MAX_BYTES_PER_UNIT + 2 + 4 * MAX_NUMBER_BYTES;
 
@@ -72,7 +74,9 @@ export function fastNormalize(
   if (id === undefined || id === null || id === "") {
     id = null;
   } else {
-    if (typeof id !== "string" || id.length > limits.idMaxLength) return undefined;
+    if (typeof id !== "string" || id.length > limits.idMaxLength || !isCleanText(id)) {
+      return undefined;
+    }
     bound += id.length * MAX_BYTES_PER_UNIT;
   }
 
@@ -92,7 +96,9 @@ export function fastNormalize(
   if (v === undefined || v === null || v === "") {
     v = null;
   } else {
-    if (typeof v !== "string" || v.length > limits.versionMaxLength) return undefined;
+    if (typeof v !== "string" || v.length > limits.versionMaxLength || !isCleanText(v)) {
+      return undefined;
+    }
     bound += v.length * MAX_BYTES_PER_UNIT;
   }
 
@@ -166,12 +172,12 @@ export function explainEvent(
     for (const issue of parsed.error.issues) {
       const field = issue.path[0] as Field | undefined;
       if (field === undefined || found.has(field)) continue;
-      const message = describeFieldProblem(field, probe[field], limits) ?? issue.message;
+      const problem = describeFieldProblem(field, probe[field], limits);
       found.set(field, {
         index,
         path: eventPath(index, issue.path),
-        message,
-        allowed: allowedFor(field, limits),
+        message: problem?.message ?? issue.message,
+        allowed: problem?.allowed ?? allowedFor(field, limits),
       });
     }
   }
@@ -217,8 +223,9 @@ interface JsonProblem {
 const JSON_VALUES = "JSON values only: string, finite number, boolean, null, array, plain object";
 
 /**
- * The first non-JSON value or too-deep container under `root`, with its path. Iterative, and
- * bounded in the number of values visited, so neither nesting nor shared references can hang.
+ * The first non-JSON value, too-deep container, or key or string value that is not clean text
+ * (`textProblem`), under `root`, with its path. Iterative, and bounded in the number of values
+ * visited, so neither nesting nor shared references can hang.
  */
 function findJsonProblem(root: object, limits: Limits): JsonProblem | undefined {
   const stack: { value: object; segments: PropertyKey[] }[] = [{ value: root, segments: [] }];
@@ -251,6 +258,12 @@ function findJsonProblem(root: object, limits: Limits): JsonProblem | undefined 
     }
     for (const [key, v] of entries) {
       const path = [...segments, key];
+      if (typeof key === "string") {
+        const text = textProblem(key);
+        if (text !== undefined) {
+          return { segments: path, message: `the key ${text}`, allowed: TEXT_ALLOWED };
+        }
+      }
       if (typeof v === "object" && v !== null) {
         if (!Array.isArray(v) && !isPlainObject(v)) {
           return {
@@ -260,8 +273,10 @@ function findJsonProblem(root: object, limits: Limits): JsonProblem | undefined 
           };
         }
         stack.push({ value: v, segments: path });
+      } else if (typeof v === "string") {
+        const text = textProblem(v);
+        if (text !== undefined) return { segments: path, message: text, allowed: TEXT_ALLOWED };
       } else if (
-        typeof v === "string" ||
         typeof v === "boolean" ||
         v === null ||
         (typeof v === "number" && Number.isFinite(v))

@@ -27,6 +27,7 @@ const jsonOnly = /JSON values only/;
 const objAllowed = /a JSON object/;
 
 const one = (event: unknown): unknown[] => [event];
+const textAllowed = /^well-formed Unicode text without U\+0000$/;
 
 const cases: BadCase[] = [
   // name
@@ -451,6 +452,147 @@ const cases: BadCase[] = [
     message: /is 129 characters long/,
     allowed: /at most 128 characters/,
   },
+  // characters every store can hold: well-formed Unicode without U+0000
+  {
+    label: "name with a lone high surrogate",
+    body: one({ name: "app/\ud800x" }),
+    index: 0,
+    path: "events[0].name",
+    message: /^contains a lone surrogate \(\\ud800\) at character 4$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "name with a lone low surrogate",
+    body: one({ name: "app/x\udc00" }),
+    index: 0,
+    path: "events[0].name",
+    message: /^contains a lone surrogate \(\\udc00\) at character 5$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "name with U+0000",
+    body: one({ name: "app/a\u0000b" }),
+    index: 0,
+    path: "events[0].name",
+    message: /^contains U\+0000 \(NUL\) at character 5$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "id with a lone high surrogate (an emoji cut in half)",
+    body: one({ name: "a", id: "order-\ud83d" }),
+    index: 0,
+    path: "events[0].id",
+    message: /^contains a lone surrogate \(\\ud83d\) at character 6$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "id of a lone surrogate only",
+    body: one({ name: "a", id: "\ud800" }),
+    index: 0,
+    path: "events[0].id",
+    message: /^contains a lone surrogate \(\\ud800\) at character 0$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "id with U+0000",
+    body: one({ name: "a", id: "a\u0000" }),
+    index: 0,
+    path: "events[0].id",
+    message: /^contains U\+0000 \(NUL\) at character 1$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "v with U+0000",
+    body: one({ name: "a", v: "\u00002024" }),
+    index: 0,
+    path: "events[0].v",
+    message: /^contains U\+0000 \(NUL\) at character 0$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "v with a lone low surrogate",
+    body: one({ name: "a", v: "1.\udfff" }),
+    index: 0,
+    path: "events[0].v",
+    message: /^contains a lone surrogate \(\\udfff\) at character 2$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "data value with U+0000",
+    body: one({ name: "a", data: { k: "ab\u0000" } }),
+    index: 0,
+    path: "events[0].data.k",
+    message: /^contains U\+0000 \(NUL\) at character 2$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "data value with a lone high surrogate",
+    body: one({ name: "a", data: { k: "\ud800" } }),
+    index: 0,
+    path: "events[0].data.k",
+    message: /^contains a lone surrogate \(\\ud800\) at character 0$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "data value with a low surrogate before a high one (both lone)",
+    body: one({ name: "a", data: { k: "x\udc00\ud800" } }),
+    index: 0,
+    path: "events[0].data.k",
+    message: /^contains a lone surrogate \(\\udc00\) at character 1$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "data key with U+0000",
+    body: one({ name: "a", data: { ok: 1, "a\u0000b": 1 } }),
+    index: 0,
+    path: 'events[0].data["a\\u0000b"]',
+    message: /^the key contains U\+0000 \(NUL\) at character 1$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "data key with a lone surrogate, nested",
+    body: one({ name: "a", data: { outer: { "\udc00k": "v" } } }),
+    index: 0,
+    path: 'events[0].data.outer["\\udc00k"]',
+    message: /^the key contains a lone surrogate \(\\udc00\) at character 0$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "string in a nested array, third event of a batch",
+    body: [
+      { name: "ok" },
+      { name: "ok", data: { items: [{ label: "fine" }] } },
+      { name: "ok", data: { items: [{ label: "x\u0000y" }, { label: "fine" }] } },
+    ],
+    index: 2,
+    path: "events[2].data.items[0].label",
+    message: /^contains U\+0000 \(NUL\) at character 1$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "string in an array of strings",
+    body: one({ name: "a", data: { tags: ["a", "b", "\ud83d"] } }),
+    index: 0,
+    path: "events[0].data.tags[2]",
+    message: /^contains a lone surrogate \(\\ud83d\) at character 0$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "user value with U+0000",
+    body: one({ name: "a", user: { email: "ada\u0000@example.com" } }),
+    index: 0,
+    path: "events[0].user.email",
+    message: /^contains U\+0000 \(NUL\) at character 3$/,
+    allowed: textAllowed,
+  },
+  {
+    label: "user key with a lone surrogate",
+    body: one({ name: "a", user: { "\ud800": "x" } }),
+    index: 0,
+    path: 'events[0].user["\\ud800"]',
+    message: /^the key contains a lone surrogate \(\\ud800\) at character 0$/,
+    allowed: textAllowed,
+  },
   // elements of the request
   {
     label: "number element",
@@ -587,7 +729,31 @@ describe("fast path and zod path agree", () => {
     ],
     [
       "unicode everywhere",
-      { name: "app/日本", data: { ключ: "😀\u0000\ud800", n: -0, f: 1e-7, big: 1e21 } },
+      { name: "app/日本", data: { ключ: "😀é\u00e9", n: -0, f: 1e-7, big: 1e21 } },
+    ],
+    [
+      "surrogate pairs (emoji) in every string",
+      {
+        name: "app/😀",
+        data: { "😀": "👍🏽", list: ["𝄞", { "🎉k": "x😀" }] },
+        user: { "😀": "😀" },
+        id: "😀",
+        v: "😀",
+      },
+    ],
+    [
+      "control characters other than U+0000",
+      {
+        name: "app/\u0001\t",
+        data: { "\u0001": "\t\n\r\u0001\u001f\u007f", k: ["\u0008"] },
+        user: { e: "\u0002" },
+        id: "\u0001\t",
+        v: "\t",
+      },
+    ],
+    [
+      "a lone surrogate or U+0000 in a property left out (undefined value)",
+      { name: "a", data: { "\ud800\u0000": undefined } },
     ],
     [
       "undefined properties (left out of the JSON)",
