@@ -5,7 +5,10 @@
  * Runs autocannon (as a library, in this process) against a freshly spawned gateway from
  * dist/ per case, and against a bare node:http baseline in the same run. Writes
  * bench/results.json and the table in bench/README.md. Set EVT_BENCH_SECONDS to change the
- * length of each case (default 6).
+ * length of each case (default 6). Set EVT_BENCH_CASES to a comma-separated list of words
+ * (e.g. `sqlite`) to run only the gateway cases whose dedup or store contains one of them,
+ * plus the baselines; such a partial run prints its table and leaves README.md and
+ * results.json alone. The README's text from the line `<!-- kept -->` on is kept across runs.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -24,6 +27,9 @@ import {
 } from "../test/helpers";
 
 const SECONDS = Number(process.env.EVT_BENCH_SECONDS ?? 6);
+const ONLY = process.env.EVT_BENCH_CASES?.split(",")
+  .map((w) => w.trim())
+  .filter(Boolean);
 const RUN = uniqueSuffix();
 const REDIS_PREFIX = `evt:bench:${RUN}:`;
 const TABLE_PREFIX = `bench_${RUN}_`.toLowerCase();
@@ -230,11 +236,41 @@ function table(results: CaseResult[]): string {
   ].join("\n");
 }
 
+function targets(results: CaseResult[]): string[] {
+  const sqlite1 = results.find((r) => r.dedup === "sqlite" && r.eventsPerRequest === 1);
+  const sqlite100 = results.find((r) => r.dedup === "sqlite" && r.eventsPerRequest === 100);
+  return [
+    sqlite1
+      ? `- one event per request (SQLite): ${sqlite1.ratioToBaseline?.toFixed(2)}x the baseline's req/s (target >= 0.6x) ${(sqlite1.ratioToBaseline ?? 0) >= 0.6 ? "met" : "MISSED"}; p99 ${sqlite1.p99Ms} ms (target <= 10 ms) ${sqlite1.p99Ms <= 10 ? "met" : "MISSED"}`
+      : "",
+    sqlite100
+      ? `- 100 events per request (SQLite store): ${sqlite100.eventsPerSec.toLocaleString("en-US")} events/s (target >= 150,000) ${sqlite100.eventsPerSec >= 150_000 ? "met" : "MISSED"}`
+      : "",
+  ].filter(Boolean);
+}
+
+/** The README's hand-written part: from the line `<!-- kept -->` to the end. */
+function keptSection(): string {
+  try {
+    const old = readFileSync(here("./README.md"), "utf8");
+    const at = old.indexOf("<!-- kept -->");
+    return at < 0 ? "" : `\n${old.slice(at)}`;
+  } catch {
+    return "";
+  }
+}
+
 async function main(): Promise<void> {
   if (!CLI) throw new Error("dist/cli.js not found");
   const results: CaseResult[] = [];
+  const selected = CASES.filter(
+    (c) =>
+      !ONLY?.length ||
+      c.target === "baseline" ||
+      ONLY.some((w) => c.dedup?.includes(w) || c.store?.includes(w)),
+  );
   try {
-    for (const [i, c] of CASES.entries()) {
+    for (const [i, c] of selected.entries()) {
       process.stdout.write(`${c.name} ... `);
       const r = await runCase(c, i);
       const base = results.find(
@@ -250,22 +286,17 @@ async function main(): Promise<void> {
     await dropTestData(REDIS_PREFIX, TABLE_PREFIX).catch(() => {});
   }
 
+  if (ONLY?.length) {
+    process.stdout.write(`\n${table(results)}\n\n${targets(results).join("\n")}\n`);
+    return;
+  }
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}`;
   const date = new Date().toISOString();
   writeFileSync(
     here("./results.json"),
     `${JSON.stringify({ date, machine, secondsPerCase: SECONDS, results }, null, 2)}\n`,
   );
-  const sqlite1 = results.find((r) => r.dedup === "sqlite" && r.eventsPerRequest === 1);
-  const sqlite100 = results.find((r) => r.dedup === "sqlite" && r.eventsPerRequest === 100);
-  const targets = [
-    sqlite1
-      ? `- one event per request (SQLite): ${sqlite1.ratioToBaseline?.toFixed(2)}x the baseline's req/s (target >= 0.6x) ${(sqlite1.ratioToBaseline ?? 0) >= 0.6 ? "met" : "MISSED"}; p99 ${sqlite1.p99Ms} ms (target <= 10 ms) ${sqlite1.p99Ms <= 10 ? "met" : "MISSED"}`
-      : "",
-    sqlite100
-      ? `- 100 events per request (SQLite store): ${sqlite100.eventsPerSec.toLocaleString("en-US")} events/s (target >= 150,000) ${sqlite100.eventsPerSec >= 150_000 ? "met" : "MISSED"}`
-      : "",
-  ].filter(Boolean);
+  const kept = keptSection();
   const readme = `# evt-gateway benchmark
 
 Command (from the repository root, after \`sh scripts/pnpm.sh exec turbo run build --filter=@evt/gateway...\`):
@@ -285,13 +316,13 @@ Last run: ${date}, ${machine}.
 ${table(results)}
 
 Targets:
-${targets.join("\n")}
+${targets(results).join("\n")}
 
 autocannon, the gateway (and PostgreSQL/Redis in their cases) share the same 2 cores, so
 every figure is a floor for a gateway with its own machine.
-`;
+${kept}`;
   writeFileSync(here("./README.md"), readme);
-  process.stdout.write(`\n${table(results)}\n\n${targets.join("\n")}\n`);
+  process.stdout.write(`\n${table(results)}\n\n${targets(results).join("\n")}\n`);
 }
 
 await main();
