@@ -53,6 +53,40 @@ describe("sqlite store", () => {
     await s.close();
   });
 
+  it("a call that fails inside a group commit fails alone; the others are committed", async () => {
+    const database = new Database(":memory:");
+    const s = createSqliteStore({ database, table: "dedup_group" });
+    await s.claim([{ key: "warm-up", value: "w" }], DAY); // creates the table
+    // Make exactly one call of the group fail inside the shared transaction.
+    database.exec(
+      `CREATE TRIGGER boom BEFORE INSERT ON dedup_group WHEN NEW.value = 'boom'
+       BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`,
+    );
+    // Claims made in one event-loop turn are committed as one group.
+    const [a, b, c] = await Promise.allSettled([
+      s.claim([{ key: "a", value: "1" }], DAY),
+      s.claim([{ key: "b", value: "boom" }], DAY),
+      s.claim([{ key: "c", value: "3" }], DAY),
+    ]);
+    expect(a).toEqual({ status: "fulfilled", value: [{ fresh: true }] });
+    expect(b.status).toBe("rejected");
+    expect(c).toEqual({ status: "fulfilled", value: [{ fresh: true }] });
+    database.exec("DROP TRIGGER boom");
+    // The survivors are stored; the failed call left nothing behind.
+    expect(
+      await s.claim(
+        [
+          { key: "a", value: "x" },
+          { key: "b", value: "x" },
+          { key: "c", value: "x" },
+        ],
+        DAY,
+      ),
+    ).toEqual([{ fresh: false, value: "1" }, { fresh: true }, { fresh: false, value: "3" }]);
+    await s.close();
+    database.close();
+  });
+
   it("uses a given database and leaves it open on close", async () => {
     const database = new Database(":memory:");
     const s = createSqliteStore({ database, table: "dedup_keys", namespace: "acme" });
