@@ -1,6 +1,6 @@
-import { describeValue } from "./encode";
+import { decodeRow, describeValue, type EventRow } from "./encode";
 import { StoreError } from "./errors";
-import type { ListQuery } from "./types";
+import type { ListPage, ListQuery } from "./types";
 
 /** Largest page `list` returns. */
 export const MAX_LIST_LIMIT = 1000;
@@ -167,4 +167,21 @@ export function checkCutoff(driver: string, cutoffMs: number): number {
     );
   }
   return toIntegerBound(cutoffMs);
+}
+
+/**
+ * One page from rows fetched with `LIMIT limit + 1`: the extra row only tells that another
+ * page exists, and the cursor points after the last row returned.
+ */
+export function pageFromRows(rows: EventRow[], limit: number): ListPage {
+  const more = rows.length > limit;
+  if (more) rows.length = limit;
+  const last = rows[rows.length - 1];
+  return {
+    events: rows.map(decodeRow),
+    cursor:
+      more && last
+        ? encodeCursor({ receivedAt: Number(last.received_at), internalId: last.internal_id })
+        : null,
+  };
 }

@@ -1,7 +1,7 @@
 import type { EncodedEvent, EventRow } from "../encode";
 import { decodeRow, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
-import { checkCutoff, checkEnv, checkIds, encodeCursor, normalizeListQuery } from "../query";
+import { checkCutoff, checkEnv, checkIds, normalizeListQuery, pageFromRows } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import {
   type PgPool,
@@ -289,16 +289,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
       values.push(q.limit + 1);
       const result = await call("list", (p) => run(p, text, values, true));
       const rows = result.rows as EventRow[];
-      const more = rows.length > q.limit;
-      if (more) rows.length = q.limit;
-      const last = rows[rows.length - 1];
-      return {
-        events: rows.map(decodeRow),
-        cursor:
-          more && last
-            ? encodeCursor({ receivedAt: Number(last.received_at), internalId: last.internal_id })
-            : null,
-      };
+      return pageFromRows(rows, q.limit);
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {

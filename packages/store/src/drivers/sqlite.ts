@@ -5,9 +5,9 @@ import {
   checkCutoff,
   checkEnv,
   checkIds,
-  encodeCursor,
   type NormalizedListQuery,
   normalizeListQuery,
+  pageFromRows,
 } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
@@ -320,16 +320,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       } catch (error) {
         throw toStoreError("list", error);
       }
-      const more = rows.length > q.limit;
-      if (more) rows.length = q.limit;
-      const last = rows[rows.length - 1];
-      return {
-        events: rows.map(decodeRow),
-        cursor:
-          more && last
-            ? encodeCursor({ receivedAt: Number(last.received_at), internalId: last.internal_id })
-            : null,
-      };
+      return pageFromRows(rows, q.limit);
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {
