@@ -4,6 +4,7 @@ import { runDedupConformance } from "@evt/dedup/testing";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { startProxy } from "./helpers/proxy.js";
+import { expectEveryCallUnavailable } from "./helpers/unavailable.js";
 
 const url = process.env.EVT_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/evt_test";
 const table = `evt_dedup_test_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
@@ -94,20 +95,7 @@ describe("postgres store", () => {
       table,
       timeoutMs: 500,
     });
-    try {
-      for (const call of [
-        () => s.claim([{ key: "k", value: "v" }], DAY),
-        () => s.release([{ key: "k", value: "v" }]),
-        () => s.ping(),
-      ]) {
-        const err = await call().catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(DedupError);
-        expect(err).toMatchObject({ code: "unavailable", retryable: true, driver: "postgres" });
-        expect((err as Error).message).toMatch(/^\[evt\/dedup\] \[postgres\] /);
-      }
-    } finally {
-      await s.close();
-    }
+    await expectEveryCallUnavailable(s, "postgres");
   });
 
   it("rejects a batch cut off mid-request and recovers on the next call", async () => {

@@ -4,6 +4,7 @@ import { runDedupConformance } from "@evt/dedup/testing";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { startProxy } from "./helpers/proxy.js";
+import { expectEveryCallUnavailable } from "./helpers/unavailable.js";
 
 const url = process.env.EVT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `evt-test:dedup-redis:${randomUUID()}:`;
@@ -53,20 +54,7 @@ describe("redis store", () => {
 
   it("rejects with a retryable DedupError when nothing listens", async () => {
     const s = createRedisStore({ url: "redis://127.0.0.1:1", prefix, timeoutMs: 300 });
-    try {
-      for (const call of [
-        () => s.claim([{ key: "k", value: "v" }], DAY),
-        () => s.release([{ key: "k", value: "v" }]),
-        () => s.ping(),
-      ]) {
-        const err = await call().catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(DedupError);
-        expect(err).toMatchObject({ code: "unavailable", retryable: true, driver: "redis" });
-        expect((err as Error).message).toMatch(/^\[evt\/dedup\] \[redis\] /);
-      }
-    } finally {
-      await s.close();
-    }
+    await expectEveryCallUnavailable(s, "redis");
   });
 
   it("rejects a batch cut off mid-request, applies none of it later, and recovers", async () => {
