@@ -37,6 +37,11 @@ export interface GatewayConfig {
   shutdownTimeoutMs: number;
   /** Delete events received longer ago than this (ms); `null` keeps them forever. @default null */
   retentionMs: number | null;
+  /**
+   * Run the SQLite stores in a worker thread: statements, commits and fsyncs leave the thread
+   * that serves HTTP. Only matters when `dedup` or `store` is `sqlite`. @default true
+   */
+  sqliteThread: boolean;
   /** Key prefix of the Redis dedup driver (several deployments on one Redis). @default driver default */
   redisPrefix: string | null;
   /** Prefix of the PostgreSQL table names (`<prefix>dedup`, `<prefix>events`). @default driver default tables */
@@ -234,6 +239,15 @@ export const SETTINGS = [
     schema: z.boolean(),
   }),
   setting({
+    key: "sqliteThread",
+    describe: "run the SQLite stores in a worker thread (false: on the main thread)",
+    flag: "sqlite-thread",
+    env: "EVT_SQLITE_THREAD",
+    expected: "true or false",
+    fromText: (t) => ({ true: true, "1": true, false: false, "0": false })[t.trim()] ?? t,
+    schema: z.boolean(),
+  }),
+  setting({
     key: "redisPrefix",
     describe: "key prefix of the Redis dedup store (several deployments on one Redis)",
     flag: "redis-prefix",
@@ -268,6 +282,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   pretty: false,
   shutdownTimeoutMs: 10_000,
   retentionMs: null,
+  sqliteThread: true,
   redisPrefix: null,
   pgTablePrefix: null,
 };

@@ -14,6 +14,7 @@ import {
   type EventStore,
 } from "@evt/store";
 import { driverName, type GatewayConfig } from "./config";
+import { openSqliteThread } from "./sqlite-thread";
 
 /** The two stores a gateway composes; the gateway owns and closes them. */
 export interface GatewayStores {
@@ -31,6 +32,21 @@ export const SQLITE_FILES = { dedup: "dedup.sqlite", store: "events.sqlite" } as
 export function openStores(config: GatewayConfig): GatewayStores {
   const usesSqlite = config.dedup === "sqlite" || config.store === "sqlite";
   if (usesSqlite) mkdirSync(config.dataDir, { recursive: true });
+  // SQLite in worker threads, one per file, each running the ordinary driver: the HTTP thread
+  // never runs a statement, a commit or an fsync, and dedup and store work in parallel.
+  const thread = config.sqliteThread;
+  const threaded = {
+    dedup:
+      thread && config.dedup === "sqlite"
+        ? openSqliteThread({ dedupPath: join(config.dataDir, SQLITE_FILES.dedup), storePath: null })
+            .dedup
+        : null,
+    store:
+      thread && config.store === "sqlite"
+        ? openSqliteThread({ dedupPath: null, storePath: join(config.dataDir, SQLITE_FILES.store) })
+            .store
+        : null,
+  };
 
   let dedup: DedupStore;
   switch (driverName(config.dedup)) {
@@ -38,7 +54,8 @@ export function openStores(config: GatewayConfig): GatewayStores {
       dedup = createMemoryStore();
       break;
     case "sqlite":
-      dedup = createSqliteStore({ path: join(config.dataDir, SQLITE_FILES.dedup) });
+      dedup =
+        threaded.dedup ?? createSqliteStore({ path: join(config.dataDir, SQLITE_FILES.dedup) });
       break;
     case "redis":
       dedup = createRedisStore({
@@ -60,7 +77,9 @@ export function openStores(config: GatewayConfig): GatewayStores {
         store = createMemoryEventStore();
         break;
       case "sqlite":
-        store = createSqliteEventStore({ path: join(config.dataDir, SQLITE_FILES.store) });
+        store =
+          threaded.store ??
+          createSqliteEventStore({ path: join(config.dataDir, SQLITE_FILES.store) });
         break;
       default:
         store = createPostgresEventStore({

@@ -38,6 +38,7 @@ describe("parseCommandLine", () => {
       maxRequestBytes: 524_288,
       shutdownTimeoutMs: 10_000,
       retentionMs: null,
+      sqliteThread: true,
       eventKeys: [],
     });
   });
@@ -53,6 +54,7 @@ describe("parseCommandLine", () => {
         EVT_DEDUP_WINDOW: "1h",
         EVT_RETENTION: "30d",
         EVT_MAX_REQUEST_BYTES: "1mb",
+        EVT_SQLITE_THREAD: "false",
       },
     );
     if (cmd.kind !== "run") throw new Error("expected run");
@@ -63,6 +65,7 @@ describe("parseCommandLine", () => {
     expect(cmd.config.dedupWindowMs).toBe(3_600_000);
     expect(cmd.config.retentionMs).toBe(30 * 86_400_000);
     expect(cmd.config.maxRequestBytes).toBe(1_048_576);
+    expect(cmd.config.sqliteThread).toBe(false);
   });
 
   it("names the env var when the bad value came from it", () => {
@@ -125,6 +128,10 @@ describe("evt-gateway binary: configuration", () => {
       ["dev", "--retention", "5m"],
       'evt-gateway: --retention "5m" is not valid: expected off, or a duration from 1h',
     ],
+    [
+      ["dev", "--sqlite-thread", "maybe"],
+      'evt-gateway: --sqlite-thread "maybe" is not valid: expected true or false',
+    ],
     [["dev", "--nope"], "evt-gateway: unknown flag --nope"],
     [["serve"], 'evt-gateway: unknown command "serve"'],
   ];
@@ -178,6 +185,7 @@ describe("evt-gateway binary: configuration", () => {
       "--shutdown-timeout",
       "--retention",
       "--pretty",
+      "--sqlite-thread",
       "--version",
     ]) {
       expect(stdout).toContain(flag);
@@ -195,6 +203,7 @@ describe("evt-gateway binary: configuration", () => {
       "EVT_LOG_LEVEL",
       "EVT_SHUTDOWN_TIMEOUT",
       "EVT_RETENTION",
+      "EVT_SQLITE_THREAD",
     ]) {
       expect(stdout).toContain(env);
     }

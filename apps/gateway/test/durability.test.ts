@@ -56,10 +56,13 @@ async function missingIds(url: string, ids: string[]): Promise<string[]> {
   return missing;
 }
 
-describe("durability (SQLite store and dedup, kill -9)", () => {
+describe.each([
+  ["SQLite in worker threads (the default)", []],
+  ["SQLite on the main thread", ["--sqlite-thread", "false"]],
+])("durability (SQLite store and dedup, kill -9): %s", (_mode, extra: string[]) => {
   it("keeps every acknowledged event across 3 kills under load", { timeout: 120_000 }, async () => {
     const dataDir = tempDir();
-    const args = ["dev", "--port", "0", "--data-dir", dataDir, "--log-level", "warn"];
+    const args = ["dev", "--port", "0", "--data-dir", dataDir, "--log-level", "warn", ...extra];
     const allAcked = new Map<string, string>();
     let gw: RunningGateway | undefined;
     try {

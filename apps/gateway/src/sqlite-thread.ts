@@ -1,0 +1,268 @@
+import { Worker } from "node:worker_threads";
+import { type ClaimEntry, type ClaimResult, DedupError, type DedupStore } from "@evt/dedup";
+import {
+  type EventStore,
+  type ListPage,
+  type ListQuery,
+  type StoredEvent,
+  StoreError,
+} from "@evt/store";
+import type { Call, Reply, Target, WireError, WorkerSetup } from "./sqlite-wire";
+
+/** What {@link openSqliteThread} opens in the worker: a SQLite file per store, or `null`. */
+export type SqliteThreadOptions = WorkerSetup;
+
+/** The stores living in the worker thread, as ordinary store objects of this thread. */
+export interface SqliteThreadStores {
+  dedup: DedupStore | null;
+  store: EventStore | null;
+  /**
+   * Stops the worker at once, as a crash would: calls in flight reject with a retryable
+   * `unavailable` error and the next call starts a new worker. (Use the stores' `close()` for a
+   * clean stop.)
+   */
+  terminate(): Promise<void>;
+}
+
+/**
+ * The built worker entry. From `dist/` it sits next to this file; when this module runs from
+ * its TypeScript source (tests), the built one in `../dist/` is used.
+ */
+function workerUrl(): URL {
+  const fromSource = import.meta.url.endsWith(".ts");
+  return new URL(fromSource ? "../dist/sqlite-worker.js" : "./sqlite-worker.js", import.meta.url);
+}
+
+interface Pending {
+  target: Target;
+  /** The worker the call was sent to (none while it waits in the outbox). */
+  worker: Worker | null;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+function rebuild(target: Target, w: WireError): Error {
+  let error: Error;
+  if (w.name === "DedupError") {
+    error = new DedupError((w.code ?? "internal") as DedupError["code"], "", {
+      ...(w.driver ? { driver: w.driver } : {}),
+      ...(w.retryable !== undefined ? { retryable: w.retryable } : {}),
+    });
+  } else if (w.name === "StoreError") {
+    error = new StoreError(w.driver ?? "sqlite", (w.code ?? "failed") as StoreError["code"], "", {
+      ...(w.retryable !== undefined ? { retryable: w.retryable } : {}),
+    });
+  } else {
+    error = new Error("");
+    error.name = w.name;
+    if (w.code) (error as { code?: string }).code = w.code;
+    void target;
+  }
+  error.message = w.message;
+  if (w.stack) error.stack = w.stack;
+  return error;
+}
+
+function unavailable(target: Target, message: string): Error {
+  return target === "dedup"
+    ? new DedupError("unavailable", message, { driver: "sqlite" })
+    : new StoreError("sqlite", "unavailable", message);
+}
+
+function invalidArgument(target: Target, method: string, error: unknown): Error {
+  const why = error instanceof Error ? error.message : String(error);
+  return target === "dedup"
+    ? new DedupError("invalid_argument", `${method}: the arguments cannot be copied (${why})`, {
+        driver: "sqlite",
+      })
+    : new StoreError(
+        "sqlite",
+        "invalid_input",
+        `${method}: the arguments cannot be copied (${why})`,
+      );
+}
+
+function closedError(target: Target): Error {
+  return target === "dedup"
+    ? new DedupError("closed", "the store is closed; create a new store to keep claiming", {
+        driver: "sqlite",
+      })
+    : new StoreError("sqlite", "closed", "the store is closed");
+}
+
+/**
+ * Opens the SQLite dedup store and/or event store in one worker thread and returns stand-ins
+ * that forward every call to it. The main thread keeps HTTP, parsing and validation; the worker
+ * runs the SQLite statements, commits and fsyncs (and WAL checkpoints), so a commit never stops
+ * the main thread and the two use both cores.
+ *
+ * Calls made in one turn of the event loop travel in one message, and the worker's drivers
+ * group-commit them as they would in-process. Errors keep their class, `code` and `retryable`.
+ * If the worker dies, calls in flight reject with a retryable `unavailable` error (nothing was
+ * acknowledged for them) and the next call starts a new worker.
+ *
+ * @example
+ * ```ts
+ * const { dedup, store } = openSqliteThread({ dedupPath: ".evt/dedup.sqlite", storePath: ".evt/events.sqlite" });
+ * await store!.append(events);
+ * await Promise.all([dedup!.close(), store!.close()]);
+ * ```
+ */
+export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStores {
+  let worker: Worker | null = null;
+  let nextId = 1;
+  const pending = new Map<number, Pending>();
+  /** Calls each worker has not answered yet: a worker keeps the process alive only while > 0. */
+  const outstanding = new Map<Worker, number>();
+
+  function track(w: Worker, delta: number): void {
+    const n = (outstanding.get(w) ?? 0) + delta;
+    outstanding.set(w, n);
+    if (n > 0 && n === delta) w.ref();
+    else if (n === 0) w.unref();
+  }
+  let outbox: Call[] = [];
+  let sendScheduled = false;
+  const open: Record<Target, boolean> = {
+    dedup: options.dedupPath !== null,
+    store: options.storePath !== null,
+  };
+
+  /** Rejects the calls sent to `w` (calls already sent to a newer worker are not affected). */
+  function failSentTo(w: Worker, message: string): void {
+    for (const [id, p] of pending) {
+      if (p.worker !== w) continue;
+      pending.delete(id);
+      p.reject(unavailable(p.target, message));
+    }
+    outstanding.delete(w);
+  }
+
+  function spawn(): Worker {
+    const w = new Worker(workerUrl(), { workerData: options satisfies WorkerSetup });
+    w.unref();
+    w.on("message", (replies: Reply[]) => {
+      let answered = 0;
+      for (const r of replies) {
+        const p = pending.get(r.id);
+        if (!p) continue;
+        pending.delete(r.id);
+        answered++;
+        if (r.ok) p.resolve(r.value);
+        else p.reject(rebuild(p.target, r.error));
+      }
+      track(w, -answered);
+    });
+    w.on("error", (err) => {
+      if (worker === w) worker = null;
+      failSentTo(
+        w,
+        `the SQLite worker thread failed (${err.message}) before answering; retry the call`,
+      );
+    });
+    w.on("exit", (code) => {
+      if (worker === w) worker = null;
+      failSentTo(
+        w,
+        `the SQLite worker thread stopped (exit code ${code}) before answering; retry the call`,
+      );
+    });
+    return w;
+  }
+
+  function send(): void {
+    sendScheduled = false;
+    const calls = outbox;
+    outbox = [];
+    if (calls.length === 0) return;
+    worker ??= spawn();
+    const w = worker;
+    for (const c of calls) {
+      const p = pending.get(c.id);
+      if (p) p.worker = w;
+    }
+    try {
+      w.postMessage(calls);
+      track(w, calls.length);
+    } catch {
+      // A call with an argument that cannot be copied to the worker (a function, a symbol):
+      // send the calls one by one so only that call fails.
+      for (const c of calls) {
+        try {
+          w.postMessage([c]);
+          track(w, 1);
+        } catch (error) {
+          const p = pending.get(c.id);
+          pending.delete(c.id);
+          p?.reject(invalidArgument(c.target, c.method, error));
+        }
+      }
+    }
+  }
+
+  function call<T>(target: Target, method: string, args: unknown[]): Promise<T> {
+    if (!open[target]) return Promise.reject(closedError(target));
+    return new Promise<T>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { target, worker: null, resolve: resolve as (v: unknown) => void, reject });
+      outbox.push({ id, target, method, args });
+      if (!sendScheduled) {
+        sendScheduled = true;
+        setImmediate(send);
+      }
+    });
+  }
+
+  async function close(target: Target): Promise<void> {
+    if (!open[target]) return;
+    const done = call<void>(target, "close", []);
+    open[target] = false;
+    try {
+      await done;
+    } finally {
+      if (!open.dedup && !open.store && worker) {
+        const w = worker;
+        worker = null;
+        await w.terminate();
+      }
+    }
+  }
+
+  // Start the worker now, so opening the files begins before the first request.
+  worker = spawn();
+
+  const dedup: DedupStore | null = options.dedupPath
+    ? {
+        driver: "sqlite",
+        claim: (entries: readonly ClaimEntry[], ttlMs: number) =>
+          call<ClaimResult[]>("dedup", "claim", [entries, ttlMs]),
+        release: (entries: readonly ClaimEntry[]) => call<void>("dedup", "release", [entries]),
+        ping: () => call<void>("dedup", "ping", []),
+        close: () => close("dedup"),
+      }
+    : null;
+  const store: EventStore | null = options.storePath
+    ? {
+        driver: "sqlite",
+        append: (events: readonly StoredEvent[]) => call<void>("store", "append", [events]),
+        get: (internalId: string, env: string) =>
+          call<StoredEvent | null>("store", "get", [internalId, env]),
+        has: (internalIds: readonly string[], env: string) =>
+          call<Set<string>>("store", "has", [internalIds, env]),
+        list: (query: ListQuery) => call<ListPage>("store", "list", [query]),
+        deleteReceivedBefore: (cutoffMs: number) =>
+          call<number>("store", "deleteReceivedBefore", [cutoffMs]),
+        ping: () => call<void>("store", "ping", []),
+        close: () => close("store"),
+      }
+    : null;
+  return {
+    dedup,
+    store,
+    async terminate() {
+      const w = worker;
+      worker = null;
+      if (w) await w.terminate();
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * Entry of the SQLite worker thread: opens the SQLite dedup store and/or event store named in
+ * `workerData` and runs the calls the main thread sends (see `sqlite-thread.ts`). The stores
+ * are the ordinary `@evt/dedup` and `@evt/store` drivers, so group commit, durability and
+ * error codes are theirs; this file only moves calls and answers across the thread boundary.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { createSqliteStore, type DedupStore } from "@evt/dedup";
+import { createSqliteEventStore, type EventStore } from "@evt/store";
+import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
+
+const port = parentPort;
+if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gateway only");
+
+const setup = workerData as WorkerSetup;
+const stores: Record<Target, DedupStore | EventStore | null> = {
+  dedup: setup.dedupPath ? createSqliteStore({ path: setup.dedupPath }) : null,
+  store: setup.storePath ? createSqliteEventStore({ path: setup.storePath }) : null,
+};
+
+let replies: Reply[] = [];
+let flushing = false;
+
+function flush(): void {
+  flushing = false;
+  const out = replies;
+  replies = [];
+  port!.postMessage(out);
+}
+
+function reply(r: Reply): void {
+  replies.push(r);
+  if (!flushing) {
+    flushing = true;
+    setImmediate(flush);
+  }
+}
+
+function run(call: Call): void {
+  const target = stores[call.target] as unknown as Record<string, (...a: unknown[]) => unknown>;
+  if (!target || typeof target[call.method] !== "function") {
+    reply({
+      id: call.id,
+      ok: false,
+      error: toWire(new Error(`the SQLite worker has no ${call.target}.${call.method}`)),
+    });
+    return;
+  }
+  let result: Promise<unknown>;
+  try {
+    result = Promise.resolve(target[call.method]!(...call.args));
+  } catch (error) {
+    reply({ id: call.id, ok: false, error: toWire(error) });
+    return;
+  }
+  result.then(
+    (value) => reply({ id: call.id, ok: true, value }),
+    (error: unknown) => reply({ id: call.id, ok: false, error: toWire(error) }),
+  );
+}
+
+port.on("message", (calls: Call[]) => {
+  for (const call of calls) run(call);
+});
