@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { request } from "node:http";
-import { createRequire } from "node:module";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import pg from "pg";
 
 /** The built binary the tests run (`turbo run build --filter=@evt/gateway...` first). */
 export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
@@ -258,16 +258,7 @@ export async function waitFor(
   return false;
 }
 
-interface PgClient {
-  connect(): Promise<void>;
-  query<R>(text: string, values?: unknown[]): Promise<{ rows: R[] }>;
-  end(): Promise<void>;
-}
-
-/**
- * Removes one test run's Redis keys and PostgreSQL tables. (`pg` is loaded with `require` and
- * typed here: `@types/pg` is not a devDependency of this app.)
- */
+/** Removes one test run's Redis keys and PostgreSQL tables. */
 export async function dropTestData(redisPrefix: string, tablePrefix: string): Promise<void> {
   const redis = new Redis(REDIS_URL);
   try {
@@ -276,9 +267,6 @@ export async function dropTestData(redisPrefix: string, tablePrefix: string): Pr
   } finally {
     redis.disconnect();
   }
-  const pg = createRequire(import.meta.url)("pg") as {
-    Client: new (config: { connectionString: string }) => PgClient;
-  };
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   try {

@@ -75,12 +75,10 @@ describe("openSqliteThread", () => {
       dedupPath: join(dir, "errors-dedup.db"),
       storePath: join(dir, "errors-events.db"),
     });
-    const bad = await store!
-      .append([event(1, { name: "" as string, ts: Number.NaN })])
-      .then(
-        () => null,
-        (e: unknown) => e,
-      );
+    const bad = await store!.append([event(1, { name: "" as string, ts: Number.NaN })]).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(bad).toBeInstanceOf(StoreError);
     expect(bad).toMatchObject({ code: "invalid_input", retryable: false, driver: "sqlite" });
     expect((bad as Error).message).toMatch(/^\[evt\/store\] \[sqlite\] append: events\[0\]\./);
