@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,20 @@ describe("sqlite store", () => {
     const db = new Database(join(dir, "pragmas.db"));
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     db.close();
+    await s.close();
+  });
+
+  it("names the file when it is not a SQLite database, and does not call it retryable", async () => {
+    const path = join(dir, "not-a-database.db");
+    writeFileSync(path, "plain text, not SQLite ".repeat(300));
+    const s = createSqliteStore({ path });
+    const err = await s.claim([{ key: "k", value: "v" }], DAY).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DedupError);
+    expect(err).toMatchObject({ retryable: false });
+    expect((err as Error).message).toContain(`opening ${path}: file is not a database`);
     await s.close();
   });
 

@@ -294,7 +294,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       },
       (err: unknown) => {
         ready = undefined;
-        throw toDedupError(err);
+        throw toDedupError(err, `opening ${options.path ?? "the given database"}: `);
       },
     );
     return ready;
@@ -361,10 +361,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   return store;
 }
 
-function toDedupError(err: unknown): DedupError {
+/** `where` prefixes the message, e.g. `opening ./dedup.db: ` when the file could not be opened. */
+function toDedupError(err: unknown, where = ""): DedupError {
   if (err instanceof DedupError) return err;
   const code = (err as { code?: unknown })?.code;
-  const msg = err instanceof Error ? err.message : String(err);
+  const msg = `${where}${err instanceof Error ? err.message : String(err)}`;
   if (
     typeof code === "string" &&
     (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
