@@ -181,7 +181,7 @@ async function checkStores(stores: GatewayStores, logger: Logger): Promise<void>
   const checks = await Promise.allSettled([stores.dedup.ping(), stores.store.ping()]);
   for (const [i, check] of checks.entries()) {
     if (check.status === "fulfilled") continue;
-    const which = i === 0 ? "dedup" : "store";
+    const which = i === 0 ? "dedup" : "event";
     const err = check.reason as { retryable?: boolean; message?: string };
     if (err?.retryable === true) {
       logger.warn(

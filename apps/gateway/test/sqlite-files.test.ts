@@ -12,8 +12,8 @@ describe.each([
 ])("a broken SQLite file at start, SQLite on %s", (_mode, extra: string[]) => {
   it.each([
     ["dedup", SQLITE_FILES.dedup],
-    ["store", SQLITE_FILES.store],
-  ])("stops with exit 1 when %s's file is not a database", async (which, file) => {
+    ["event", SQLITE_FILES.store],
+  ])("stops with exit 1 when the %s store's file is not a database", async (which, file) => {
     const dataDir = tempDir();
     const path = join(dataDir, file);
     writeFileSync(path, "this is not a SQLite database, it is a text file".repeat(200));
