@@ -6,41 +6,9 @@ import { createEventApi, type EventApiHooks, ServerError } from "@evt/server";
 import { createNodeHandler, listen } from "@evt/server/node";
 import { createMemoryEventStore, type EventStore, StoreError } from "@evt/store";
 import { afterEach, describe, expect, it } from "vitest";
+import { gatedStore } from "./support/gated.js";
 import { sleep } from "./support/http.js";
 import { raw, startServer, type TestServer } from "./support/server.js";
-
-/** An event store whose appends wait until `release()` is called (then pass freely). */
-function gatedStore() {
-  const inner = createMemoryEventStore();
-  let open!: () => void;
-  const gate = new Promise<void>((r) => {
-    open = r;
-  });
-  let waiting = 0;
-  const store: EventStore = {
-    driver: "gated",
-    async append(events) {
-      waiting++;
-      await gate;
-      return inner.append(events);
-    },
-    get: (id, env) => inner.get(id, env),
-    has: (ids, env) => inner.has(ids, env),
-    list: (q) => inner.list(q),
-    deleteReceivedBefore: (c) => inner.deleteReceivedBefore(c),
-    ping: () => inner.ping(),
-    close: () => inner.close(),
-  };
-  return {
-    store,
-    get waiting() {
-      return waiting;
-    },
-    release() {
-      open();
-    },
-  };
-}
 
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await sleep(10);
