@@ -13,6 +13,18 @@ function text() {
 }
 
 /**
+ * A {@link text} of at most `max` UTF-16 code units (`string.length`), the unit of `Limits`.
+ * zod's `.max` counts code points (zod 4.6), so it stays only for the JSON Schema's `maxLength`
+ * (code points as well: looser than this for characters beyond U+FFFF, which
+ * test/json-schema.test.ts lists); the refinement enforces the limit.
+ */
+function textOfAtMost(max: number) {
+  return text()
+    .max(max)
+    .refine((s) => s.length <= max, { error: `must be at most ${max} UTF-16 code units` });
+}
+
+/**
  * `z.json()` with every string and key checked by {@link text}: same structure, type and JSON
  * Schema (zod leaves refinements out of it).
  */
@@ -41,9 +53,8 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
   const jsonObject = jsonObjectSchema();
   return z
     .object({
-      name: text()
+      name: textOfAtMost(limits.nameMaxLength)
         .min(1)
-        .max(limits.nameMaxLength)
         .regex(NOT_RESERVED, { message: "must not start with inngest/ or evt/" })
         .describe(
           `Event name, e.g. "app/user.signup". 1..${limits.nameMaxLength} characters; names starting with "inngest/" or "evt/" (any case) are reserved.`,
@@ -53,8 +64,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .optional()
         .describe("Any JSON object. Absent or null becomes {}."),
       user: jsonObject.nullable().optional().describe("Any JSON object describing the user."),
-      id: text()
-        .max(limits.idMaxLength)
+      id: textOfAtMost(limits.idMaxLength)
         .nullable()
         .optional()
         .describe(
@@ -69,8 +79,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .describe(
           "Event time in integer milliseconds since the Unix epoch, from 1980-01-01 (inclusive) to 2100-01-01 (exclusive). Defaults to the time the event is received.",
         ),
-      v: text()
-        .max(limits.versionMaxLength)
+      v: textOfAtMost(limits.versionMaxLength)
         .nullable()
         .optional()
         .describe(
