@@ -1,8 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { Server as NetServer } from "node:net";
+import type { Server } from "node:http";
 import { createEventApi } from "@evt/server";
-import { createNodeHandler } from "@evt/server/node";
+import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
 import { type GatewayStores, openStores } from "./drivers";
@@ -98,59 +96,28 @@ export async function startGateway(
     logger,
     hooks: metrics.hooks,
   });
-  const apiHandler = createNodeHandler(api);
-
-  let closing = false;
-  const listener = createGatewayListener({
-    api: apiHandler,
-    metrics,
-    logger,
-    apiKeys,
-    isClosing: () => closing,
-  });
-  const server = createServer({
-    headersTimeout: 10_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 5_000,
-  });
-  const connections = trackConnections(server);
-  server.on("request", (req, res) => {
-    connections.track(req, res);
-    listener(req, res);
-  });
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || err.code === "ECONNRESET") {
-      socket.destroy();
-      return;
-    }
-    const status = err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-    const body = JSON.stringify({
-      ids: [],
-      status,
-      error: `Malformed or incomplete request (${err.code ?? "client error"})`,
-    });
-    socket.end(
-      `HTTP/1.1 ${status} ${status === 408 ? "Request Timeout" : "Bad Request"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-  });
-
+  let listener: Listener;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.port, config.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
+    listener = await listen(api, {
+      port: config.port,
+      host: config.host,
+      // No hard cut: the CLI bounds shutdown with --shutdown-timeout and says so when it gives up.
+      closeTimeoutMs: Number.POSITIVE_INFINITY,
+      wrap: (handler) => createGatewayListener({ api: handler, metrics, logger, apiKeys }),
     });
   } catch (err) {
     await closeStores();
-    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`, {
-      cause: err,
+    // listen() wraps the socket error in a ServerError "listen_failed": say it once. By code,
+    // not instanceof: the built @evt/server/node entry carries its own copy of the class.
+    const failed = err as { code?: unknown; cause?: unknown };
+    const cause =
+      failed.code === "listen_failed" && failed.cause instanceof Error ? failed.cause : err;
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(cause as Error).message}`, {
+      cause,
     });
   }
 
-  const addr = server.address() as AddressInfo;
-  const url = `http://${addr.family === "IPv6" ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  const { url, server } = listener;
   const retention = startRetention(store, config.retentionMs, logger);
   const drivers = `dedup: ${dedup.driver}, store: ${store.driver}`;
   const usesFiles = !givenStores && (config.dedup === "sqlite" || config.store === "sqlite");
@@ -160,13 +127,9 @@ export async function startGateway(
   let closed: Promise<void> | null = null;
   const close = () => {
     closed ??= (async () => {
-      closing = true;
-      // Stop accepting new connections, but keep the accepted ones: a request already on its
-      // way gets an answer (503 once the API is closed) instead of a reset.
-      NetServer.prototype.close.call(server);
-      connections.closeIdle();
-      await Promise.all([apiHandler.drain(), api.close(), retention.stop()]);
-      await connections.drain();
+      // listen()'s close: stop accepting, answer what was received (503 for new events), end
+      // idle connections at once and busy ones after their answer.
+      await Promise.all([listener.close(), retention.stop()]);
       await closeStores();
       logger.info({}, "closed");
     })();
@@ -194,57 +157,4 @@ async function checkStores(stores: GatewayStores, logger: Logger): Promise<void>
       });
     }
   }
-}
-
-/**
- * Tracks open connections and how many requests each one is answering, so shutdown can end
- * idle keep-alive connections at once, let busy ones finish, and give a fresh connection a
- * moment to send its request (which then gets a 503 with `connection: close`).
- */
-function trackConnections(server: Server) {
-  const state = new Map<Socket, { active: number; served: number }>();
-  let onEmpty: (() => void) | null = null;
-  let closing = false;
-
-  server.on("connection", (socket: Socket) => {
-    state.set(socket, { active: 0, served: 0 });
-    socket.once("close", () => {
-      state.delete(socket);
-      if (state.size === 0) onEmpty?.();
-    });
-  });
-  return {
-    /** Counts a request on its connection; call before anything can answer it. */
-    track(req: IncomingMessage, res: ServerResponse) {
-      const s = state.get(req.socket);
-      if (!s) return;
-      s.active++;
-      res.once("finish", () => {
-        s.active--;
-        s.served++;
-        // Headers may have gone out with keep-alive before shutdown began: end it here.
-        if (closing && s.active === 0) req.socket.end();
-      });
-    },
-    closeIdle() {
-      closing = true;
-      for (const [socket, s] of state) {
-        if (s.active === 0 && s.served > 0) socket.end();
-      }
-    },
-    /** Resolves when every connection is gone; a connection silent for 1 s is ended. */
-    drain(): Promise<void> {
-      if (state.size === 0) return Promise.resolve();
-      const timer = setTimeout(() => {
-        for (const [socket, s] of state) if (s.active === 0) socket.destroy();
-      }, 1000);
-      timer.unref();
-      return new Promise<void>((resolve) => {
-        onEmpty = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    },
-  };
 }

@@ -75,23 +75,21 @@ export interface GatewayListenerOptions {
   logger: Logger;
   /** Keys that may read `/metrics`; none: open. */
   apiKeys: readonly string[];
-  /** `true` once shutdown started: answers carry `connection: close`. */
-  isClosing: () => boolean;
 }
 
 /**
  * The gateway's request listener: assigns the request id, serves `GET /metrics`, counts
  * requests in flight, writes one access log line per request (route template, never the URL),
- * and hands everything else to the Event API.
+ * and hands everything else to the Event API. Runs as `listen()`'s `wrap`, which marks answers
+ * with `connection: close` once shutdown began.
  */
 export function createGatewayListener(options: GatewayListenerOptions): NodeListener {
-  const { api, metrics, logger, apiKeys, isClosing } = options;
+  const { api, metrics, logger, apiKeys } = options;
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdOf(req.headers["x-request-id"]);
     req.headers["x-request-id"] = requestId;
     res.setHeader("x-request-id", requestId);
-    if (isClosing()) res.setHeader("connection", "close");
     const done = metrics.requestStarted();
     const route = routeOf(req.url);
 
