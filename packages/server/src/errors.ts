@@ -1,6 +1,8 @@
 /** What went wrong, as a stable string. */
 export type ServerErrorCode = "invalid_options" | "listen_failed" | "closed" | "internal";
 
+const BRAND = Symbol.for("@evt/server.ServerError");
+
 /**
  * The one error class of `@evt/server`. Thrown for bad options and listener failures; request
  * problems never throw, they become JSON error responses.
@@ -31,6 +33,15 @@ export class ServerError extends Error {
     );
     this.code = code;
     this.status = options.status ?? 500;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof ServerError` holds across copies of this class (each subpath entry and the ESM and
+   * CJS builds bundle their own), by a global symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && BRAND in value;
   }
 }
 

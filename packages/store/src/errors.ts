@@ -24,6 +24,8 @@ export interface StoreErrorOptions {
   cause?: unknown;
 }
 
+const BRAND = Symbol.for("@evt/store.StoreError");
+
 /**
  * The one error class of `@evt/store`. Messages read `[evt/store] [<driver>] <what happened>`.
  *
@@ -60,6 +62,15 @@ export class StoreError extends Error {
     this.driver = driver;
     this.code = code;
     this.retryable = options.retryable ?? code === "unavailable";
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof StoreError` holds across copies of this class (each subpath entry and the ESM and
+   * CJS builds bundle their own), by a global symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && BRAND in value;
   }
 }
 

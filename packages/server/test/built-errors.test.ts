@@ -1,0 +1,29 @@
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+
+// Each entry of the built package (and its ESM and CJS builds) bundles its own copy of
+// ServerError; `instanceof` must hold across them. Runs against dist/, which the build makes
+// before the tests (turbo's test task depends on build).
+const require = createRequire(import.meta.url);
+
+describe("ServerError across the built entries", () => {
+  it("an error from @evt/server/node is instanceof the ServerError of @evt/server, ESM and CJS", async () => {
+    const esm = await import("../dist/index.js");
+    const esmNode = await import("../dist/node.js");
+    const cjs = require("../dist/index.cjs") as typeof esm;
+    const cjsNode = require("../dist/node.cjs") as typeof esmNode;
+    const api = { maxRequestBytes: 1024 } as never;
+    for (const listen of [esmNode.listen, cjsNode.listen]) {
+      const error = await listen(api, { port: -1 }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(esm.ServerError);
+      expect(error).toBeInstanceOf(cjs.ServerError);
+      expect(error).toBeInstanceOf(Error);
+      expect(error).toMatchObject({ code: "invalid_options" });
+    }
+    expect(new Error("x")).not.toBeInstanceOf(esm.ServerError);
+    expect({ code: "invalid_options" }).not.toBeInstanceOf(cjs.ServerError);
+  });
+});
