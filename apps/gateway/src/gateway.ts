@@ -146,7 +146,10 @@ async function checkStores(stores: GatewayStores, logger: Logger): Promise<void>
     if (check.status === "fulfilled") continue;
     const which = i === 0 ? "dedup" : "event";
     const err = check.reason as { retryable?: boolean; message?: string };
-    if (err?.retryable === true) {
+    // A server (Redis, PostgreSQL) may come up after the gateway: wait for it. A local SQLite
+    // file that cannot be opened at start (a folder, no permission) will not heal by itself.
+    const local = (i === 0 ? stores.dedup : stores.store).driver === "sqlite";
+    if (err?.retryable === true && !local) {
       logger.warn(
         { store: which, err },
         `${which} store does not answer yet; requests get 503 until it does`,

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SQLITE_FILES } from "../src/drivers";
@@ -34,4 +34,32 @@ describe.each([
     expect(lines[0]).toContain(path);
     expect(lines[0]).toContain("file is not a database");
   });
+
+  it.each([
+    ["dedup", SQLITE_FILES.dedup],
+    ["event", SQLITE_FILES.store],
+  ])(
+    "stops with exit 1 when the %s store's file cannot be opened (a folder)",
+    async (which, file) => {
+      const dataDir = tempDir();
+      const path = join(dataDir, file);
+      mkdirSync(path);
+      const { code, stderr } = await runCli([
+        "dev",
+        "--port",
+        "0",
+        "--data-dir",
+        dataDir,
+        "--log-level",
+        "silent",
+        ...extra,
+      ]);
+      expect(code).toBe(1);
+      const lines = stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`${which} store cannot start`);
+      expect(lines[0]).toContain(path);
+      expect(lines[0]).toContain("SQLITE_CANTOPEN");
+    },
+  );
 });
