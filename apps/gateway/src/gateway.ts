@@ -107,8 +107,7 @@ export async function startGateway(
     });
   } catch (err) {
     await closeStores();
-    // listen() wraps the socket error in a ServerError "listen_failed": say it once. By code,
-    // not instanceof: the built @evt/server/node entry carries its own copy of the class.
+    // listen() wraps the socket error in a ServerError "listen_failed": say it once.
     const failed = err as { code?: unknown; cause?: unknown };
     const cause =
       failed.code === "listen_failed" && failed.cause instanceof Error ? failed.cause : err;
