@@ -1,17 +1,20 @@
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
 // Each entry of the built package (and its ESM and CJS builds) bundles its own copy of
 // StoreError; `instanceof` must hold across them. Runs against dist/, which the build makes
 // before the tests (turbo's test task depends on build).
 const require = createRequire(import.meta.url);
+// Paths built at run time, so type-checking (which may run before the build) does not need dist/.
+const dist = (file: string) => new URL(`../dist/${file}`, import.meta.url).href;
 
 describe("StoreError across the built entries", () => {
   it("an error from @evt/store/sqlite is instanceof the StoreError of @evt/store, ESM and CJS", async () => {
-    const esm = await import("../dist/index.js");
-    const esmSqlite = await import("../dist/sqlite.js");
-    const cjs = require("../dist/index.cjs") as typeof esm;
-    const cjsSqlite = require("../dist/sqlite.cjs") as typeof esmSqlite;
+    const esm = (await import(dist("index.js"))) as typeof import("../src/index");
+    const esmSqlite = (await import(dist("sqlite.js"))) as typeof import("../src/sqlite");
+    const cjs = require(fileURLToPath(dist("index.cjs"))) as typeof esm;
+    const cjsSqlite = require(fileURLToPath(dist("sqlite.cjs"))) as typeof esmSqlite;
     const thrown = (make: () => unknown): unknown => {
       try {
         make();
