@@ -49,6 +49,8 @@ export interface EventSendErrorDetails {
   cause?: unknown;
 }
 
+const BRAND = Symbol.for("@evt/client.EventSendError");
+
 /**
  * The one error class of `@evt/client`. Every rejected `send()` / `add()` carries one.
  *
@@ -87,5 +89,14 @@ export class EventSendError extends Error {
     this.issues = details.issues;
     this.acceptedIds = details.acceptedIds;
     this.failedIndexes = details.failedIndexes;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof EventSendError` holds across copies of this class (the ESM and CJS builds each bundle
+   * their own), by a global symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && BRAND in value;
   }
 }

@@ -15,6 +15,8 @@ export interface EvtSchemaErrorOptions {
   cause?: unknown;
 }
 
+const BRAND = Symbol.for("@evt/schema.EvtSchemaError");
+
 /**
  * The one error class of `@evt/schema`. Validation functions return issues instead of
  * throwing; this error is for callers that want an exception (e.g. the client's `send`) and
@@ -42,5 +44,14 @@ export class EvtSchemaError extends Error {
     );
     this.code = code;
     if (options.issues !== undefined) this.issues = options.issues;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof EvtSchemaError` holds across copies of this class (the ESM and CJS builds each bundle
+   * their own), by a global symbol brand.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && BRAND in value;
   }
 }
