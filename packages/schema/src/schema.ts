@@ -57,7 +57,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .min(1)
         .regex(NOT_RESERVED, { message: "must not start with inngest/ or evt/" })
         .describe(
-          `Event name, e.g. "app/user.signup". 1..${limits.nameMaxLength} characters; names starting with "inngest/" or "evt/" (any case) are reserved.`,
+          `Event name, e.g. "app/user.signup". 1..${limits.nameMaxLength} UTF-16 code units (a character beyond U+FFFF counts 2); names starting with "inngest/" or "evt/" (any case) are reserved.`,
         ),
       data: jsonObject
         .nullable()
@@ -68,7 +68,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .nullable()
         .optional()
         .describe(
-          `Deduplication id, global across event names, kept 24 hours. At most ${limits.idMaxLength} characters; empty means none.`,
+          `Deduplication id, global across event names, kept 24 hours. At most ${limits.idMaxLength} UTF-16 code units; empty means none.`,
         ),
       ts: z
         .int()
@@ -83,7 +83,7 @@ export function createEventPayloadSchema(overrides: Partial<Limits> = {}) {
         .nullable()
         .optional()
         .describe(
-          `Version of the event's shape, e.g. "2024-01-14.1". At most ${limits.versionMaxLength} characters.`,
+          `Version of the event's shape, e.g. "2024-01-14.1". At most ${limits.versionMaxLength} UTF-16 code units.`,
         ),
     })
     .meta({
