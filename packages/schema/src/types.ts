@@ -9,17 +9,17 @@ export interface EventPayload<
   Name extends string = string,
   Data extends Record<string, unknown> = Record<string, unknown>,
 > {
-  /** Event name, e.g. `app/user.signup`. 1..256 characters, not `inngest/...` or `evt/...`. */
+  /** Event name, e.g. `app/user.signup`. 1..256 UTF-16 code units, not `inngest/...` or `evt/...`. */
   name: Name;
   /** Any JSON object; absent or `null` becomes `{}`. */
   data?: Data | null;
   /** Any JSON object describing the user; absent or `null` becomes `null`. */
   user?: Record<string, unknown> | null;
-  /** Deduplication id (global across names, 24 h window). At most 256 characters. */
+  /** Deduplication id (global across names, 24 h window). At most 256 UTF-16 code units. */
   id?: string;
   /** Event time, integer ms since epoch in [1980-01-01, 2100-01-01). Defaults to the receive time. */
   ts?: number;
-  /** Version of the event's shape, e.g. `2024-01-14.1`. At most 128 characters. */
+  /** Version of the event's shape, e.g. `2024-01-14.1`. At most 128 UTF-16 code units. */
   v?: string;
 }
 
