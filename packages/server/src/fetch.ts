@@ -1,5 +1,6 @@
 import { normalizeBasePath, stripBasePath } from "./routes.js";
 import type { EventApi } from "./types.js";
+import { clientRequestId } from "./validate.js";
 
 /** Options of {@link createFetchHandler}. */
 export interface FetchHandlerOptions {
@@ -60,13 +61,12 @@ export function createFetchHandler(
         }
       }
     }
-    const rid = headers["x-request-id"];
     const out = await api.handle({
       method,
       url,
       headers,
       body,
-      requestId: rid !== undefined && rid.length <= 128 ? rid : undefined,
+      requestId: clientRequestId(headers["x-request-id"]),
     });
     return toResponse(out, method, out.status);
   };

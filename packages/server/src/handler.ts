@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { normalizeBasePath, stripBasePath } from "./routes.js";
 import type { ApiResponse, EventApi } from "./types.js";
+import { clientRequestId } from "./validate.js";
 
 /** Options of {@link createNodeHandler}. */
 export interface NodeHandlerOptions {
@@ -32,8 +33,6 @@ export interface NodeHandler {
   /** Answer later requests with `Connection: close` and resolve when none is in flight. */
   drain(): Promise<void>;
 }
-
-const REQUEST_ID_MAX = 128;
 
 class BodyAborted extends Error {}
 
@@ -117,13 +116,12 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
         if (body.length > limit) close = true;
       }
     }
-    const rid = headers["x-request-id"];
     const out = await api.handle({
       method,
       url,
       headers,
       body,
-      requestId: rid !== undefined && rid.length <= REQUEST_ID_MAX ? rid : undefined,
+      requestId: clientRequestId(headers["x-request-id"]),
     });
     send(res, out, close);
   }

@@ -56,3 +56,11 @@ export function parseIntParam(value: string): number | null {
   const n = Number(value);
   return Number.isSafeInteger(n) ? n : null;
 }
+
+/** Longest `x-request-id` passed on to the Event API (and its logs). */
+const REQUEST_ID_MAX = 128;
+
+/** The client's `x-request-id` when it is at most 128 characters, else `undefined`. */
+export function clientRequestId(header: string | undefined): string | undefined {
+  return header !== undefined && header.length <= REQUEST_ID_MAX ? header : undefined;
+}
