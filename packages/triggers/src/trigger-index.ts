@@ -1,0 +1,373 @@
+import { type Activation, type CompiledExpression, evaluateExpression } from "./cel";
+import { type CompiledFunction, compileFunctions, type FunctionDefinition } from "./definitions";
+import { issuesError, type TriggerIssue } from "./errors";
+import { type PrefilterKey, prefilterKeys, valueKey } from "./prefilter";
+import { RangeList } from "./range-list";
+import type {
+  CronEntry,
+  TriggerEvent,
+  TriggerIndexOptions,
+  TriggerIndexStats,
+  TriggerMatch,
+} from "./types";
+
+/** One event trigger of one function, as stored in a bucket. */
+interface Entry {
+  fn: FnRecord;
+  triggerIndex: number;
+  expr: CompiledExpression | null;
+  /** The prefilter keys, or `null` when the expression cannot be indexed (or there is none). */
+  keys: PrefilterKey[] | null;
+}
+
+interface FnRecord {
+  id: string;
+  /** Insertion order: results come in this order. */
+  seq: number;
+  compiled: CompiledFunction;
+  entries: Entry[];
+  buckets: Set<Bucket>;
+}
+
+interface EqGroup {
+  path: string[];
+  values: Map<string, Entry[]>;
+}
+
+interface RangeGroup {
+  path: string[];
+  lists: Record<"<" | "<=" | ">" | ">=", RangeList<Entry>>;
+}
+
+/** Everything triggered by one exact name or one wildcard prefix. */
+class Bucket {
+  entries: Entry[] = [];
+  /** Entries without an expression: they match without evaluation. */
+  plain: Entry[] = [];
+  /** Entries whose expression the prefilter cannot use: always evaluated. */
+  fallback: Entry[] = [];
+  eq = new Map<string, EqGroup>();
+  ranges = new Map<string, RangeGroup>();
+
+  insert(e: Entry): void {
+    this.entries.push(e);
+    this.place(e);
+  }
+
+  private place(e: Entry): void {
+    if (e.expr === null) {
+      this.plain.push(e);
+      return;
+    }
+    if (e.keys === null) {
+      this.fallback.push(e);
+      return;
+    }
+    for (const k of e.keys) {
+      const pk = JSON.stringify(k.path);
+      if (k.kind === "eq") {
+        let g = this.eq.get(pk);
+        if (!g) {
+          g = { path: k.path, values: new Map() };
+          this.eq.set(pk, g);
+        }
+        const list = g.values.get(k.value);
+        if (list) list.push(e);
+        else g.values.set(k.value, [e]);
+      } else {
+        let g = this.ranges.get(pk);
+        if (!g) {
+          g = {
+            path: k.path,
+            lists: {
+              "<": new RangeList(),
+              "<=": new RangeList(),
+              ">": new RangeList(),
+              ">=": new RangeList(),
+            },
+          };
+          this.ranges.set(pk, g);
+        }
+        g.lists[k.op].add(k.bound, e);
+      }
+    }
+  }
+
+  /** Drops the entries of removed functions; rebuilds only this bucket's lookups. */
+  prune(removed: Set<FnRecord>): void {
+    const keep = this.entries.filter((e) => !removed.has(e.fn));
+    this.entries = [];
+    this.plain = [];
+    this.fallback = [];
+    this.eq = new Map();
+    this.ranges = new Map();
+    for (const e of keep) this.insert(e);
+  }
+}
+
+const ERROR = Symbol("error");
+
+/** Reads a field of the event the way `evt_get` does, or ERROR where CEL would fail. */
+function resolve(root: Record<string, unknown>, path: string[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || cur === undefined) return null;
+    if (typeof cur !== "object" || Array.isArray(cur)) return ERROR;
+    cur = Object.hasOwn(cur, key) ? (cur as Record<string, unknown>)[key] : null;
+  }
+  return cur === undefined ? null : cur;
+}
+
+/** An index of function triggers, built once and updated per app. See {@link createTriggerIndex}. */
+export interface TriggerIndex {
+  /**
+   * The functions `event` starts, at most one entry per function (its first matching trigger),
+   * in the order the functions were added. Never throws: an expression that fails at run time
+   * does not match and goes to `onEvaluationError`.
+   */
+  match(event: TriggerEvent): TriggerMatch[];
+  /**
+   * Adds functions. Throws a `TriggerError` (code `invalid_definition`, every problem in
+   * `issues`) for an invalid definition or an id already in the index, and then stores nothing
+   * of this call.
+   */
+  add(functions: readonly FunctionDefinition[]): void;
+  /** Removes functions by id (unknown ids are ignored); returns how many were removed. */
+  remove(functionIds: Iterable<string>): number;
+  /** Whether a function with this id is in the index. */
+  has(functionId: string): boolean;
+  /** Every cron trigger, in the order the functions were added. */
+  crons(): CronEntry[];
+  /** Counts of what the index holds and has done. */
+  stats(): TriggerIndexStats;
+}
+
+/**
+ * Builds an index of function triggers that answers, per event, which functions it starts.
+ * Names are looked up by hash (exact names, and each `/`- or `.`-prefix of the event name for
+ * wildcards), never by scanning functions; expressions are prefiltered on their literals
+ * (string `==` and `in`, number comparisons, `== null`) and confirmed by CEL. Several triggers
+ * of one function combine as OR; an event starts a function at most once. No I/O, no timers.
+ *
+ * @example
+ * ```ts
+ * import { createTriggerIndex } from "@evt/triggers";
+ * const index = createTriggerIndex([
+ *   { id: "shop-a-orders", triggers: [{ event: "shop/order.*", expression: "event.data.shop == 'a'" }] },
+ *   { id: "weekly-report", triggers: [{ cron: "TZ=Europe/Paris 0 12 * * 5" }] },
+ * ]);
+ * index.match({ name: "shop/order.created", data: { shop: "a" } });
+ * // [{ functionId: "shop-a-orders", triggerIndex: 0 }]
+ * ```
+ */
+export function createTriggerIndex(
+  functions: readonly FunctionDefinition[] = [],
+  options: TriggerIndexOptions = {},
+): TriggerIndex {
+  const exact = new Map<string, Bucket>();
+  const prefixes = new Map<string, Bucket>();
+  const byId = new Map<string, FnRecord>();
+  let seq = 0;
+  const counts = { eventTriggers: 0, cronTriggers: 0, expressions: 0, indexed: 0, fallback: 0 };
+  const runtime = { events: 0, evaluations: 0, errors: 0 };
+  const onError = options.onEvaluationError;
+
+  function count(fn: CompiledFunction, sign: 1 | -1, entries: Entry[]): void {
+    for (const t of fn.triggers) {
+      if (t.kind === "cron") counts.cronTriggers += sign;
+      else counts.eventTriggers += sign;
+    }
+    for (const e of entries) {
+      if (e.expr === null) continue;
+      counts.expressions += sign;
+      if (e.keys === null) counts.fallback += sign;
+      else counts.indexed += sign;
+    }
+  }
+
+  function add(input: readonly FunctionDefinition[]): void {
+    const compiled = compileFunctions(input);
+    if (!compiled.ok)
+      throw issuesError("invalid_definition", "the function definitions", compiled.issues);
+    const clashes: TriggerIssue[] = [];
+    compiled.functions.forEach((fn, i) => {
+      if (byId.has(fn.id)) {
+        clashes.push({
+          path: `functions[${i}].id`,
+          message: `${JSON.stringify(fn.id)} is already in the index; remove it first to replace it`,
+        });
+      }
+    });
+    if (clashes.length > 0)
+      throw issuesError("invalid_definition", "the function definitions", clashes);
+    // Nothing below can fail: the call is stored whole.
+    for (const fn of compiled.functions) {
+      const entries: Entry[] = [];
+      const rec: FnRecord = { id: fn.id, seq: seq++, compiled: fn, entries, buckets: new Set() };
+      byId.set(fn.id, rec);
+      fn.triggers.forEach((t, triggerIndex) => {
+        if (t.kind !== "event") return;
+        const e: Entry = {
+          fn: rec,
+          triggerIndex,
+          expr: t.expression,
+          keys: t.expression === null ? null : prefilterKeys(t.expression.ast),
+        };
+        entries.push(e);
+        const prefix = t.pattern.prefix;
+        const map = prefix === null ? exact : prefixes;
+        const key = prefix ?? t.event;
+        let b = map.get(key);
+        if (!b) {
+          b = new Bucket();
+          map.set(key, b);
+        }
+        b.insert(e);
+        rec.buckets.add(b);
+      });
+      count(fn, 1, entries);
+    }
+  }
+
+  function remove(ids: Iterable<string>): number {
+    const removed = new Set<FnRecord>();
+    for (const id of ids) {
+      const rec = byId.get(id);
+      if (rec) removed.add(rec);
+    }
+    if (removed.size === 0) return 0;
+    const touched = new Set<Bucket>();
+    for (const rec of removed) {
+      byId.delete(rec.id);
+      count(rec.compiled, -1, rec.entries);
+      for (const b of rec.buckets) touched.add(b);
+    }
+    for (const b of touched) b.prune(removed);
+    for (const map of [exact, prefixes]) {
+      for (const [k, b] of map) if (b.entries.length === 0) map.delete(k);
+    }
+    return removed.size;
+  }
+
+  function collect(b: Bucket, view: Record<string, unknown>, out: Entry[]): void {
+    for (const e of b.plain) out.push(e);
+    for (const e of b.fallback) out.push(e);
+    for (const g of b.eq.values()) {
+      const v = resolve(view, g.path);
+      if (v === ERROR) continue;
+      const k = valueKey(v);
+      if (k === null) continue;
+      const hit = g.values.get(k);
+      if (hit) for (const e of hit) out.push(e);
+    }
+    for (const g of b.ranges.values()) {
+      const raw = resolve(view, g.path);
+      const v = typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : Number.NaN;
+      if (Number.isNaN(v)) continue;
+      g.lists["<"].above(v, out); // path < bound: bounds above v
+      g.lists["<="].atOrAbove(v, out);
+      g.lists[">"].below(v, out);
+      g.lists[">="].atOrBelow(v, out);
+    }
+  }
+
+  function match(event: TriggerEvent): TriggerMatch[] {
+    runtime.events++;
+    const name = (event as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") return [];
+    const view: Record<string, unknown> = {
+      name,
+      data: event.data ?? {},
+      user: event.user ?? null,
+      id: event.id ?? null,
+      ts: event.ts ?? null,
+      v: event.v ?? null,
+    };
+    const candidates: Entry[] = [];
+    const b = exact.get(name);
+    if (b) collect(b, view, candidates);
+    if (prefixes.size > 0) {
+      for (let i = 0; i < name.length; i++) {
+        const c = name.charCodeAt(i);
+        if (c !== 47 && c !== 46) continue;
+        const pb = prefixes.get(name.slice(0, i + 1));
+        if (pb) collect(pb, view, candidates);
+      }
+    }
+    if (candidates.length === 0) return [];
+    if (candidates.length > 1) {
+      candidates.sort((x, y) => x.fn.seq - y.fn.seq || x.triggerIndex - y.triggerIndex);
+    }
+    const out: TriggerMatch[] = [];
+    let activation: Activation | undefined;
+    let done: FnRecord | null = null;
+    let last: Entry | null = null;
+    for (const e of candidates) {
+      if (e.fn === done || e === last) continue;
+      last = e;
+      if (e.expr !== null) {
+        activation ??= { event: view, async: null };
+        runtime.evaluations++;
+        const r = evaluateExpression(e.expr, activation);
+        if (!r.ok) {
+          runtime.errors++;
+          if (onError) {
+            try {
+              onError({
+                functionId: e.fn.id,
+                triggerIndex: e.triggerIndex,
+                expression: e.expr.source,
+                eventName: name,
+                error: r.error,
+              });
+            } catch {
+              // the hook must never break matching
+            }
+          }
+          continue;
+        }
+        if (!r.value) continue;
+      }
+      out.push({ functionId: e.fn.id, triggerIndex: e.triggerIndex });
+      done = e.fn;
+    }
+    return out;
+  }
+
+  function crons(): CronEntry[] {
+    const out: CronEntry[] = [];
+    for (const rec of byId.values()) {
+      rec.compiled.triggers.forEach((t, triggerIndex) => {
+        if (t.kind !== "cron") return;
+        out.push({
+          functionId: rec.id,
+          triggerIndex,
+          cron: t.cron.source,
+          timezone: t.cron.timezone,
+          jitter: t.jitter,
+          jitterMs: t.jitterMs,
+        });
+      });
+    }
+    return out;
+  }
+
+  function stats(): TriggerIndexStats {
+    return {
+      functions: byId.size,
+      eventTriggers: counts.eventTriggers,
+      cronTriggers: counts.cronTriggers,
+      exactNames: exact.size,
+      wildcardPrefixes: prefixes.size,
+      expressions: counts.expressions,
+      indexedExpressions: counts.indexed,
+      fallbackExpressions: counts.fallback,
+      events: runtime.events,
+      evaluations: runtime.evaluations,
+      runtimeErrors: runtime.errors,
+    };
+  }
+
+  add(functions);
+  return { match, add, remove, has: (id) => byId.has(id), crons, stats };
+}
