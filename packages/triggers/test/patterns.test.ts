@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { compileEventPattern, createTriggerIndex, matchesEventName, TriggerError, WILDCARD_RULE } from "../src/index";
+import {
+  compileEventPattern,
+  createTriggerIndex,
+  matchesEventName,
+  TriggerError,
+  WILDCARD_RULE,
+} from "../src/index";
 
 // Inngest's rule: a name matches a trigger when the trigger equals the name or one of the
 // patterns generated from it: `prefix*` for every "/"- and every "."-split prefix.
@@ -74,7 +80,12 @@ describe("event name patterns", () => {
     ).toThrow(
       expect.objectContaining({
         code: "invalid_definition",
-        issues: [{ path: "functions[0].triggers[1].event", message: expect.stringContaining(WILDCARD_RULE) }],
+        issues: [
+          {
+            path: "functions[0].triggers[1].event",
+            message: expect.stringContaining(WILDCARD_RULE),
+          },
+        ],
       }),
     );
   });
