@@ -1,53 +1,19 @@
 import { type ASTNode, Environment, type ParseResult } from "@marcbachmann/cel-js";
-
-const hasOwn = Object.hasOwn;
-
-/** A map, a list, or a scalar, as an expression sees a JSON value. */
-type Value = unknown;
+import { type Prefilter, prefilterOf } from "./prefilter";
 
 /**
- * Missing fields read as `null`, as Inngest's expressions do: `a.b` and `a["b"]` are rewritten to
- * `evt_get(a, "b")`, which returns `null` for a missing key or a `null`/absent map instead of
- * the standard CEL "no such key" error. Selecting from a value that is not a map (a string, a
- * number) is still an error. JSON numbers that are integers (safe range) read as CEL `int`, other
- * numbers as `double`, so `event.data.count + 1` and `3 in event.data.ids` work as written.
+ * Missing fields read as `null`, as Inngest's expressions do. Every field selection `a.b` and
+ * index `a[k]` is rewritten to CEL's optional chaining, `a.?b.orValue(null)` (a chain `a.b.c`
+ * becomes `a.?b.?c.orValue(null)`), and `has(a.b)` to `a.?b.hasValue()`: a missing key, or a
+ * selection from `null` or from a value that is not a map, reads as `null` instead of raising
+ * the standard "no such key" error. JSON numbers stay doubles (as in Inngest, which decodes
+ * JSON to float64); CEL compares doubles with int literals, so `event.data.amount > 1000` and
+ * `3 in event.data.ids` work, while arithmetic mixing them (`event.data.count + 1`) is a
+ * run-time error: write `event.data.count + 1.0` or `int(event.data.count) + 1`.
  */
-function celValue(v: Value): Value {
-  if (v === undefined) return null;
-  if (typeof v === "number") return Number.isSafeInteger(v) ? BigInt(v) : v;
-  if (Array.isArray(v)) return v.map(celValue);
-  return v;
-}
-
-function select(obj: Value, key: Value): Value {
-  if (obj === null || obj === undefined) return null;
-  if (Array.isArray(obj)) {
-    if (typeof key === "bigint" || (typeof key === "number" && Number.isInteger(key))) {
-      return celValue(obj[Number(key)]);
-    }
-    throw new Error(`cannot select ${JSON.stringify(String(key))} from a list; use an int index`);
-  }
-  if (typeof obj !== "object") {
-    throw new Error(`cannot select ${JSON.stringify(String(key))} from a ${typeof obj}`);
-  }
-  if (typeof key !== "string") throw new Error("map keys of events are strings");
-  return hasOwn(obj, key) ? celValue((obj as Record<string, Value>)[key]) : null;
-}
-
-function hasField(obj: Value, key: Value): boolean {
-  if (obj === null || obj === undefined || typeof obj !== "object" || Array.isArray(obj)) {
-    return false;
-  }
-  return (
-    typeof key === "string" && hasOwn(obj, key) && (obj as Record<string, Value>)[key] !== undefined
-  );
-}
-
-const env = new Environment({ homogeneousAggregateLiterals: false })
+const env = new Environment({ homogeneousAggregateLiterals: false, enableOptionalTypes: true })
   .registerVariable("event", "map")
   .registerVariable("async", "dyn")
-  .registerFunction("evt_get(dyn, dyn): dyn", select)
-  .registerFunction("evt_has(dyn, string): bool", hasField)
   // Inngest's own string helpers (pkg/expressions/exprenv/overloads.go).
   .registerFunction("lowercase(string): string", (s: string) => s.toLowerCase())
   .registerFunction("uppercase(string): string", (s: string) => s.toUpperCase());
@@ -56,8 +22,8 @@ const env = new Environment({ homogeneousAggregateLiterals: false })
 export interface CompiledExpression {
   /** The expression as written. */
   readonly source: string;
-  /** The AST of the expression as written (the prefilter reads its literals). */
-  readonly ast: ASTNode;
+  /** What the index may prefilter on (from the literals of the expression as written). */
+  readonly prefilter: Prefilter | null;
   /** The rewritten, type-checked program. */
   readonly program: ParseResult;
 }
@@ -73,6 +39,9 @@ function firstLine(message: string): string {
  * `null`, type-check with `event` and `async` declared, and require a bool (or dyn) result.
  */
 export function compileExpression(source: string): CompileResult {
+  if (/\p{Surrogate}/u.test(source)) {
+    return { ok: false, message: "must be well-formed Unicode (it holds a lone surrogate)" };
+  }
   let ast: ASTNode;
   try {
     ast = env.parse(source).ast;
@@ -98,13 +67,14 @@ export function compileExpression(source: string): CompileResult {
       message: `must evaluate to a bool (true or false), but gives ${checked.type}; compare it, e.g. "... == 'value'"`,
     };
   }
-  return { ok: true, expr: { source, ast, program } };
+  // The AST as written is dropped here: only its prefilter keys are kept.
+  return { ok: true, expr: { source, prefilter: prefilterOf(ast), program } };
 }
 
 /** The variables of one evaluation: the event as stored, and `async` (null for triggers). */
 export interface Activation {
-  event: Record<string, Value>;
-  async: Record<string, Value> | null;
+  event: Record<string, unknown>;
+  async: Record<string, unknown> | null;
 }
 
 export type EvalResult = { ok: true; value: boolean } | { ok: false; error: Error };
@@ -125,7 +95,7 @@ export function evaluateExpression(expr: CompiledExpression, activation: Activat
 
 // ---- emitting the rewritten program -------------------------------------------------------
 // The AST comes from the library's parser; this prints it back with every operator
-// parenthesised and field selection replaced by evt_get/evt_has. It is a printer, not a parser.
+// parenthesised and field selection turned into optional chaining. It is a printer, not a parser.
 
 function emitValue(v: unknown): string {
   if (v === null) return "null";
@@ -159,8 +129,6 @@ function emitString(s: string): string {
     const c = ch.codePointAt(0)!;
     if (ch === '"' || ch === "\\") out += `\\${ch}`;
     else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, "0")}`;
-    else if (c >= 0xd800 && c <= 0xdfff)
-      out += "\\ufffd"; // a lone surrogate cannot be written
     else out += ch;
   }
   return `${out}"`;
@@ -183,6 +151,17 @@ const BINARY = new Set([
   "%",
 ]);
 
+/** A selection as an optional: `a.?b`, `a[?k]`, chained through inner selections. */
+function emitOptional(node: ASTNode): string {
+  const n = node as { op: string; args: [ASTNode, unknown] };
+  const inner = n.args[0] as { op: string };
+  const receiver =
+    inner.op === "." || inner.op === "[]" ? emitOptional(n.args[0]) : `(${emit(n.args[0])})`;
+  return n.op === "."
+    ? `${receiver}.?${n.args[1] as string}`
+    : `${receiver}[?${emit(n.args[1] as ASTNode)}]`;
+}
+
 function emit(node: ASTNode): string {
   const n = node as { op: string; args: unknown };
   const a = n.args as never as unknown[];
@@ -197,14 +176,13 @@ function emit(node: ASTNode): string {
     case "-_":
       return `-(${emit(n.args as ASTNode)})`;
     case ".":
-      return `evt_get(${emit(a[0] as ASTNode)}, ${emitString(a[1] as string)})`;
     case "[]":
-      return `evt_get(${emit(a[0] as ASTNode)}, ${emit(a[1] as ASTNode)})`;
+      return `${emitOptional(node)}.orValue(null)`;
     case "call": {
       const [name, args] = a as [string, ASTNode[]];
       const only = args[0] as { op: string; args: [ASTNode, string] } | undefined;
       if (name === "has" && args.length === 1 && only?.op === ".") {
-        return `evt_has(${emit(only.args[0])}, ${emitString(only.args[1])})`;
+        return `${emitOptional(only as unknown as ASTNode)}.hasValue()`;
       }
       return `${name}(${args.map(emit).join(", ")})`;
     }

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type CompiledExpression, compileExpression } from "./cel";
 import { type ParsedCron, parseCron, parseJitter } from "./cron";
 import type { TriggerIssue } from "./errors";
-import { compileEventPattern, type EventPattern, patternProblem } from "./pattern";
+import { patternProblem } from "./pattern";
 
 /** The most triggers one function may have (Inngest's `MaxTriggers`). */
 export const MAX_TRIGGERS = 10;
@@ -40,7 +40,8 @@ export type CompiledTrigger =
   | {
       kind: "event";
       event: string;
-      pattern: EventPattern;
+      /** For `app/user.*` this is `app/user.`; `null` for an exact name. */
+      prefix: string | null;
       expression: CompiledExpression | null;
     }
   | { kind: "cron"; cron: ParsedCron; jitter: string | null; jitterMs: number | null };
@@ -127,7 +128,12 @@ function compileTrigger(
       }
     }
     if (!ok) return null;
-    return { kind: "event", event: t.event!, pattern: compileEventPattern(t.event!), expression };
+    return {
+      kind: "event",
+      event: t.event!,
+      prefix: t.event!.endsWith("*") ? t.event!.slice(0, -1) : null,
+      expression,
+    };
   }
   let ok = true;
   if (t.expression !== undefined) {

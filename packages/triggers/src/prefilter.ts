@@ -103,9 +103,30 @@ function cost(keys: PrefilterKey[]): number {
   return c;
 }
 
-/** The keys of an expression (see {@link PrefilterKey}), or `null` when it cannot be indexed. */
-export function prefilterKeys(ast: ASTNode): PrefilterKey[] | null {
-  return keysOf(ast as unknown as Node);
+/**
+ * What the index knows of an expression: `keys` (see {@link PrefilterKey}); and `exact` when the
+ * expression is true exactly when one of its keys holds (a single comparison, `in`, or an `||`
+ * of them), so that a hit needs no CEL evaluation to confirm it. After `&&` only one conjunct is
+ * keyed, so a hit is confirmed by CEL.
+ */
+export interface Prefilter {
+  keys: PrefilterKey[];
+  exact: boolean;
+}
+
+/** The prefilter of an expression, or `null` when it cannot be indexed. */
+export function prefilterOf(ast: ASTNode): Prefilter | null {
+  const keys = keysOf(ast as unknown as Node);
+  if (keys === null) return null;
+  return { keys, exact: isExact(ast as unknown as Node) };
+}
+
+function isExact(node: Node): boolean {
+  if (node.op === "||") {
+    const [l, r] = node.args as [Node, Node];
+    return isExact(l) && isExact(r);
+  }
+  return node.op !== "&&" && keysOf(node) !== null;
 }
 
 function keysOf(node: Node): PrefilterKey[] | null {

@@ -1,7 +1,7 @@
 import { type Activation, type CompiledExpression, evaluateExpression } from "./cel";
 import { type CompiledFunction, compileFunctions, type FunctionDefinition } from "./definitions";
 import { issuesError, type TriggerIssue } from "./errors";
-import { type PrefilterKey, prefilterKeys, valueKey } from "./prefilter";
+import { type PrefilterKey, valueKey } from "./prefilter";
 import { RangeList } from "./range-list";
 import type {
   CronEntry,
@@ -14,10 +14,15 @@ import type {
 /** One event trigger of one function, as stored in a bucket. */
 interface Entry {
   fn: FnRecord;
+  /** Copies of fn.id and fn.seq: one pointer less to chase per match. */
+  id: string;
+  seq: number;
   triggerIndex: number;
   expr: CompiledExpression | null;
   /** The prefilter keys, or `null` when the expression cannot be indexed (or there is none). */
   keys: PrefilterKey[] | null;
+  /** A prefilter hit is a match: the expression is true exactly when one of its keys holds. */
+  exact: boolean;
 }
 
 interface FnRecord {
@@ -39,15 +44,19 @@ interface RangeGroup {
   lists: Record<"<" | "<=" | ">" | ">=", RangeList<Entry>>;
 }
 
+// Shared empty placeholders (never written to): most buckets have no filters at all.
+const NONE: Entry[] = [];
+const NO_GROUPS = new Map<string, never>();
+
 /** Everything triggered by one exact name or one wildcard prefix. */
 class Bucket {
   entries: Entry[] = [];
   /** Entries without an expression: they match without evaluation. */
   plain: Entry[] = [];
   /** Entries whose expression the prefilter cannot use: always evaluated. */
-  fallback: Entry[] = [];
-  eq = new Map<string, EqGroup>();
-  ranges = new Map<string, RangeGroup>();
+  fallback: Entry[] = NONE;
+  eq: Map<string, EqGroup> = NO_GROUPS as Map<string, EqGroup>;
+  ranges: Map<string, RangeGroup> = NO_GROUPS as Map<string, RangeGroup>;
 
   insert(e: Entry): void {
     this.entries.push(e);
@@ -60,12 +69,14 @@ class Bucket {
       return;
     }
     if (e.keys === null) {
+      if (this.fallback === NONE) this.fallback = [];
       this.fallback.push(e);
       return;
     }
     for (const k of e.keys) {
       const pk = JSON.stringify(k.path);
       if (k.kind === "eq") {
+        if (this.eq === NO_GROUPS) this.eq = new Map();
         let g = this.eq.get(pk);
         if (!g) {
           g = { path: k.path, values: new Map() };
@@ -75,6 +86,7 @@ class Bucket {
         if (list) list.push(e);
         else g.values.set(k.value, [e]);
       } else {
+        if (this.ranges === NO_GROUPS) this.ranges = new Map();
         let g = this.ranges.get(pk);
         if (!g) {
           g = {
@@ -98,24 +110,45 @@ class Bucket {
     const keep = this.entries.filter((e) => !removed.has(e.fn));
     this.entries = [];
     this.plain = [];
-    this.fallback = [];
-    this.eq = new Map();
-    this.ranges = new Map();
+    this.fallback = NONE;
+    this.eq = NO_GROUPS as Map<string, EqGroup>;
+    this.ranges = NO_GROUPS as Map<string, RangeGroup>;
     for (const e of keep) this.insert(e);
   }
 }
 
-const ERROR = Symbol("error");
-
-/** Reads a field of the event the way `evt_get` does, or ERROR where CEL would fail. */
+/**
+ * Reads a field of the event the way the rewritten expression does (optional chaining): a
+ * missing key, or a selection from anything but a map, reads as null.
+ */
 function resolve(root: Record<string, unknown>, path: string[]): unknown {
   let cur: unknown = root;
   for (const key of path) {
-    if (cur === null || cur === undefined) return null;
-    if (typeof cur !== "object" || Array.isArray(cur)) return ERROR;
+    if (cur === null || typeof cur !== "object" || Array.isArray(cur)) return null;
     cur = Object.hasOwn(cur, key) ? (cur as Record<string, unknown>)[key] : null;
   }
   return cur === undefined ? null : cur;
+}
+
+function viewOf(event: TriggerEvent, name: string): Record<string, unknown> {
+  return {
+    name,
+    data: event.data ?? {},
+    user: event.user ?? null,
+    id: event.id ?? null,
+    ts: event.ts ?? null,
+    v: event.v ?? null,
+  };
+}
+
+function byFunctionThenTrigger(x: Entry, y: Entry): number {
+  return x.seq - y.seq || x.triggerIndex - y.triggerIndex;
+}
+
+function inOrder(list: Entry[]): boolean {
+  for (let i = 1; i < list.length; i++)
+    if (byFunctionThenTrigger(list[i - 1]!, list[i]!) > 0) return false;
+  return true;
 }
 
 /** An index of function triggers, built once and updated per app. See {@link createTriggerIndex}. */
@@ -168,7 +201,14 @@ export function createTriggerIndex(
   const prefixes = new Map<string, Bucket>();
   const byId = new Map<string, FnRecord>();
   let seq = 0;
-  const counts = { eventTriggers: 0, cronTriggers: 0, expressions: 0, indexed: 0, fallback: 0 };
+  const counts = {
+    eventTriggers: 0,
+    cronTriggers: 0,
+    expressions: 0,
+    indexed: 0,
+    exact: 0,
+    fallback: 0,
+  };
   const runtime = { events: 0, evaluations: 0, errors: 0 };
   const onError = options.onEvaluationError;
 
@@ -182,6 +222,7 @@ export function createTriggerIndex(
       counts.expressions += sign;
       if (e.keys === null) counts.fallback += sign;
       else counts.indexed += sign;
+      if (e.exact) counts.exact += sign;
     }
   }
 
@@ -209,12 +250,15 @@ export function createTriggerIndex(
         if (t.kind !== "event") return;
         const e: Entry = {
           fn: rec,
+          id: rec.id,
+          seq: rec.seq,
           triggerIndex,
           expr: t.expression,
-          keys: t.expression === null ? null : prefilterKeys(t.expression.ast),
+          keys: t.expression?.prefilter?.keys ?? null,
+          exact: t.expression?.prefilter?.exact ?? false,
         };
         entries.push(e);
-        const prefix = t.pattern.prefix;
+        const prefix = t.prefix;
         const map = prefix === null ? exact : prefixes;
         const key = prefix ?? t.event;
         let b = map.get(key);
@@ -249,55 +293,54 @@ export function createTriggerIndex(
     return removed.size;
   }
 
-  function collect(b: Bucket, view: Record<string, unknown>, out: Entry[]): void {
+  function collect(b: Bucket, event: TriggerEvent, name: string, out: Entry[]): void {
     for (const e of b.plain) out.push(e);
     for (const e of b.fallback) out.push(e);
-    for (const g of b.eq.values()) {
-      const v = resolve(view, g.path);
-      if (v === ERROR) continue;
-      const k = valueKey(v);
-      if (k === null) continue;
-      const hit = g.values.get(k);
-      if (hit) for (const e of hit) out.push(e);
+    if (b.eq.size > 0) {
+      view ??= viewOf(event, name);
+      for (const g of b.eq.values()) {
+        const k = valueKey(resolve(view, g.path));
+        if (k === null) continue;
+        const hit = g.values.get(k);
+        if (hit) for (const e of hit) out.push(e);
+      }
     }
-    for (const g of b.ranges.values()) {
-      const raw = resolve(view, g.path);
-      const v = typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : Number.NaN;
-      if (Number.isNaN(v)) continue;
-      g.lists["<"].above(v, out); // path < bound: bounds above v
-      g.lists["<="].atOrAbove(v, out);
-      g.lists[">"].below(v, out);
-      g.lists[">="].atOrBelow(v, out);
+    if (b.ranges.size > 0) {
+      view ??= viewOf(event, name);
+      for (const g of b.ranges.values()) {
+        const raw = resolve(view, g.path);
+        const v =
+          typeof raw === "number" ? raw : typeof raw === "bigint" ? Number(raw) : Number.NaN;
+        if (Number.isNaN(v)) continue;
+        g.lists["<"].above(v, out); // path < bound: bounds above v
+        g.lists["<="].atOrAbove(v, out);
+        g.lists[">"].below(v, out);
+        g.lists[">="].atOrBelow(v, out);
+      }
     }
   }
+
+  /** The event as expressions see it; built once per match, and only when needed. */
+  let view: Record<string, unknown> | null = null;
 
   function match(event: TriggerEvent): TriggerMatch[] {
     runtime.events++;
     const name = (event as { name?: unknown } | null)?.name;
     if (typeof name !== "string") return [];
-    const view: Record<string, unknown> = {
-      name,
-      data: event.data ?? {},
-      user: event.user ?? null,
-      id: event.id ?? null,
-      ts: event.ts ?? null,
-      v: event.v ?? null,
-    };
+    view = null;
     const candidates: Entry[] = [];
     const b = exact.get(name);
-    if (b) collect(b, view, candidates);
+    if (b) collect(b, event, name, candidates);
     if (prefixes.size > 0) {
       for (let i = 0; i < name.length; i++) {
         const c = name.charCodeAt(i);
         if (c !== 47 && c !== 46) continue;
         const pb = prefixes.get(name.slice(0, i + 1));
-        if (pb) collect(pb, view, candidates);
+        if (pb) collect(pb, event, name, candidates);
       }
     }
     if (candidates.length === 0) return [];
-    if (candidates.length > 1) {
-      candidates.sort((x, y) => x.fn.seq - y.fn.seq || x.triggerIndex - y.triggerIndex);
-    }
+    if (candidates.length > 1 && !inOrder(candidates)) candidates.sort(byFunctionThenTrigger);
     const out: TriggerMatch[] = [];
     let activation: Activation | undefined;
     let done: FnRecord | null = null;
@@ -305,7 +348,8 @@ export function createTriggerIndex(
     for (const e of candidates) {
       if (e.fn === done || e === last) continue;
       last = e;
-      if (e.expr !== null) {
+      if (e.expr !== null && !e.exact) {
+        view ??= viewOf(event, name);
         activation ??= { event: view, async: null };
         runtime.evaluations++;
         const r = evaluateExpression(e.expr, activation);
@@ -328,7 +372,7 @@ export function createTriggerIndex(
         }
         if (!r.value) continue;
       }
-      out.push({ functionId: e.fn.id, triggerIndex: e.triggerIndex });
+      out.push({ functionId: e.id, triggerIndex: e.triggerIndex });
       done = e.fn;
     }
     return out;
@@ -361,6 +405,7 @@ export function createTriggerIndex(
       wildcardPrefixes: prefixes.size,
       expressions: counts.expressions,
       indexedExpressions: counts.indexed,
+      exactExpressions: counts.exact,
       fallbackExpressions: counts.fallback,
       events: runtime.events,
       evaluations: runtime.evaluations,

@@ -66,6 +66,11 @@ export interface TriggerIndexStats {
   expressions: number;
   /** Expressions the prefilter uses (hash on literals, number ranges, `== null`). */
   indexedExpressions: number;
+  /**
+   * Of those, expressions that are a single comparison (or an `||` of them): a prefilter hit is
+   * a match, with no CEL evaluation. The others are confirmed by CEL.
+   */
+  exactExpressions: number;
   /** Expressions the index cannot use: evaluated for every event of their name (the slow path). */
   fallbackExpressions: number;
   /** Since creation: events matched, CEL evaluations run, and evaluations that failed. */

@@ -157,7 +157,7 @@ describe("the index against brute force", () => {
     );
   });
 
-  it("uses the prefilter: indexed expressions are not evaluated for events they cannot match", () => {
+  it("uses the prefilter: a hash hit on a single comparison is a match, && is confirmed by CEL", () => {
     const functions = Array.from({ length: 1000 }, (_, i) => ({
       id: `shop-${i}`,
       triggers: [{ event: "shop/order.created", expression: `event.data.shop == "shop-${i}"` }],
@@ -168,16 +168,37 @@ describe("the index against brute force", () => {
     ]);
     expect(index.stats()).toMatchObject({
       indexedExpressions: 1000,
+      exactExpressions: 1000,
       fallbackExpressions: 0,
-      evaluations: 1,
+      evaluations: 0,
     });
     index.add([
+      {
+        id: "and",
+        triggers: [
+          {
+            event: "shop/order.created",
+            expression: "event.data.shop == 'shop-1' && event.data.n > 1",
+          },
+        ],
+      },
       {
         id: "slow",
         triggers: [{ event: "shop/*", expression: "event.data.shop.startsWith('x')" }],
       },
     ]);
-    index.match({ name: "shop/order.created", data: { shop: "shop-1" } });
-    expect(index.stats()).toMatchObject({ fallbackExpressions: 1, evaluations: 3 });
+    expect(index.stats()).toMatchObject({
+      indexedExpressions: 1001,
+      exactExpressions: 1000,
+      fallbackExpressions: 1,
+    });
+    index.match({ name: "shop/order.created", data: { shop: "shop-2" } }); // only "slow" is evaluated
+    expect(index.stats().evaluations).toBe(1);
+    expect(
+      index
+        .match({ name: "shop/order.created", data: { shop: "shop-1", n: 2 } })
+        .map((m) => m.functionId),
+    ).toEqual(["shop-1", "and"]);
+    expect(index.stats().evaluations).toBe(3); // "and" confirmed by CEL, "slow" evaluated
   });
 });
