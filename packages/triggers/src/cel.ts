@@ -14,6 +14,8 @@ import { type Prefilter, prefilterOf } from "./prefilter";
 const env = new Environment({ homogeneousAggregateLiterals: false, enableOptionalTypes: true })
   .registerVariable("event", "map")
   .registerVariable("async", "dyn")
+  // the lifted literals of the expression (see build)
+  .registerVariable("evt_vars", "list")
   // Inngest's own string helpers (pkg/expressions/exprenv/overloads.go).
   .registerFunction("lowercase(string): string", (s: string) => s.toLowerCase())
   .registerFunction("uppercase(string): string", (s: string) => s.toUpperCase());
@@ -24,8 +26,10 @@ export interface CompiledExpression {
   readonly source: string;
   /** What the index may prefilter on (from the literals of the expression as written). */
   readonly prefilter: Prefilter | null;
-  /** The rewritten, type-checked program. */
+  /** The rewritten, type-checked program (built on first use for exact prefilters). */
   readonly program: ParseResult;
+  /** The literals lifted out of the program, read by it as `evt_vars`. */
+  readonly vars: unknown[];
 }
 
 export type CompileResult = { ok: true; expr: CompiledExpression } | { ok: false; message: string };
@@ -34,23 +38,34 @@ function firstLine(message: string): string {
   return message.split("\n")[0] ?? message;
 }
 
+type Built = { ok: true; program: ParseResult; vars: unknown[] } | { ok: false; message: string };
+
 /**
- * Compiles an `if` expression: parse, rewrite field selection to read missing fields as
- * `null`, type-check with `event` and `async` declared, and require a bool (or dyn) result.
+ * Programs by shape. Literals are lifted out of the program (`event.data.shop == "a"` runs as
+ * `... == evt_vars[0]` with `["a"]`), as Inngest does, so that 10,000 filters differing only in
+ * their literals share one program: built once, and hot in the CPU cache when evaluated. The
+ * key holds the literals' types, since type checking depends on them. Bounded: cleared when full.
  */
-export function compileExpression(source: string): CompileResult {
-  if (/\p{Surrogate}/u.test(source)) {
-    return { ok: false, message: "must be well-formed Unicode (it holds a lone surrogate)" };
-  }
-  let ast: ASTNode;
+const programs = new Map<string, ParseResult>();
+const MAX_PROGRAMS = 10_000;
+
+/** Where `emit` puts lifted literals; `null` prints them in place. */
+let lifted: unknown[] | null = null;
+
+function emitLifted(ast: ASTNode): { text: string; vars: unknown[] } {
+  const vars: unknown[] = [];
+  lifted = vars;
   try {
-    ast = env.parse(source).ast;
-  } catch (err) {
-    return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
+    return { text: emit(ast), vars };
+  } finally {
+    lifted = null;
   }
+}
+
+function parseChecked(text: string): Built {
   let program: ParseResult;
   try {
-    program = env.parse(emit(ast));
+    program = env.parse(text);
   } catch (err) {
     return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
   }
@@ -67,14 +82,88 @@ export function compileExpression(source: string): CompileResult {
       message: `must evaluate to a bool (true or false), but gives ${checked.type}; compare it, e.g. "... == 'value'"`,
     };
   }
+  return { ok: true, program, vars: [] };
+}
+
+/** Rewrites and type-checks a parsed expression; returns its (shared) program and literals. */
+function build(ast: ASTNode): Built {
+  const { text, vars } = emitLifted(ast);
+  const key = `${text}\u0000${vars.map((v) => typeof v).join(",")}`;
+  const cached = programs.get(key);
+  if (cached) return { ok: true, program: cached, vars };
+  // A new shape: type-check it with its literals in place (their types matter), then build the
+  // lifted program that every expression of this shape shares.
+  const plain = parseChecked(emit(ast));
+  if (!plain.ok) return plain;
+  const shared = parseChecked(text);
+  if (!shared.ok) return plain; // cannot happen (dyn is looser); the plain program still works
+  if (programs.size >= MAX_PROGRAMS) programs.clear();
+  programs.set(key, shared.program);
+  return { ok: true, program: shared.program, vars };
+}
+
+class Expression implements CompiledExpression {
+  #program: ParseResult | undefined;
+  #vars: unknown[];
+  constructor(
+    readonly source: string,
+    readonly prefilter: Prefilter | null,
+    built: { program: ParseResult; vars: unknown[] } | undefined,
+  ) {
+    this.#program = built?.program;
+    this.#vars = built?.vars ?? [];
+  }
+
+  #build(): void {
+    const built = build(env.parse(this.source).ast);
+    if (!built.ok) throw new Error(`expression ${JSON.stringify(this.source)} ${built.message}`);
+    this.#program = built.program;
+    this.#vars = built.vars;
+  }
+
+  get program(): ParseResult {
+    if (this.#program === undefined) this.#build();
+    return this.#program!;
+  }
+
+  /** The lifted literals the program reads as `evt_vars`. */
+  get vars(): unknown[] {
+    if (this.#program === undefined) this.#build();
+    return this.#vars;
+  }
+}
+
+/**
+ * Compiles an `if` expression: parse, rewrite field selection to read missing fields as
+ * `null`, type-check with `event` and `async` declared, and require a bool (or dyn) result.
+ * An expression whose prefilter is exact (a comparison of an `event` field with a literal, or an
+ * `||` of them) is valid by its shape; its program is built only if something evaluates it, which
+ * the index never does. That keeps 100,000 such filters cheap to build and small in memory.
+ */
+export function compileExpression(source: string): CompileResult {
+  if (/\p{Surrogate}/u.test(source)) {
+    return { ok: false, message: "must be well-formed Unicode (it holds a lone surrogate)" };
+  }
+  let ast: ASTNode;
+  try {
+    ast = env.parse(source).ast;
+  } catch (err) {
+    return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
+  }
+  const prefilter = prefilterOf(ast);
+  if (prefilter?.exact) return { ok: true, expr: new Expression(source, prefilter, undefined) };
+  const built = build(ast);
+  if (!built.ok) return built;
   // The AST as written is dropped here: only its prefilter keys are kept.
-  return { ok: true, expr: { source, prefilter: prefilterOf(ast), program } };
+  return { ok: true, expr: new Expression(source, prefilter, built) };
 }
 
 /** The variables of one evaluation: the event as stored, and `async` (null for triggers). */
 export interface Activation {
   event: Record<string, unknown>;
   async: Record<string, unknown> | null;
+  /** Set by evaluateExpression to the expression's lifted literals. */
+  evt_vars?: unknown[];
 }
 
 export type EvalResult = { ok: true; value: boolean } | { ok: false; error: Error };
@@ -82,7 +171,9 @@ export type EvalResult = { ok: true; value: boolean } | { ok: false; error: Erro
 /** Evaluates a compiled expression; never throws. A non-bool result is an error. */
 export function evaluateExpression(expr: CompiledExpression, activation: Activation): EvalResult {
   try {
-    const value: unknown = expr.program(activation);
+    const program = expr.program;
+    activation.evt_vars = expr.vars;
+    const value: unknown = program(activation);
     if (typeof value === "boolean") return { ok: true, value };
     return {
       ok: false,
@@ -167,8 +258,17 @@ function emit(node: ASTNode): string {
   const a = n.args as never as unknown[];
   if (BINARY.has(n.op)) return `(${emit(a[0] as ASTNode)} ${n.op} ${emit(a[1] as ASTNode)})`;
   switch (n.op) {
-    case "value":
-      return emitValue(n.args);
+    case "value": {
+      const v = n.args;
+      if (
+        lifted !== null &&
+        (typeof v === "string" || typeof v === "bigint" || typeof v === "number")
+      ) {
+        lifted.push(v);
+        return `evt_vars[${lifted.length - 1}]`;
+      }
+      return emitValue(v);
+    }
     case "id":
       return n.args as string;
     case "!_":

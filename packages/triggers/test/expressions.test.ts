@@ -203,6 +203,28 @@ describe("if expressions", () => {
     expect(f.evaluate({ event: e })).toEqual({ ok: true, value: false });
   });
 
+  it("filters that differ only in their literals share a program, each with its own literals", () => {
+    const index = createTriggerIndex(
+      ["a", "b", "c"].map((shop, i) => ({
+        id: shop,
+        triggers: [
+          { event: "e", expression: `event.data.shop == '${shop}' && event.data.n > ${i}` },
+        ],
+      })),
+    );
+    expect(index.match({ name: "e", data: { shop: "b", n: 2 } })).toEqual([
+      { functionId: "b", triggerIndex: 0 },
+    ]);
+    expect(index.match({ name: "e", data: { shop: "c", n: 2 } })).toEqual([]);
+    expect(index.match({ name: "e", data: { shop: "a", n: 0.5 } })).toEqual([
+      { functionId: "a", triggerIndex: 0 },
+    ]);
+    // the same shape with a literal of another type is checked on its own
+    expect(() => compileFilter("event.data.shop == 'a' && event.data.n > 'x' + 1")).toThrow(
+      /does not compile/,
+    );
+  });
+
   it("literals survive the rewrite exactly (tiny doubles, escapes, unicode, bytes)", () => {
     const cases: [string, Record<string, unknown>, boolean][] = [
       ["event.data.x > 0.0000000001", { x: 0.00000000005 }, false],
