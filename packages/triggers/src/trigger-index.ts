@@ -51,6 +51,8 @@ const NO_GROUPS = new Map<string, never>();
 /** Everything triggered by one exact name or one wildcard prefix. */
 class Bucket {
   entries: Entry[] = [];
+  /** The only entry, when the bucket holds just one trigger without an expression (common). */
+  single: Entry | null = null;
   /** Entries without an expression: they match without evaluation. */
   plain: Entry[] = [];
   /** Entries whose expression the prefilter cannot use: always evaluated. */
@@ -61,6 +63,7 @@ class Bucket {
   insert(e: Entry): void {
     this.entries.push(e);
     this.place(e);
+    this.single = this.entries.length === 1 && e.expr === null ? e : null;
   }
 
   private place(e: Entry): void {
@@ -113,6 +116,7 @@ class Bucket {
     this.fallback = NONE;
     this.eq = NO_GROUPS as Map<string, EqGroup>;
     this.ranges = NO_GROUPS as Map<string, RangeGroup>;
+    this.single = null;
     for (const e of keep) this.insert(e);
   }
 }
@@ -294,6 +298,10 @@ export function createTriggerIndex(
   }
 
   function collect(b: Bucket, event: TriggerEvent, name: string, out: Entry[]): void {
+    if (b.single !== null) {
+      out.push(b.single);
+      return;
+    }
     for (const e of b.plain) out.push(e);
     for (const e of b.fallback) out.push(e);
     if (b.eq.size > 0) {
