@@ -26,7 +26,7 @@ export interface CompiledExpression {
   readonly source: string;
   /** What the index may prefilter on (from the literals of the expression as written). */
   readonly prefilter: Prefilter | null;
-  /** The rewritten, type-checked program (built on first use for exact prefilters). */
+  /** The rewritten, type-checked program, shared by expressions of the same shape. */
   readonly program: ParseResult;
   /** The literals lifted out of the program, read by it as `evt_vars`. */
   readonly vars: unknown[];
@@ -87,6 +87,14 @@ function parseChecked(text: string): Built {
 
 /** Rewrites and type-checks a parsed expression; returns its (shared) program and literals. */
 function build(ast: ASTNode): Built {
+  try {
+    return buildShared(ast);
+  } catch (err) {
+    return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
+  }
+}
+
+function buildShared(ast: ASTNode): Built {
   const { text, vars } = emitLifted(ast);
   const key = `${text}\u0000${vars.map((v) => typeof v).join(",")}`;
   const cached = programs.get(key);
@@ -102,43 +110,11 @@ function build(ast: ASTNode): Built {
   return { ok: true, program: shared.program, vars };
 }
 
-class Expression implements CompiledExpression {
-  #program: ParseResult | undefined;
-  #vars: unknown[];
-  constructor(
-    readonly source: string,
-    readonly prefilter: Prefilter | null,
-    built: { program: ParseResult; vars: unknown[] } | undefined,
-  ) {
-    this.#program = built?.program;
-    this.#vars = built?.vars ?? [];
-  }
-
-  #build(): void {
-    const built = build(env.parse(this.source).ast);
-    if (!built.ok) throw new Error(`expression ${JSON.stringify(this.source)} ${built.message}`);
-    this.#program = built.program;
-    this.#vars = built.vars;
-  }
-
-  get program(): ParseResult {
-    if (this.#program === undefined) this.#build();
-    return this.#program!;
-  }
-
-  /** The lifted literals the program reads as `evt_vars`. */
-  get vars(): unknown[] {
-    if (this.#program === undefined) this.#build();
-    return this.#vars;
-  }
-}
-
 /**
  * Compiles an `if` expression: parse, rewrite field selection to read missing fields as
  * `null`, type-check with `event` and `async` declared, and require a bool (or dyn) result.
- * An expression whose prefilter is exact (a comparison of an `event` field with a literal, or an
- * `||` of them) is valid by its shape; its program is built only if something evaluates it, which
- * the index never does. That keeps 100,000 such filters cheap to build and small in memory.
+ * Expressions that differ only in their literals share one program (see `programs`), which keeps
+ * 100,000 filters cheap to build and small in memory.
  */
 export function compileExpression(source: string): CompileResult {
   if (/\p{Surrogate}/u.test(source)) {
@@ -150,12 +126,56 @@ export function compileExpression(source: string): CompileResult {
   } catch (err) {
     return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
   }
+  const depth = depthOf(ast);
+  if (depth > MAX_DEPTH) {
+    return {
+      ok: false,
+      message: `nests ${depth} levels deep; at most ${MAX_DEPTH} are allowed (write a long list of alternatives as "event.data.x in [...]")`,
+    };
+  }
   const prefilter = prefilterOf(ast);
-  if (prefilter?.exact) return { ok: true, expr: new Expression(source, prefilter, undefined) };
   const built = build(ast);
   if (!built.ok) return built;
   // The AST as written is dropped here: only its prefilter keys are kept.
-  return { ok: true, expr: new Expression(source, prefilter, built) };
+  return { ok: true, expr: { source, prefilter, program: built.program, vars: built.vars } };
+}
+
+/** The deepest an expression may nest; CEL's parser allows as much, and evaluation stays safe. */
+const MAX_DEPTH = 250;
+
+/** How deep the AST nests (a chain `a || b || c` nests as deep as it is long). */
+function depthOf(node: ASTNode): number {
+  const n = node as { op: string; args: unknown };
+  let kids: unknown[];
+  switch (n.op) {
+    case "value":
+    case "id":
+      return 1;
+    case "!_":
+    case "-_":
+      kids = [n.args];
+      break;
+    case ".":
+    case ".?":
+      kids = [(n.args as unknown[])[0]];
+      break;
+    case "call":
+      kids = (n.args as [string, unknown[]])[1];
+      break;
+    case "rcall": {
+      const [, receiver, args] = n.args as [string, unknown, unknown[]];
+      kids = [receiver, ...args];
+      break;
+    }
+    case "map":
+      kids = (n.args as unknown[][]).flat();
+      break;
+    default:
+      kids = n.args as unknown[];
+  }
+  let max = 0;
+  for (const k of kids) max = Math.max(max, depthOf(k as ASTNode));
+  return max + 1;
 }
 
 /** The variables of one evaluation: the event as stored, and `async` (null for triggers). */
@@ -225,29 +245,58 @@ function emitString(s: string): string {
   return `${out}"`;
 }
 
-const BINARY = new Set([
-  "||",
-  "&&",
-  "==",
-  "!=",
-  "<",
-  "<=",
-  ">",
-  ">=",
-  "in",
-  "+",
-  "-",
-  "*",
-  "/",
-  "%",
-]);
+/** CEL's binary operators by precedence (higher binds tighter). */
+const PRECEDENCE: Record<string, number> = {
+  "||": 1,
+  "&&": 2,
+  "==": 3,
+  "!=": 3,
+  "<": 3,
+  "<=": 3,
+  ">": 3,
+  ">=": 3,
+  in: 3,
+  "+": 4,
+  "-": 4,
+  "*": 5,
+  "/": 5,
+  "%": 5,
+};
+
+/** A primary expression needs no parentheses as a receiver or operand. */
+function isPrimary(op: string): boolean {
+  return op === "value" || op === "id" || op === "call" || op === "list" || op === "map";
+}
+
+/**
+ * An operand of a binary operator, in parentheses only where precedence needs them (operators
+ * are left-associative), so that the printed program nests no deeper than the expression as
+ * written: the parser's depth limit then applies to both alike.
+ */
+function operand(node: ASTNode, parent: number, right: boolean): string {
+  const p = PRECEDENCE[(node as { op: string }).op];
+  const text = emit(node);
+  if (p === undefined) return (node as { op: string }).op === "?:" ? `(${text})` : text;
+  return p < parent || (right && p === parent) ? `(${text})` : text;
+}
+
+/** Whether a selection chain starts at `event` or `async`. */
+function rootIsDyn(node: ASTNode): boolean {
+  let n = node as { op: string; args: unknown };
+  while (n.op === "." || n.op === "[]") n = (n.args as [typeof n])[0];
+  return n.op === "id" && (n.args === "event" || n.args === "async");
+}
 
 /** A selection as an optional: `a.?b`, `a[?k]`, chained through inner selections. */
 function emitOptional(node: ASTNode): string {
   const n = node as { op: string; args: [ASTNode, unknown] };
   const inner = n.args[0] as { op: string };
   const receiver =
-    inner.op === "." || inner.op === "[]" ? emitOptional(n.args[0]) : `(${emit(n.args[0])})`;
+    inner.op === "." || inner.op === "[]"
+      ? emitOptional(n.args[0])
+      : isPrimary(inner.op)
+        ? emit(n.args[0])
+        : `(${emit(n.args[0])})`;
   return n.op === "."
     ? `${receiver}.?${n.args[1] as string}`
     : `${receiver}[?${emit(n.args[1] as ASTNode)}]`;
@@ -256,7 +305,10 @@ function emitOptional(node: ASTNode): string {
 function emit(node: ASTNode): string {
   const n = node as { op: string; args: unknown };
   const a = n.args as never as unknown[];
-  if (BINARY.has(n.op)) return `(${emit(a[0] as ASTNode)} ${n.op} ${emit(a[1] as ASTNode)})`;
+  const prec = PRECEDENCE[n.op];
+  if (prec !== undefined) {
+    return `${operand(a[0] as ASTNode, prec, false)} ${n.op} ${operand(a[1] as ASTNode, prec, true)}`;
+  }
   switch (n.op) {
     case "value": {
       const v = n.args;
@@ -277,7 +329,9 @@ function emit(node: ASTNode): string {
       return `-(${emit(n.args as ASTNode)})`;
     case ".":
     case "[]":
-      return `${emitOptional(node)}.orValue(null)`;
+      // `event` and `async` hold dyn values, so `null` fits; a typed receiver (a map literal,
+      // a macro variable over one) needs `dyn(null)` to type-check.
+      return `${emitOptional(node)}.orValue(${rootIsDyn(node) ? "null" : "dyn(null)"})`;
     case "call": {
       const [name, args] = a as [string, ASTNode[]];
       const only = args[0] as { op: string; args: [ASTNode, string] } | undefined;
@@ -288,16 +342,26 @@ function emit(node: ASTNode): string {
     }
     case "rcall": {
       const [name, receiver, args] = a as [string, ASTNode, ASTNode[]];
-      return `(${emit(receiver)}).${name}(${args.map(emit).join(", ")})`;
+      const recv = isPrimary((receiver as { op: string }).op)
+        ? emit(receiver)
+        : `(${emit(receiver)})`;
+      return `${recv}.${name}(${args.map(emit).join(", ")})`;
     }
     case "list":
       return `[${(a as ASTNode[]).map(emit).join(", ")}]`;
     case "map":
       return `{${(a as [ASTNode, ASTNode][]).map(([k, v]) => `${emit(k)}: ${emit(v)}`).join(", ")}}`;
     case "?:":
-      return `(${emit(a[0] as ASTNode)} ? ${emit(a[1] as ASTNode)} : ${emit(a[2] as ASTNode)})`;
+      return `${operand(a[0] as ASTNode, 1, true)} ? ${emit(a[1] as ASTNode)} : ${emit(a[2] as ASTNode)}`;
+    case ".?":
+    case "[?]": {
+      // optional selection written by the user: kept as it is (it already yields an optional)
+      const [inner, key] = a as [ASTNode, unknown];
+      const op = (inner as { op: string }).op;
+      const recv = isPrimary(op) || op === "." || op === "[]" ? emit(inner) : `(${emit(inner)})`;
+      return n.op === ".?" ? `${recv}.?${key as string}` : `${recv}[?${emit(key as ASTNode)}]`;
+    }
     default:
-      // `.?` and `[?]` need optional types, which this environment does not enable.
       throw new Error(`unsupported syntax ${n.op}`);
   }
 }

@@ -225,6 +225,35 @@ describe("if expressions", () => {
     );
   });
 
+  it("odd but valid shapes compile and run: typed literals, optional syntax, precedence, ternaries", () => {
+    const data = { x: 5, items: [{ sku: "a" }] };
+    for (const expression of [
+      "{'a': 1}['a'] == 1 && {'a': 1}.b == null",
+      "[{'a': 1}].exists(m, m.a == 1 && m.b == null)",
+      "event.?data.?x.orValue(0) == 5 && event.data[?'x'].hasValue()",
+      "(event.data.x > 1 ? 'a' : 'b') == 'a' && (true ? event.data.x : 0) == 5",
+      "event.data.x - 1.0 - 1.0 == 3.0 && !(event.data.x == 4) && event.data.x * (2.0 + 1.0) == 15.0",
+      "string(event.data.x).startsWith('5') && (event.data.x in [5]) == true",
+      "event.data.items.exists(i, i.sku == 'a') && has(event.data.x)",
+      Array.from({ length: 200 }, (_, i) => `event.data.x == ${i}`).join(" || "),
+    ]) {
+      expect(
+        compileFilter(expression).evaluate({ event: { name: "a", data } }),
+        expression,
+      ).toEqual({ ok: true, value: true });
+    }
+  });
+
+  it("an expression nested deeper than 250 levels is rejected at definition time, saying what to write", () => {
+    const long = Array.from({ length: 2000 }, (_, i) => `event.data.x == ${i}`).join(" || ");
+    expect(() => compileFilter(long)).toThrow(
+      /nests 2003 levels deep; at most 250 are allowed .*in \[/,
+    );
+    expect(() => compileFilter(`${"(".repeat(300)}true${")".repeat(300)}`)).toThrow(
+      /does not compile: Exceeded maxDepth/,
+    );
+  });
+
   it("literals survive the rewrite exactly (tiny doubles, escapes, unicode, bytes)", () => {
     const cases: [string, Record<string, unknown>, boolean][] = [
       ["event.data.x > 0.0000000001", { x: 0.00000000005 }, false],
