@@ -264,6 +264,7 @@ async function runCase(c: Case, index: number): Promise<CaseResult> {
       ],
       {
         EVT_EVENT_KEYS: "bench-key",
+        EVT_API_KEYS: "bench-read-key",
         EVT_DEDUP: c.dedup!,
         EVT_STORE: c.store!,
         EVT_REDIS_PREFIX: REDIS_PREFIX,

@@ -15,7 +15,9 @@ export type CliCommand =
   | { kind: "version" }
   | { kind: "run"; config: GatewayConfig; prettyGiven: boolean };
 
-const REPEATABLE = new Set(["event-key", "api-key"]);
+const REPEATABLE = new Set(["event-key", "api-key", "allowed-hosts", "cors-origin"]);
+/** Flags that take no value (`--pretty` means true); their env vars take true/false. */
+const BOOLEAN = new Set(["pretty", "public-reads"]);
 
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
@@ -23,7 +25,7 @@ const OPTIONS = {
   ...Object.fromEntries(
     SETTINGS.map((s) => [
       s.flag,
-      s.key === "pretty"
+      BOOLEAN.has(s.flag)
         ? { type: "boolean" }
         : { type: "string", ...(REPEATABLE.has(s.flag) ? { multiple: true } : {}) },
     ]),
@@ -69,7 +71,8 @@ export function parseCommandLine(
   }
   if (extra.length > 0) {
     throw new ConfigError(
-      `unexpected argument ${JSON.stringify(extra[0])} after "${command}": flags start with -- (see evt-gateway --help)`,
+      // The value is not echoed: a stray argument is often a key whose flag was forgotten.
+      `unexpected argument after "${command}" (${extra.length === 1 ? "a value" : `${extra.length} values`} without a flag, not shown): flags start with --, e.g. --event-key <key> (see evt-gateway --help)`,
     );
   }
   const flags = values as Record<string, string | boolean | string[] | undefined>;
@@ -95,7 +98,7 @@ function explainParseError(err: Error & { code?: string }): string {
 /** The text of `evt-gateway --help`. */
 export function helpText(version: string): string {
   const rows = SETTINGS.map((s) => {
-    const arg = s.key === "pretty" ? "" : " <value>";
+    const arg = BOOLEAN.has(s.flag) ? "" : " <value>";
     const repeat = REPEATABLE.has(s.flag) ? " (repeatable)" : "";
     const def = s.key in DEFAULTS ? defaultText(s.key as keyof typeof DEFAULTS) : "";
     const envNote = REPEATABLE.has(s.flag) ? `${s.env} (comma-separated)` : s.env;

@@ -46,6 +46,26 @@ export interface GatewayConfig {
   redisPrefix: string | null;
   /** Prefix of the PostgreSQL table names (`<prefix>dedup`, `<prefix>events`). @default driver default tables */
   pgTablePrefix: string | null;
+  /**
+   * `start` without API keys: serve `GET /v1/events*` and `/metrics` to anyone (a warning is
+   * logged at every start). Without it, `start` refuses to run with no `apiKeys`. @default false
+   */
+  publicReads: boolean;
+  /**
+   * Host names served besides the listen address, `localhost`, `127.0.0.1` and `[::1]`; a
+   * request for any other `Host` gets 421 (DNS rebinding). @default []
+   */
+  allowedHosts: string[];
+  /**
+   * Origins allowed to call `POST /e/:key` from a browser (CORS), e.g. `https://shop.example`.
+   * `dev` also allows every loopback origin. @default [] (no CORS in `start`)
+   */
+  corsOrigins: string[];
+  /**
+   * Log lines waiting for stdout, in bytes; when the reader of stdout falls behind, lines past
+   * it are dropped and counted in `evt_log_lines_dropped_total`. @default 1_048_576 (1mb)
+   */
+  logBufferBytes: number;
 }
 
 /** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
@@ -57,9 +77,24 @@ export class ConfigError extends Error {
 }
 
 const KEY = /^[A-Za-z0-9._~+/=-]{1,256}$/;
+const HOST_NAME =
+  /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?|\[[0-9A-Fa-f:.]{2,45}\])$/;
+const ORIGIN = /^https?:\/\/[A-Za-z0-9.[\]:_-]{1,260}$/;
 const PREFIX = /^[a-z_][a-z0-9_]{0,39}$/;
 const REDIS_PREFIX = /^[\x21-\x7e]{1,100}$/;
 const DAY = 86_400_000;
+
+/** `scheme://host[:port]` and nothing else (no path, user, query): what browsers send as `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (
+      u.origin === value.replace(/\/$/, "") && (u.protocol === "http:" || u.protocol === "https:")
+    );
+  } catch {
+    return false;
+  }
+}
 
 const isDriverUrl = (value: string, schemes: string[]) => {
   try {
@@ -265,6 +300,53 @@ export const SETTINGS = [
     fromText: (t) => t,
     schema: z.string().regex(PREFIX).nullable(),
   }),
+  setting({
+    key: "publicReads",
+    describe:
+      "start without --api-key: GET /v1/events and /metrics answer anyone (the flag alone means true)",
+    flag: "public-reads",
+    env: "EVT_PUBLIC_READS",
+    expected: "true or false",
+    fromText: (t) => ({ true: true, "1": true, false: false, "0": false })[t.trim()] ?? t,
+    schema: z.boolean(),
+  }),
+  setting({
+    key: "allowedHosts",
+    describe:
+      "Host header served besides the listen address, localhost, 127.0.0.1 and [::1] (others get 421)",
+    flag: "allowed-hosts",
+    env: "EVT_ALLOWED_HOSTS",
+    expected: "host names or IP addresses without a port, e.g. evt.example.com or 10.0.0.5",
+    fromText: list,
+    schema: z.array(z.string().regex(HOST_NAME)),
+  }),
+  setting({
+    key: "corsOrigins",
+    describe: "browser origin allowed to POST /e/:key (CORS); dev also allows loopback origins",
+    flag: "cors-origin",
+    env: "EVT_CORS_ORIGINS",
+    expected: "origins without a path, e.g. https://shop.example or http://localhost:3000",
+    fromText: list,
+    schema: z.array(
+      z
+        .string()
+        .regex(ORIGIN)
+        .refine((o) => isOrigin(o)),
+    ),
+  }),
+  setting({
+    key: "logBufferBytes",
+    describe: "log lines held for a slow stdout reader; past it lines are dropped and counted",
+    flag: "log-buffer",
+    env: "EVT_LOG_BUFFER",
+    expected: "a size from 16kb to 256mb, e.g. 1mb",
+    fromText: (t) => parseBytes(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(16 * 1024)
+      .max(256 * 1024 * 1024),
+  }),
 ] as const;
 
 /** Defaults of every setting except `mode`. */
@@ -285,7 +367,14 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   sqliteThread: true,
   redisPrefix: null,
   pgTablePrefix: null,
+  publicReads: false,
+  allowedHosts: [],
+  corsOrigins: [],
+  logBufferBytes: 1024 * 1024,
 };
+
+/** Settings read as comma-separated lists (repeatable flags). */
+const LISTS = new Set<string>(["eventKeys", "apiKeys", "allowedHosts", "corsOrigins"]);
 
 /** Where a value came from, for error messages: `--port`, `EVT_PORT` or `options.port`. */
 type Origin = (s: { key: string; flag: string }) => string;
@@ -298,11 +387,57 @@ function check<K extends keyof GatewayConfig>(
 ): GatewayConfig[K] {
   const result = s.schema.safeParse(value);
   if (!result.success) {
-    throw new ConfigError(
-      `${origin} ${JSON.stringify(shown)} is not valid: expected ${s.expected}`,
-    );
+    if (SECRET_LISTS.has(s.key)) {
+      throw new ConfigError(`${origin} ${keyProblem(value)}: expected ${s.expected}`);
+    }
+    const text = URL_SETTINGS.has(s.key) && typeof shown === "string" ? maskPassword(shown) : shown;
+    throw new ConfigError(`${origin} ${JSON.stringify(text)} is not valid: expected ${s.expected}`);
   }
   return result.data;
+}
+
+/** Settings whose values are secrets: an error names the position and the fault, never a key. */
+const SECRET_LISTS = new Set<string>(["eventKeys", "apiKeys"]);
+/** Settings that may hold a URL with a password (`postgres://user:secret@host/db`). */
+const URL_SETTINGS = new Set<string>(["dedup", "store"]);
+
+/** What is wrong with a key list, without printing any of its keys. */
+function keyProblem(value: unknown): string {
+  if (!Array.isArray(value)) return "is not valid (not a list of keys)";
+  const at = value.findIndex((k) => typeof k !== "string" || !KEY.test(k));
+  const bad: unknown = value[at];
+  const where = value.length > 1 ? `key ${at + 1} of ${value.length}` : "the key";
+  if (typeof bad !== "string") return `${where} is not valid (not a string)`;
+  if (bad.length === 0) return `${where} is empty`;
+  if (bad.length > 256) return `${where} is not valid (${bad.length} characters)`;
+  const char = [...bad].find((c) => !/[A-Za-z0-9._~+/=-]/.test(c)) ?? "";
+  const code = char.codePointAt(0) ?? 0;
+  const named =
+    char === " "
+      ? "a space"
+      : code > 0x20 && code < 0x7f
+        ? JSON.stringify(char)
+        : `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+  return `${where} is not valid (${named} is not allowed; the key itself is not shown)`;
+}
+
+/**
+ * A driver URL with its password replaced by `***`, for error messages:
+ * `postgres://u:secret@h/db` -> `postgres://u:***@h/db`. Everything between the `:` after the
+ * user name and the last `@` is masked, so a password holding `/` or `@` is masked whole.
+ *
+ * @example
+ * ```ts
+ * maskPassword("postgres://evt:hunter2@db:5432/evt"); // "postgres://evt:***@db:5432/evt"
+ * ```
+ */
+export function maskPassword(text: string): string {
+  const start = text.indexOf("//");
+  const at = text.lastIndexOf("@");
+  if (start < 0 || at < start) return text;
+  const colon = text.indexOf(":", start + 2);
+  if (colon < 0 || colon > at) return text;
+  return `${text.slice(0, colon + 1)}***${text.slice(at)}`;
 }
 
 /**
@@ -335,6 +470,16 @@ export function resolveConfig(options: GatewayOptions, origin?: Origin): Gateway
       'start (production mode) needs at least one event key: pass --event-key <key> (repeatable) or set EVT_EVENT_KEYS=key1,key2; use "evt-gateway dev" to accept any key while developing',
     );
   }
+  if (resolved.mode === "start" && resolved.apiKeys.length === 0 && !resolved.publicReads) {
+    throw new ConfigError(
+      "start (production mode) needs at least one API key for GET /v1/events and /metrics: pass --api-key <key> (repeatable) or set EVT_API_KEYS=key1,key2; pass --public-reads (EVT_PUBLIC_READS=true) to serve reads to anyone on purpose",
+    );
+  }
+  if (resolved.mode === "start" && resolved.apiKeys.length > 0 && resolved.publicReads) {
+    throw new ConfigError(
+      "--public-reads and --api-key exclude each other: reads are either public or need a key; drop one of them (EVT_PUBLIC_READS, EVT_API_KEYS)",
+    );
+  }
   return resolved;
 }
 
@@ -361,13 +506,18 @@ export function configFromText(
       }
       text = Array.isArray(flag) ? flag.join(",") : flag;
       if (Array.isArray(flag)) {
-        const bad = flag.find((f) => !KEY.test(f.trim()));
-        if (bad !== undefined) check(s, [bad], bad, origin);
+        // Each use of a repeatable flag is one value: a comma or a blank in it is a mistake.
+        check(s, flag, flag, origin);
       }
     } else {
       text = env[s.env];
       origin = s.env;
       if (text === undefined || text === "") continue;
+    }
+    if (LISTS.has(s.key) && list(text).length === 0) {
+      throw new ConfigError(
+        `${origin} ${JSON.stringify(text)} lists nothing: give at least one value (${s.expected}), or leave ${origin} unset`,
+      );
     }
     origins.set(s.key, origin);
     options[s.key] = check(s, s.fromText(text), text, origin);
@@ -387,7 +537,7 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   const value = DEFAULTS[key];
   if (key === "dedupWindowMs" || key === "shutdownTimeoutMs")
     return formatDuration(value as number);
-  if (key === "maxRequestBytes") return `${(value as number) / 1024}kb`;
+  if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
   if (key === "pretty") return "on for dev when stdout is a terminal";
   if (Array.isArray(value)) return "none";

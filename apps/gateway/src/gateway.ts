@@ -65,7 +65,13 @@ export async function startGateway(
     if (config.eventKeys.length > 0 || config.apiKeys.length > 0) {
       logger.warn({ mode: "dev" }, "event keys and API keys are ignored in development mode");
     }
-  } else if (config.dedup === "memory" || config.store === "memory") {
+  } else if (config.publicReads) {
+    logger.warn(
+      { mode: "start", publicReads: true },
+      "reads are public (--public-reads): GET /v1/events, GET /v1/events/:id and /metrics answer anyone who can reach this port; pass --api-key <key> to require a key",
+    );
+  }
+  if (!dev && (config.dedup === "memory" || config.store === "memory")) {
     logger.warn(
       { dedup: driverName(config.dedup), store: driverName(config.store) },
       "a memory driver keeps nothing across restarts and is not shared between gateways",

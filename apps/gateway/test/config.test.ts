@@ -93,7 +93,7 @@ describe("parseCommandLine", () => {
     expect(() => resolveConfig({ port: 70_000 })).toThrow(
       "options.port 70000 is not valid: expected an integer 0..65535",
     );
-    expect(resolveConfig({ mode: "start", eventKeys: ["k"] }).mode).toBe("start");
+    expect(resolveConfig({ mode: "start", eventKeys: ["k"], apiKeys: ["a"] }).mode).toBe("start");
   });
 });
 

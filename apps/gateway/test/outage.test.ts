@@ -80,6 +80,7 @@ describe("store outage (TCP proxies in front of PostgreSQL and Redis)", () => {
     await redisProxy.start();
     gw = await startGatewayProcess(["start", "--port", "0", "--log-level", "error"], {
       EVT_EVENT_KEYS: "k-outage",
+      EVT_API_KEYS: "a-outage",
       EVT_DEDUP: viaProxy(REDIS_URL, redisProxy.port),
       EVT_STORE: viaProxy(POSTGRES_URL, pgProxy.port),
       EVT_REDIS_PREFIX: REDIS_PREFIX,
