@@ -1,5 +1,6 @@
-import { randomUUID, timingSafeEqual } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { bearerToken, KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
 import type { GatewayMetrics } from "./metrics";
 
@@ -29,27 +30,6 @@ export function routeOf(url: string | undefined): string {
   if (path.startsWith("/v1/events/")) return "/v1/events/:internalId";
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
   return "unknown";
-}
-
-/** Compares a presented key with the configured ones in time independent of where they differ. */
-export function keyMatches(presented: string, keys: readonly string[]): boolean {
-  const given = Buffer.from(presented);
-  let ok = false;
-  for (const key of keys) {
-    const want = Buffer.from(key);
-    // Compare against itself when lengths differ so every key costs the same work.
-    const same = want.length === given.length && timingSafeEqual(want, given);
-    if (want.length !== given.length) timingSafeEqual(want, want);
-    ok = ok || same;
-  }
-  return ok;
-}
-
-function bearer(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  if (typeof auth !== "string") return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-  return m?.[1];
 }
 
 function sendJson(
@@ -84,7 +64,9 @@ export interface GatewayListenerOptions {
  * with `connection: close` once shutdown began.
  */
 export function createGatewayListener(options: GatewayListenerOptions): NodeListener {
-  const { api, metrics, logger, apiKeys } = options;
+  const { api, metrics, logger } = options;
+  // The same key check as the read API: one bearer parser, one constant-time comparison.
+  const apiKeys = new KeyMatcher(options.apiKeys);
   return (req, res) => {
     const started = performance.now();
     const requestId = requestIdOf(req.headers["x-request-id"]);
@@ -129,16 +111,15 @@ async function serveMetrics(
   req: IncomingMessage,
   res: ServerResponse,
   metrics: GatewayMetrics,
-  apiKeys: readonly string[],
+  apiKeys: KeyMatcher,
 ): Promise<void> {
   req.resume();
   if (req.method !== "GET" && req.method !== "HEAD") {
     sendJson(res, 405, { status: 405, error: "GET /metrics only" }, { allow: "GET, HEAD" });
     return;
   }
-  if (apiKeys.length > 0) {
-    const key = bearer(req);
-    if (key === undefined || !keyMatches(key, apiKeys)) {
+  if (!apiKeys.open) {
+    if (!apiKeys.matches(bearerToken(req.headers.authorization))) {
       sendJson(
         res,
         401,

@@ -1,5 +1,6 @@
 export { createEventApi } from "./api.js";
 export { ServerError, type ServerErrorCode } from "./errors.js";
+export { bearerToken, KeyMatcher } from "./keys.js";
 export type {
   ApiRequest,
   ApiResponse,

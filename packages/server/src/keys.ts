@@ -4,6 +4,17 @@ import * as nodeCrypto from "node:crypto";
  * Compares presented keys with the configured ones in constant time: both sides are hashed
  * with SHA-256 first, so the comparison always runs over 32 bytes and never leaks a length.
  * Every configured key is compared (no early exit), so the position of a match leaks nothing.
+ * The one key check of every route: event keys, API keys, and routes you add around the API.
+ *
+ * @example
+ * ```ts
+ * import { bearerToken, KeyMatcher } from "@evt/server";
+ *
+ * const keys = new KeyMatcher(["read-key-1", "read-key-2"]);
+ * keys.matches(bearerToken("Bearer read-key-2")); // true
+ * keys.matches("guess"); // false
+ * new KeyMatcher([]).open; // true: no keys configured, anything is accepted
+ * ```
  */
 export class KeyMatcher {
   readonly #digests: Buffer[];
@@ -17,6 +28,7 @@ export class KeyMatcher {
     return this.#digests.length === 0;
   }
 
+  /** `true` when `presented` is one of the keys (always `true` when none is configured). */
   matches(presented: string | null | undefined): boolean {
     if (this.#digests.length === 0) return true;
     if (!presented) return false;
@@ -39,7 +51,17 @@ function digest(key: string): Buffer {
     : nodeCrypto.createHash("sha256").update(key, "utf8").digest();
 }
 
-/** The token of an `Authorization: Bearer <token>` header, or `null`. */
+/**
+ * The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, one space,
+ * surrounding blanks trimmed), or `null` when the header is missing, another scheme or empty.
+ * The one bearer parser of every route.
+ *
+ * @example
+ * ```ts
+ * bearerToken("Bearer abc"); // "abc"
+ * bearerToken("Basic abc"); // null
+ * ```
+ */
 export function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
   const space = header.indexOf(" ");
