@@ -20,14 +20,24 @@ export function requestIdOf(header: string | string[] | undefined): string {
 }
 
 /**
- * The route template of a path, for logs and metric labels. Never the raw path: it holds the
- * event key (`/e/<key>`).
+ * The route template of a request target, for logs and metric labels, matched as the Event API
+ * matches it (a trailing slash ignored, an absolute-form target `http://host/e/k` read by its
+ * path). Never the raw path: it holds the event key (`/e/<key>`).
  */
 export function routeOf(url: string | undefined): string {
-  const path = (url ?? "/").split("?", 1)[0]!;
-  if (path.startsWith("/e/")) return "/e/:eventKey";
-  if (path === "/v1/events" || path === "/v1/events/") return "/v1/events";
-  if (path.startsWith("/v1/events/")) return "/v1/events/:internalId";
+  let path = (url ?? "/").split("?", 1)[0]!;
+  if (path.charCodeAt(0) !== 47 /* / */) {
+    // Absolute form (RFC 9112 3.2.2): scheme://authority[/path]; anything else is no route.
+    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(path);
+    if (m === null) return "unknown";
+    path = m[1] ?? "/";
+  }
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
+  if (path === "/v1/events") return "/v1/events";
+  if (path.startsWith("/v1/events/")) {
+    return path.indexOf("/", 11) < 0 ? "/v1/events/:internalId" : "unknown";
+  }
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
   return "unknown";
 }
@@ -77,19 +87,25 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
 
     res.once("close", () => {
       done();
-      const status = res.statusCode;
       const finished = res.writableFinished;
-      const level =
-        !finished || (status >= 400 && status < 500) ? "info" : status >= 500 ? "warn" : "debug";
+      // Nothing sent yet: there is no status (res.statusCode would still read its default, 200).
+      const status = res.headersSent ? res.statusCode : null;
+      // Refusals (4xx) log at debug like successes: a client can cause them at will, so at info
+      // they would let anyone fill the log. They are counted in evt_requests_rejected_total.
+      const level = !finished ? "info" : status !== null && status >= 500 ? "warn" : "debug";
       // Successes log at debug: skip building the line when that level is off (the hot path).
       if (!logger.isLevelEnabled(level)) return;
       const ms = Math.round((performance.now() - started) * 1000) / 1000;
-      const line = { requestId, method: req.method, route, status, ms };
+      const line = finished
+        ? { requestId, method: req.method, route, status, ms }
+        : { requestId, method: req.method, route, status, ms, aborted: true };
       const msg = !finished
-        ? "request aborted before the answer was sent"
-        : status >= 500
+        ? status === null
+          ? "connection closed before the answer was sent"
+          : "connection closed before the answer was complete"
+        : status !== null && status >= 500
           ? "request failed"
-          : status >= 400
+          : status !== null && status >= 400
             ? "request refused"
             : "request";
       logger[level](line, msg);

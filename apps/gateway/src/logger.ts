@@ -40,6 +40,14 @@ const REDACT = [
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base = {
     level: options.level ?? "info",
+    // pino serialises only `err` as an error by default; these keys hold errors too (the
+    // Event API's readiness and ingest failures), and would otherwise print as `{}`.
+    serializers: {
+      err: pino.stdSerializers.err,
+      dedupErr: pino.stdSerializers.err,
+      storeErr: pino.stdSerializers.err,
+      releaseErr: pino.stdSerializers.err,
+    },
     base: { app: "evt-gateway", pid: process.pid },
     redact: { paths: REDACT, censor: "[redacted]" },
   };
