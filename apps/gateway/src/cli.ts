@@ -2,8 +2,11 @@
 import { helpText, parseCommandLine } from "./args";
 import { ConfigError } from "./config";
 import type { Gateway } from "./gateway";
-import { createLogger } from "./logger";
+import { createLogger, flushLogs } from "./logger";
 import { VERSION } from "./version";
+
+/** Longest wait for buffered log lines before an exit. */
+const LOG_FLUSH_MS = 1_000;
 
 function fail(message: string, code: number): never {
   process.stderr.write(`evt-gateway: ${message}\n`);
@@ -30,7 +33,15 @@ async function main(): Promise<void> {
   const { config, prettyGiven } = command;
   // Pretty logs in dev on a terminal; JSON lines otherwise (pipes, tests, production).
   if (!prettyGiven) config.pretty = config.mode === "dev" && process.stdout.isTTY === true;
-  const logger = createLogger({ level: config.logLevel, pretty: config.pretty });
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: config.pretty,
+    bufferBytes: config.logBufferBytes,
+  });
+  /** Exit once the buffered log lines are out, or after 1 s if stdout's reader is stalled. */
+  const exit = (code: number, waitMs = LOG_FLUSH_MS): void => {
+    void flushLogs(logger, waitMs).then(() => process.exit(code));
+  };
 
   let gateway: Gateway;
   try {
@@ -40,13 +51,15 @@ async function main(): Promise<void> {
   } catch (err) {
     if (err instanceof ConfigError) fail(err.message, 2);
     logger.fatal({ err }, "start failed");
+    await flushLogs(logger, LOG_FLUSH_MS);
     fail((err as Error).message, 1);
   }
   let shuttingDown = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (shuttingDown) {
       logger.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
+      exit(1, 0);
+      return;
     }
     shuttingDown = true;
     logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, "shutting down");
@@ -55,16 +68,16 @@ async function main(): Promise<void> {
         { timeoutMs: config.shutdownTimeoutMs },
         "shutdown did not finish within --shutdown-timeout; exiting with requests or stores still open",
       );
-      process.exit(1);
+      exit(1);
     }, config.shutdownTimeoutMs);
     gateway.close().then(
       () => {
         clearTimeout(timer);
-        process.exit(0);
+        exit(0);
       },
       (err: unknown) => {
         logger.error({ err }, "shutdown failed");
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -5,7 +5,7 @@ import type { Logger } from "pino";
 import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
 import { type GatewayStores, openStores } from "./drivers";
 import { createGatewayListener } from "./http";
-import { createLogger } from "./logger";
+import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
 import { startRetention } from "./retention";
 
@@ -54,7 +54,13 @@ export async function startGateway(
 ): Promise<Gateway> {
   const { logger: givenLogger, stores: givenStores, ...settings } = options;
   const config = resolveConfig(settings);
-  const logger = givenLogger ?? createLogger({ level: config.logLevel, pretty: config.pretty });
+  const logger =
+    givenLogger ??
+    createLogger({
+      level: config.logLevel,
+      pretty: config.pretty,
+      bufferBytes: config.logBufferBytes,
+    });
   const dev = config.mode === "dev";
 
   if (dev) {
@@ -90,7 +96,7 @@ export async function startGateway(
     throw err;
   }
 
-  const metrics = createMetrics();
+  const metrics = createMetrics({ logLinesDropped: () => logLinesDropped(logger) });
   const apiKeys = dev ? [] : config.apiKeys;
   const api = createEventApi({
     dedup,

@@ -10,8 +10,8 @@ export {
 } from "./config";
 export { type GatewayStores, openStores, SQLITE_FILES } from "./drivers";
 export { type Gateway, type StartGatewayExtras, startGateway } from "./gateway";
-export { createLogger, type LoggerOptions } from "./logger";
-export { createMetrics, type GatewayMetrics } from "./metrics";
+export { createLogger, flushLogs, type LoggerOptions, logLinesDropped } from "./logger";
+export { createMetrics, type GatewayMetrics, type MetricsOptions } from "./metrics";
 export { type RetentionSweep, startRetention } from "./retention";
 export { parseBytes, parseDuration } from "./units";
 export { VERSION } from "./version";

@@ -15,6 +15,12 @@ export interface GatewayMetrics {
   readonly contentType: string;
 }
 
+/** Options of {@link createMetrics}. */
+export interface MetricsOptions {
+  /** Log lines dropped so far (read at each scrape), e.g. `() => logLinesDropped(logger)`. @default none: 0 */
+  logLinesDropped?: () => number;
+}
+
 const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
@@ -26,6 +32,7 @@ const LATENCY_BUCKETS = [
  * Metrics: `evt_events_accepted_total`, `evt_events_duplicate_total`,
  * `evt_requests_rejected_total{reason}`, `evt_http_request_duration_seconds{route,method,status}`,
  * `evt_dedup_duration_seconds`, `evt_store_duration_seconds`, `evt_http_requests_in_flight`,
+ * `evt_log_lines_dropped_total`,
  * plus the default `process_*` and `nodejs_*` metrics.
  *
  * @example
@@ -35,9 +42,23 @@ const LATENCY_BUCKETS = [
  * console.log(await metrics.render());
  * ```
  */
-export function createMetrics(): GatewayMetrics {
+export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const droppedSource = options.logLinesDropped;
+  let droppedSeen = 0;
+  new Counter({
+    name: "evt_log_lines_dropped_total",
+    help: "Log lines dropped because the reader of stdout fell more than --log-buffer behind.",
+    registers: [registry],
+    collect() {
+      const now = droppedSource?.() ?? 0;
+      if (now > droppedSeen) {
+        this.inc(now - droppedSeen);
+        droppedSeen = now;
+      }
+    },
+  });
 
   const accepted = new Counter({
     name: "evt_events_accepted_total",
