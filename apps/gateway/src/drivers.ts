@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import {
   createMemoryStore,
@@ -14,6 +13,7 @@ import {
   type EventStore,
 } from "@evt/store";
 import { driverName, type GatewayConfig } from "./config";
+import { prepareDataDir } from "./data-dir";
 import { openSqliteThread } from "./sqlite-thread";
 
 /** The two stores a gateway composes; the gateway owns and closes them. */
@@ -27,11 +27,18 @@ export const SQLITE_FILES = { dedup: "dedup.sqlite", store: "events.sqlite" } as
 
 /**
  * Opens the dedup store and the event store the configuration names. SQLite files live in
- * `dataDir` (created if missing); PostgreSQL tables get `pgTablePrefix` when set.
+ * `dataDir` (created `0700` if missing; files `0600`); PostgreSQL tables get `pgTablePrefix` when set.
  */
 export function openStores(config: GatewayConfig): GatewayStores {
   const usesSqlite = config.dedup === "sqlite" || config.store === "sqlite";
-  if (usesSqlite) mkdirSync(config.dataDir, { recursive: true });
+  if (usesSqlite) {
+    const files = [
+      ...(config.dedup === "sqlite" ? [SQLITE_FILES.dedup] : []),
+      ...(config.store === "sqlite" ? [SQLITE_FILES.store] : []),
+    ];
+    // Owner-only: the folder 0700 (when created), the SQLite files 0600.
+    prepareDataDir(config.dataDir, files);
+  }
   // SQLite in worker threads, one per file, each running the ordinary driver: the HTTP thread
   // never runs a statement, a commit or an fsync, and dedup and store work in parallel.
   const thread = config.sqliteThread;
