@@ -4,6 +4,7 @@ import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
 import { type GatewayStores, openStores } from "./drivers";
+import { hostPolicy, isLoopback } from "./host-policy";
 import { createGatewayListener } from "./http";
 import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
@@ -68,6 +69,12 @@ export async function startGateway(
       { mode: "dev" },
       'development mode: any event key is accepted and reads are open; run "evt-gateway start --event-key <key>" in production',
     );
+    if (!isLoopback(config.host)) {
+      logger.warn(
+        { mode: "dev", host: config.host },
+        `DEVELOPMENT MODE ON A NON-LOOPBACK INTERFACE (${config.host}): anyone who can reach this port can send events with any key and read every event; listen on 127.0.0.1 (the default) or run "evt-gateway start" with keys`,
+      );
+    }
     if (config.eventKeys.length > 0 || config.apiKeys.length > 0) {
       logger.warn({ mode: "dev" }, "event keys and API keys are ignored in development mode");
     }
@@ -108,11 +115,14 @@ export async function startGateway(
     logger,
     hooks: metrics.hooks,
   });
+  const hosts = hostPolicy(config);
+  for (const warning of hosts.warnings) logger.warn({ host: config.host }, warning);
   let listener: Listener;
   try {
     listener = await listen(api, {
       port: config.port,
       host: config.host,
+      ...(hosts.allowedHosts ? { allowedHosts: hosts.allowedHosts } : {}),
       // No hard cut: the CLI bounds shutdown with --shutdown-timeout and says so when it gives up.
       closeTimeoutMs: Number.POSITIVE_INFINITY,
       wrap: (handler) => createGatewayListener({ api: handler, metrics, logger, apiKeys }),

@@ -147,3 +147,96 @@ describe("access and readiness log lines", () => {
     expect(line).toMatchObject({ route: "unknown", status: 404, level: 20 });
   });
 });
+
+describe("Host check (DNS rebinding)", () => {
+  const gateways: Gateway[] = [];
+  afterAll(() => Promise.all(gateways.map((g) => g.close())));
+
+  async function start(options: Parameters<typeof startGateway>[0]) {
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const gw = await startGateway({
+      port: 0,
+      dedup: "memory",
+      store: "memory",
+      logger: createLogger({ level: "warn", destination }),
+      ...options,
+    });
+    gateways.push(gw);
+    const warnings = () =>
+      lines
+        .join("")
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    return { gw, warnings };
+  }
+  const withHost = (url: string, host: string) => httpRequest(url, { headers: { host } });
+
+  it("dev on 127.0.0.1: Host evil.example gets 421 on every route, loopback names are served", async () => {
+    const { gw } = await start({ mode: "dev" });
+    const port = new URL(gw.url).port;
+    for (const path of ["/health", "/v1/events", "/metrics"]) {
+      const res = await withHost(`${gw.url}${path}`, `evil.example:${port}`);
+      expect(res.status, path).toBe(421);
+      expect(JSON.parse(res.body).error).toContain('Host "evil.example:');
+    }
+    for (const host of ["localhost", `127.0.0.1:${port}`, "[::1]:1"]) {
+      expect((await withHost(`${gw.url}/health`, host)).status, host).toBe(200);
+    }
+  });
+
+  it("--allowed-hosts adds names", async () => {
+    const { gw } = await start({ mode: "dev", allowedHosts: ["evt.test"] });
+    expect((await withHost(`${gw.url}/health`, "evt.test:8288")).status).toBe(200);
+    expect((await withHost(`${gw.url}/health`, "evil.example")).status).toBe(421);
+  });
+
+  it("dev on 0.0.0.0: loopback names only, and two loud warnings", async () => {
+    const { gw, warnings } = await start({ mode: "dev", host: "0.0.0.0" });
+    const url = gw.url.replace("0.0.0.0", "127.0.0.1");
+    expect((await withHost(`${url}/health`, "evil.example")).status).toBe(421);
+    expect((await withHost(`${url}/health`, "localhost")).status).toBe(200);
+    expect(warnings()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^DEVELOPMENT MODE ON A NON-LOOPBACK INTERFACE \(0\.0\.0\.0\)/),
+        expect.stringMatching(/^listening on every interface \(0\.0\.0\.0\) in development mode/),
+      ]),
+    );
+  });
+
+  it("start on 0.0.0.0 without --allowed-hosts: any Host, with a warning", async () => {
+    const { gw, warnings } = await start({
+      mode: "start",
+      host: "0.0.0.0",
+      eventKeys: [EVENT_KEY],
+      apiKeys: [API_KEY],
+    });
+    const url = gw.url.replace("0.0.0.0", "127.0.0.1");
+    expect((await withHost(`${url}/health`, "evt-gateway-1:8288")).status).toBe(200);
+    expect(warnings()).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/without --allowed-hosts: any Host header is served/),
+      ]),
+    );
+  });
+
+  it("start on 0.0.0.0 with --allowed-hosts: those and loopback only", async () => {
+    const { gw } = await start({
+      mode: "start",
+      host: "0.0.0.0",
+      eventKeys: [EVENT_KEY],
+      apiKeys: [API_KEY],
+      allowedHosts: ["evt.example.com"],
+    });
+    const url = gw.url.replace("0.0.0.0", "127.0.0.1");
+    expect((await withHost(`${url}/health`, "evt.example.com")).status).toBe(200);
+    expect((await withHost(`${url}/health`, "127.0.0.1")).status).toBe(200);
+    expect((await withHost(`${url}/health`, "evil.example")).status).toBe(421);
+  });
+});

@@ -1,5 +1,6 @@
 export { createEventApi } from "./api.js";
 export { ServerError, type ServerErrorCode } from "./errors.js";
+export { createHostCheck, type HostCheck } from "./hosts.js";
 export { bearerToken, KeyMatcher } from "./keys.js";
 export type {
   ApiRequest,

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import { trackConnections } from "./connections.js";
 import { ServerError } from "./errors.js";
 import { createNodeHandler, type NodeHandler, type NodeHandlerOptions } from "./handler.js";
+import { createHostCheck, requestHost } from "./hosts.js";
 import type { EventApi } from "./types.js";
 
 /** A node:http request listener: `(req, res) => void`. */
@@ -46,6 +47,19 @@ export interface ListenOptions extends NodeHandlerOptions {
    * @default 10_000
    */
   closeTimeoutMs?: number;
+  /**
+   * Host names this server answers for (the `Host` header, or the authority of an
+   * absolute-form target; ports ignored). A request for any other host gets
+   * `421 Misdirected Request` with the connection closed, before any route runs (routes added
+   * by `wrap` included): the defence against DNS rebinding, where a web page whose name was
+   * pointed at 127.0.0.1 talks to a local server. See {@link createHostCheck}.
+   * @default none: any Host is served
+   * @example
+   * ```ts
+   * await listen(api, { port: 8288, allowedHosts: ["localhost", "127.0.0.1", "[::1]"] });
+   * ```
+   */
+  allowedHosts?: readonly string[];
   /**
    * Wraps the Event API's listener, to serve more routes or do work around every request
    * (request ids, metrics, access logs). Gets the handler `listen()` built from `api` and these
@@ -117,6 +131,7 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
       `listen: closeTimeoutMs must be a number of milliseconds from 0 (Infinity: never cut), got ${String(closeTimeoutMs)}`,
     );
   }
+  const checkHost = options.allowedHosts ? createHostCheck(options.allowedHosts) : null;
   const handler = createNodeHandler(api, options);
   const serve = options.wrap ? options.wrap(handler) : handler;
   if (typeof serve !== "function") {
@@ -136,6 +151,13 @@ export async function listen(api: EventApi, options: ListenOptions): Promise<Lis
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     connections.track(req, res);
     if (shuttingDown) res.setHeader("connection", "close");
+    if (checkHost !== null) {
+      const refused = checkHost(requestHost(req.url, req.headers.host));
+      if (refused !== null) {
+        misdirected(api, req, res, refused);
+        return;
+      }
+    }
     serve(req, res);
   });
   server.on("clientError", answerClientError);
@@ -199,6 +221,15 @@ function stopAccepting(server: Server): Promise<void> {
       Reflect.deleteProperty(server, "closeIdleConnections");
     }
   });
+}
+
+/** 421 for a host this server does not serve; the body is never read, the connection closed. */
+function misdirected(api: EventApi, req: IncomingMessage, res: ServerResponse, message: string) {
+  const out = api.reject("misdirected", message, req.method, "/");
+  out.headers.connection = "close";
+  out.headers["content-length"] = String(Buffer.byteLength(out.body));
+  res.writeHead(out.status, out.headers);
+  res.end(req.method === "HEAD" ? undefined : out.body);
 }
 
 /** A client error (malformed request line, timeout) gets a short JSON answer, never a crash. */

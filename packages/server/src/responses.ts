@@ -10,6 +10,8 @@ export const REJECT_STATUS: Record<RejectReason, number> = {
   too_large: 413,
   too_many_events: 413,
   unauthorized: 401,
+  misdirected: 421,
+  unsupported_media_type: 415,
   not_found: 404,
   method_not_allowed: 405,
   unavailable: 503,

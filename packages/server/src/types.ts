@@ -5,7 +5,8 @@ import type { EventStore } from "@evt/store";
 /**
  * Why a request was refused, as reported to {@link EventApiHooks.onRejected} (a metrics label).
  * `invalid_request` covers bad headers and query parameters, `timeout` a body that did not
- * arrive in time, `internal` an unexpected server error.
+ * arrive in time, `internal` an unexpected server error, `misdirected` a `Host` the server does
+ * not serve (421), `unsupported_media_type` a cross-origin body that is not JSON (415).
  */
 export type RejectReason =
   | "invalid_json"
@@ -14,6 +15,8 @@ export type RejectReason =
   | "too_large"
   | "too_many_events"
   | "unauthorized"
+  | "misdirected"
+  | "unsupported_media_type"
   | "not_found"
   | "method_not_allowed"
   | "unavailable"
