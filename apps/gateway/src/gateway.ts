@@ -3,6 +3,7 @@ import { createEventApi } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
+import { createCorsPolicy } from "./cors";
 import { type GatewayStores, openStores } from "./drivers";
 import { hostPolicy, isLoopback } from "./host-policy";
 import { createGatewayListener } from "./http";
@@ -112,6 +113,8 @@ export async function startGateway(
     apiKeys,
     dedupWindowMs: config.dedupWindowMs,
     maxRequestBytes: config.maxRequestBytes,
+    // CORS is the gateway's (loopback origins in dev, --cors-origin): see createCorsPolicy.
+    cors: false,
     logger,
     hooks: metrics.hooks,
   });
@@ -125,7 +128,15 @@ export async function startGateway(
       ...(hosts.allowedHosts ? { allowedHosts: hosts.allowedHosts } : {}),
       // No hard cut: the CLI bounds shutdown with --shutdown-timeout and says so when it gives up.
       closeTimeoutMs: Number.POSITIVE_INFINITY,
-      wrap: (handler) => createGatewayListener({ api: handler, metrics, logger, apiKeys }),
+      wrap: (handler) =>
+        createGatewayListener({
+          api: handler,
+          metrics,
+          logger,
+          apiKeys,
+          cors: createCorsPolicy(config.mode, config.corsOrigins),
+          reject: api.reject,
+        }),
     });
   } catch (err) {
     await closeStores();

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { bearerToken, KeyMatcher } from "@evt/server";
+import { bearerToken, type EventApi, KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
+import { applyCors, type CorsPolicy } from "./cors";
 import type { GatewayMetrics } from "./metrics";
 
 /** A node:http request listener. */
@@ -65,6 +66,10 @@ export interface GatewayListenerOptions {
   logger: Logger;
   /** Keys that may read `/metrics`; none: open. */
   apiKeys: readonly string[];
+  /** Browser origins allowed on `/e/:eventKey` (the API itself runs with `cors: false`). */
+  cors: CorsPolicy;
+  /** The Event API's `reject`, for refusals answered here (counted like the API's own). */
+  reject: EventApi["reject"];
 }
 
 /**
@@ -111,6 +116,7 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
       logger[level](line, msg);
     });
 
+    if (route === "/e/:eventKey" && applyCors(req, res, options.cors, options.reject)) return;
     if (route === "/metrics") {
       serveMetrics(req, res, metrics, apiKeys).catch((err: unknown) => {
         logger.error({ requestId, err }, "rendering /metrics failed");

@@ -2,6 +2,7 @@ export { createEventApi } from "./api.js";
 export { ServerError, type ServerErrorCode } from "./errors.js";
 export { createHostCheck, type HostCheck } from "./hosts.js";
 export { bearerToken, KeyMatcher } from "./keys.js";
+export { PREFLIGHT_HEADERS } from "./responses.js";
 export type {
   ApiRequest,
   ApiResponse,

@@ -43,7 +43,17 @@ export function corsHeaders(cors: CorsOption): Record<string, string> | null {
   return { "access-control-allow-origin": cors.origin, vary: "Origin" };
 }
 
-export const PREFLIGHT_HEADERS: Record<string, string> = {
+/**
+ * The headers of a CORS preflight answer for `POST /e/:eventKey` (methods, request headers the
+ * SDKs send, cache time), without `Access-Control-Allow-Origin`: for a host that decides the
+ * allowed origins itself.
+ *
+ * @example
+ * ```ts
+ * res.writeHead(204, { ...PREFLIGHT_HEADERS, "access-control-allow-origin": origin, vary: "Origin" });
+ * ```
+ */
+export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = {
   "access-control-allow-methods": "POST, OPTIONS",
   "access-control-allow-headers":
     "content-type, x-inngest-env, x-evt-env, x-inngest-event-id-seed, x-inngest-sdk, x-request-id",
