@@ -107,8 +107,8 @@ export function helpText(version: string): string {
   return `evt-gateway ${version}: the evt Event API server (a drop-in target for Inngest's Event API)
 
 Usage:
-  evt-gateway dev [flags]     development: any event key accepted, reads open
-  evt-gateway start [flags]   production: needs at least one --event-key
+  evt-gateway dev [flags]     development: any event key accepted, reads open, loopback only
+  evt-gateway start [flags]   production: needs --event-key and --api-key (or --public-reads)
   evt-gateway --help | --version
 
 Flags (each also read from its environment variable; flags win):
