@@ -64,6 +64,9 @@ function traffic(url: string, tag: string) {
   };
 }
 
+/** start needs an API key for reads. */
+const READ = { headers: { authorization: "Bearer a-outage" } };
+
 describe("store outage (TCP proxies in front of PostgreSQL and Redis)", () => {
   const pgProxy = new TcpProxy(
     new URL(POSTGRES_URL).hostname,
@@ -118,7 +121,7 @@ describe("store outage (TCP proxies in front of PostgreSQL and Redis)", () => {
 
     // Nothing acknowledged that was not stored.
     for (const s of load.sent.filter((x) => x.status === 200)) {
-      const res = await fetch(`${gw.url}/v1/events/${s.internalId}`);
+      const res = await fetch(`${gw.url}/v1/events/${s.internalId}`, READ);
       expect(res.status, `acknowledged ${s.event.id} is missing`).toBe(200);
       await res.text();
     }
@@ -127,7 +130,7 @@ describe("store outage (TCP proxies in front of PostgreSQL and Redis)", () => {
     for (const s of refused) {
       const retry = await sendEvents(gw.url, "k-outage", s.event);
       expect(retry.status).toBe(200);
-      const res = await fetch(`${gw.url}/v1/events/${retry.body.ids![0]}`);
+      const res = await fetch(`${gw.url}/v1/events/${retry.body.ids![0]}`, READ);
       expect(res.status).toBe(200);
       await res.text();
     }

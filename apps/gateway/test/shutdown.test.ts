@@ -128,7 +128,7 @@ describe("graceful shutdown (SIGTERM)", () => {
     const socket = connect(Number(port), "127.0.0.1");
     await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
     socket.write(
-      "POST /e/k HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+      "POST /e/k HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
     );
     socket.on("error", () => {});
     await sleep(300);
