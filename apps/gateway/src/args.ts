@@ -66,7 +66,8 @@ export function parseCommandLine(
   }
   if (command !== "dev" && command !== "start") {
     throw new ConfigError(
-      `unknown command ${JSON.stringify(command)}: expected "dev" or "start" (see evt-gateway --help)`,
+      // A word is echoed; anything else may be a key typed in the wrong place.
+      `unknown command ${/^[a-z][a-z-]{0,19}$/i.test(command) ? JSON.stringify(command) : "(not shown)"}: expected "dev" or "start" (see evt-gateway --help)`,
     );
   }
   if (extra.length > 0) {

@@ -390,7 +390,13 @@ function check<K extends keyof GatewayConfig>(
     if (SECRET_LISTS.has(s.key)) {
       throw new ConfigError(`${origin} ${keyProblem(value)}: expected ${s.expected}`);
     }
-    const text = URL_SETTINGS.has(s.key) && typeof shown === "string" ? maskPassword(shown) : shown;
+    const text = !URL_SETTINGS.has(s.key)
+      ? shown
+      : typeof shown === "string"
+        ? maskPassword(shown)
+        : Array.isArray(shown)
+          ? shown.map((v) => (typeof v === "string" ? maskPassword(v) : v))
+          : shown;
     throw new ConfigError(`${origin} ${JSON.stringify(text)} is not valid: expected ${s.expected}`);
   }
   return result.data;
@@ -399,7 +405,7 @@ function check<K extends keyof GatewayConfig>(
 /** Settings whose values are secrets: an error names the position and the fault, never a key. */
 const SECRET_LISTS = new Set<string>(["eventKeys", "apiKeys"]);
 /** Settings that may hold a URL with a password (`postgres://user:secret@host/db`). */
-const URL_SETTINGS = new Set<string>(["dedup", "store"]);
+const URL_SETTINGS = new Set<string>(["dedup", "store", "corsOrigins"]);
 
 /** What is wrong with a key list, without printing any of its keys. */
 function keyProblem(value: unknown): string {

@@ -140,6 +140,21 @@ describe("configuration errors never print secrets", () => {
     expect(message).not.toContain(SECRET);
   });
 
+  it("an unknown command that is not a word (a key in the wrong place) is not echoed", () => {
+    expect(configError(() => parseCommandLine([SECRET], {}))).toBe(
+      'unknown command (not shown): expected "dev" or "start" (see evt-gateway --help)',
+    );
+    expect(configError(() => parseCommandLine(["serve"], {}))).toContain('"serve"');
+  });
+
+  it("a password in a refused --cors-origin is masked", () => {
+    const message = configError(() =>
+      parseCommandLine(["dev", "--cors-origin", "https://user:hunter2@app.example"], {}),
+    );
+    expect(message).toContain("https://user:***@app.example");
+    expect(message).not.toContain("hunter2");
+  });
+
   it.each([
     ["--dedup", "mysql://evt:hunter2@db:3306/evt", "mysql://evt:***@db:3306/evt"],
     ["--store", "redis://user:hunter2@db:6379", "redis://user:***@db:6379"],
