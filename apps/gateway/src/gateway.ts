@@ -68,7 +68,7 @@ export async function startGateway(
   if (dev) {
     logger.warn(
       { mode: "dev" },
-      'development mode: any event key is accepted and reads are open; run "evt-gateway start --event-key <key>" in production',
+      'development mode: any event key is accepted and reads are open; run "evt-gateway start --event-key <key> --api-key <key>" in production',
     );
     if (!isLoopback(config.host)) {
       logger.warn(
