@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { maskPassword } from "../src/config";
 import { ConfigError, parseCommandLine, resolveConfig } from "../src/index";
+import { maskPassword } from "../src/secrets";
 import {
   httpRequest,
   type RunningGateway,
