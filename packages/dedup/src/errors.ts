@@ -3,6 +3,7 @@
  * - `invalid_argument`: the caller passed something the store cannot accept (not retryable).
  * - `unavailable`: the store could not be reached or did not answer in time (retryable).
  * - `closed`: the store was used after `close()` (not retryable).
+ * - `full`: the store is at its bound of live keys and refused the claim (memory driver; retryable).
  * - `missing_dependency`: the driver's client library is not installed (not retryable).
  * - `internal`: the backend answered with an unexpected error (not retryable).
  */
@@ -10,6 +11,7 @@ export type DedupErrorCode =
   | "invalid_argument"
   | "unavailable"
   | "closed"
+  | "full"
   | "missing_dependency"
   | "internal";
 

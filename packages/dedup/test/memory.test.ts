@@ -5,54 +5,62 @@ import { describe, expect, it } from "vitest";
 runDedupConformance("memory", async () => createMemoryStore(), { sharedAcrossInstances: false });
 
 describe("memory store", () => {
-  it("evicts the oldest-inserted key first when maxKeys is reached", async () => {
+  it("refuses new keys at maxKeys (retryable full, nothing claimed) and never forgets a live key", async () => {
     const s = createMemoryStore({ maxKeys: 3 });
     const day = 86_400_000;
     await s.claim(
       ["a", "b", "c"].map((key) => ({ key, value: key })),
       day,
     );
-    expect(await s.claim([{ key: "d", value: "d" }], day)).toEqual([{ fresh: true }]);
-    // "a" was evicted, "b".."d" are still held
+    const err = await s.claim([{ key: "d", value: "d" }], day).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DedupError);
+    expect((err as DedupError).code).toBe("full");
+    expect((err as DedupError).retryable).toBe(true);
+    expect((err as DedupError).message).toMatch(
+      /holds 3 live keys \(maxKeys 3\).*nothing was claimed/,
+    );
+    // a claim mixing held and new keys is refused as a whole: "b" is not touched, "e" not added
+    await expect(
+      s.claim(
+        [
+          { key: "b", value: "x" },
+          { key: "e", value: "e" },
+        ],
+        day,
+      ),
+    ).rejects.toThrow(/cannot take 1 more/);
+    // every live key still answers duplicate: none was evicted to make room
     expect(
       await s.claim(
-        ["b", "c", "d"].map((key) => ({ key, value: "x" })),
+        ["a", "b", "c"].map((key) => ({ key, value: "x" })),
         day,
       ),
     ).toEqual([
+      { fresh: false, value: "a" },
       { fresh: false, value: "b" },
       { fresh: false, value: "c" },
-      { fresh: false, value: "d" },
     ]);
-    expect(await s.claim([{ key: "a", value: "a2" }], day)).toEqual([{ fresh: true }]);
-    // claiming "a" again evicted "b", the oldest now
-    expect(await s.claim([{ key: "b", value: "b2" }], day)).toEqual([{ fresh: true }]);
+    // a release makes room again
+    await s.release([{ key: "a", value: "a" }]);
+    expect(await s.claim([{ key: "d", value: "d" }], day)).toEqual([{ fresh: true }]);
   });
 
-  it("keeps exactly the newest maxKeys keys through long runs of evictions, releases and takeovers", async () => {
+  it("makes room by dropping expired keys before it refuses", async () => {
     let t = 0;
     const s = createMemoryStore({ maxKeys: 100, now: () => t });
-    const live: string[] = []; // insertion order of held keys, as the eviction rule predicts
-    for (let i = 0; i < 2_000; i++) {
-      const key = `k${i}`;
-      await s.claim([{ key, value: key }], 1_000_000);
-      live.push(key);
-      if (live.length > 100) live.shift();
-      if (i % 7 === 0 && live.length > 10) {
-        // release one in the middle: it leaves the order without being evicted
-        const [gone] = live.splice(5, 1);
-        await s.release([{ key: gone!, value: gone! }]);
-      }
-    }
-    t = 10; // nothing expired yet: all held keys answer duplicate, all others fresh
-    const held = await s.claim(
-      live.map((key) => ({ key, value: "x" })),
+    for (let i = 0; i < 100; i++) await s.claim([{ key: `old${i}`, value: "v" }], 1_000);
+    await expect(s.claim([{ key: "new0", value: "v" }], 1_000)).rejects.toThrow(DedupError);
+    t = 1_000; // every old key expires now
+    const fresh = await s.claim(
+      Array.from({ length: 100 }, (_, i) => ({ key: `new${i}`, value: "v" })),
       1_000_000,
     );
-    expect(held).toEqual(live.map((key) => ({ fresh: false, value: key })));
-    const before = `k${2_000 - 100 - 50}`;
-    expect(live).not.toContain(before);
-    expect(await s.claim([{ key: before, value: "again" }], 1_000_000)).toEqual([{ fresh: true }]);
+    expect(fresh.every((r) => r.fresh)).toBe(true);
+    // the 100 new keys are live: an expired old key may not come back in their place
+    await expect(s.claim([{ key: "old5", value: "w" }], 1_000)).rejects.toThrow(/maxKeys 100/);
+    expect(await s.claim([{ key: "new7", value: "w" }], 1_000)).toEqual([
+      { fresh: false, value: "v" },
+    ]);
   });
 
   it("treats a key as free from the moment its window ends (injected clock)", async () => {

@@ -5,8 +5,10 @@ import { checkEntries, checkTtl } from "../validate.js";
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * Hard bound on remembered keys. When a claim would exceed it, the oldest-inserted keys are
-   * forgotten first (even before their window ends), so a very old id could then pass again.
+   * Hard bound on remembered keys. Expired keys are dropped first; when a claim would still
+   * exceed the bound, the whole claim is refused with a retryable `DedupError` (`full`) and
+   * nothing is claimed. Live keys are never forgotten before their window ends: forgetting them
+   * would let one client push another producer's ids out of the window and resend them.
    * @default 1_000_000
    */
   maxKeys?: number;
@@ -27,9 +29,9 @@ interface Slot {
 
 /**
  * A deduplication store in process memory: for one gateway process, or tests. Every operation
- * is O(1) per key. Keys live in a `Map` in insertion order; each claim drops a few expired
- * keys from the oldest end, and when `maxKeys` is reached the oldest-inserted key is evicted.
- * Nothing survives a restart.
+ * is O(1) per key (amortised). Keys live in a `Map` in insertion order; each claim drops a few
+ * expired keys from the oldest end. At `maxKeys` live keys, claims of new keys are refused
+ * (retryable `full`) until keys expire or are released. Nothing survives a restart.
  *
  * @example
  * ```ts
@@ -74,12 +76,37 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
     }
   }
 
-  function dropOldest(): void {
-    const h = oldest();
-    if (h !== undefined) {
+  /** Drop expired keys from the oldest end until one is live (or the map is empty). */
+  function sweepAll(t: number): void {
+    for (;;) {
+      const h = oldest();
+      if (h === undefined || h[1].expiresAt > t) return;
       map.delete(h[0]);
       head = undefined;
     }
+  }
+
+  /** Keys of `entries` a claim would add: not held, or held but expired (an upper bound). */
+  function newKeys(entries: readonly ClaimEntry[], t: number): number {
+    let n = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const held = map.get(entries[i]!.key);
+      if (held === undefined || held.expiresAt <= t) n++;
+    }
+    return n;
+  }
+
+  function refuseWhenFull(entries: readonly ClaimEntry[], t: number): void {
+    if (map.size + entries.length <= maxKeys) return;
+    if (map.size + newKeys(entries, t) <= maxKeys) return;
+    sweepAll(t);
+    const needed = newKeys(entries, t);
+    if (map.size + needed <= maxKeys) return;
+    throw new DedupError(
+      "full",
+      `the memory dedup store holds ${map.size} live keys (maxKeys ${maxKeys}) and cannot take ${needed} more; nothing was claimed. Retry after keys expire, raise maxKeys, or use a persistent driver (sqlite, redis, postgres)`,
+      { driver: "memory", retryable: true },
+    );
   }
 
   function sweepHead(t: number): void {
@@ -93,6 +120,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
 
   function claimSync(entries: readonly ClaimEntry[], ttlMs: number): ClaimResult[] {
     const t = now();
+    refuseWhenFull(entries, t);
     const expiresAt = t + ttlMs;
     const out = new Array<ClaimResult>(entries.length);
     for (let i = 0; i < entries.length; i++) {
@@ -102,9 +130,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): DedupStore 
         out[i] = { fresh: false, value: held.value };
         continue;
       }
-      if (held !== undefined)
-        map.delete(key); // expired: re-insert at the young end
-      else if (map.size >= maxKeys) dropOldest();
+      if (held !== undefined) map.delete(key); // expired: re-insert at the young end
       map.set(key, { value, expiresAt });
       out[i] = FRESH;
     }
