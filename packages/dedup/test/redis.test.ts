@@ -31,14 +31,33 @@ describe("redis store", () => {
       expect(await b.claim([{ key: "env\u0000id", value: "vb" }], 60_000)).toEqual([
         { fresh: true },
       ]);
-      expect(await admin.get(`${prefix}a:env\u0000id`)).toBe("va");
-      const pttl = await admin.pttl(`${prefix}a:env\u0000id`);
+      expect(await admin.get(`${prefix}a:\u0000env\u0000id`)).toBe("va");
+      const pttl = await admin.pttl(`${prefix}a:\u0000env\u0000id`);
       expect(pttl).toBeGreaterThan(0);
       expect(pttl).toBeLessThanOrEqual(60_000);
     } finally {
       await a.close();
       await b.close();
     }
+  });
+
+  it("nested prefixes cannot collide (a NUL follows the prefix)", async () => {
+    // Without a separator, prefix "a:" + key "b:x" and prefix "a:b:" + key "x" are one Redis key.
+    const outer = createRedisStore({ url, prefix: `${prefix}n:` });
+    const inner = createRedisStore({ url, prefix: `${prefix}n:b:` });
+    try {
+      expect(await outer.claim([{ key: "b:x", value: "outer" }], 60_000)).toEqual([
+        { fresh: true },
+      ]);
+      expect(await inner.claim([{ key: "x", value: "inner" }], 60_000)).toEqual([{ fresh: true }]);
+    } finally {
+      await outer.close();
+      await inner.close();
+    }
+  });
+
+  it("refuses a prefix holding NUL", () => {
+    expect(() => createRedisStore({ url, prefix: "a\u0000b" })).toThrow(/without NUL/);
   });
 
   it("uses a given client and leaves it open on close", async () => {

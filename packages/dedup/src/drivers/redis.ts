@@ -16,7 +16,11 @@ export interface RedisStoreOptions {
    * the `ready` state itself and never sends while disconnected).
    */
   client?: Redis | Cluster;
-  /** Prepended to every key so tenants sharing a server never collide. @default "evt:dedup:" */
+  /**
+   * Prepended to every key so tenants sharing a server never collide. A NUL byte always follows
+   * it (`<prefix>\0<key>`), so nested prefixes (`a:` and `a:b:`) cannot produce the same Redis
+   * key; the prefix itself may not contain NUL. @default "evt:dedup:"
+   */
   prefix?: string;
   /**
    * Longest a call waits (connecting included) before rejecting with a retryable
@@ -57,10 +61,16 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
       driver: DRIVER,
     });
   }
-  const prefix = options.prefix ?? "evt:dedup:";
-  if (typeof prefix !== "string") {
-    throw new DedupError("invalid_argument", "options.prefix must be a string", { driver: DRIVER });
+  const given = options.prefix ?? "evt:dedup:";
+  if (typeof given !== "string" || given.includes("\u0000")) {
+    throw new DedupError(
+      "invalid_argument",
+      "options.prefix must be a string without NUL (U+0000), which the driver puts after it",
+      { driver: DRIVER },
+    );
   }
+  // The separator after the prefix makes the mapping (prefix, key) -> Redis key one-to-one.
+  const prefix = `${given}\u0000`;
   const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
   const owned = options.client === undefined;
   let client: Client | undefined = options.client;
