@@ -24,6 +24,7 @@ import type {
   RouteName,
 } from "./types.js";
 import { DEFAULT_ENV, ENV_ALLOWED, envProblem, parseIntParam, quote } from "./validate.js";
+import { createWriteHealth } from "./write-health.js";
 
 const DAY_MS = 86_400_000;
 const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
@@ -133,6 +134,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
   const logger = options.logger ?? silent;
   const nextUlid = createUlidFactory();
   const deps = { dedup, store, windowMs, hooks };
+  const writes = createWriteHealth(now);
 
   let inFlight = 0;
   let closing = false;
@@ -220,9 +222,11 @@ export function createEventApi(options: EventApiOptions): EventApi {
     }
     const result = await ingest(deps, events, ids, env, receivedAt);
     if (result.ok) {
+      writes.succeeded();
       hooks?.onEvents?.({ accepted: result.accepted, duplicates: result.duplicates });
       return sendResponse(200, result.ids, undefined, cors ?? undefined);
     }
+    writes.failed(result.error);
     const retryable = isRetryable(result.error);
     const log = {
       requestId,
@@ -261,6 +265,18 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const down: string[] = [];
     if (d.status === "rejected") down.push(`dedup store (${dedup.driver})`);
     if (s.status === "rejected") down.push(`event store (${store.driver})`);
+    const writeFailure = writes.failing();
+    if (writeFailure !== null && down.length === 0) {
+      logger.warn({ err: writeFailure.error }, "readiness check failed: the last write failed");
+      return headless(
+        reject(
+          "unavailable",
+          `Not ready: writes are failing since ${new Date(writeFailure.since).toISOString()} (the stores answer pings but the last write failed); ready again once a write succeeds`,
+          { "retry-after": RETRY_AFTER },
+        ),
+        head,
+      );
+    }
     if (down.length === 0) return headless(json(200, { status: 200, message: "OK" }), head);
     logger.warn(
       {
@@ -409,7 +425,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
       return res;
     },
     async ready() {
-      if (closing) return false;
+      if (closing || writes.failing() !== null) return false;
       const results = await Promise.allSettled([
         withTimeout(dedup.ping()),
         withTimeout(store.ping()),
