@@ -13,6 +13,8 @@ export type {
 export { defineEvents } from "./catalog";
 export type { EvtSchemaErrorCode, EvtSchemaErrorOptions } from "./errors";
 export { EvtSchemaError } from "./errors";
+export type { JsonNumberProblem } from "./json-numbers";
+export { checkJsonNumbers } from "./json-numbers";
 export { eventByteLength } from "./json-size";
 export type { Limits } from "./limits";
 export { LIMITS, RESERVED_NAME_PREFIXES } from "./limits";

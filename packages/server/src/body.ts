@@ -1,3 +1,5 @@
+import { checkJsonNumbers } from "@evt/schema";
+
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export const BODY_SHAPE_ERROR =
@@ -7,7 +9,8 @@ export const BODY_SHAPE_ERROR =
 export type BodyResult = { ok: true; value: unknown } | { ok: false; message: string };
 
 /**
- * Decode a request body: strict UTF-8, first non-whitespace byte `{` or `[`, then JSON.
+ * Decode a request body: strict UTF-8, first non-whitespace byte `{` or `[`, then JSON, and
+ * no number literal that JSON.parse would change (see `checkJsonNumbers` of `@evt/schema`).
  * Never throws.
  */
 export function decodeBody(body: Uint8Array | null): BodyResult {
@@ -38,12 +41,17 @@ export function decodeBody(body: Uint8Array | null): BodyResult {
       message: `Request body is not valid UTF-8 near byte ${firstInvalidUtf8(body)} (allowed: UTF-8 encoded JSON)`,
     };
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
     return { ok: false, message: `Request body is not valid JSON: ${detail}` };
   }
+  // Numbers JSON.parse would change (lost digits, 0, Infinity) are refused, never stored altered.
+  const number = checkJsonNumbers(text);
+  if (number !== null) return { ok: false, message: number.message };
+  return { ok: true, value };
 }
 
 /** Offset of the first byte that starts an invalid UTF-8 sequence (for the error message). */
