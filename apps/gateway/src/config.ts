@@ -43,6 +43,11 @@ export interface GatewayConfig {
    * that serves HTTP. Only matters when `dedup` or `store` is `sqlite`. @default true
    */
   sqliteThread: boolean;
+  /**
+   * Longest a call to the SQLite worker thread may take before the request gets 503 (a hung
+   * fsync, a file locked by another process), in ms. @default 5_000
+   */
+  sqliteTimeoutMs: number;
   /** Key prefix of the Redis dedup driver (several deployments on one Redis). @default driver default */
   redisPrefix: string | null;
   /** Prefix of the PostgreSQL table names (`<prefix>dedup`, `<prefix>events`). @default driver default tables */
@@ -283,6 +288,15 @@ export const SETTINGS = [
     schema: z.boolean(),
   }),
   setting({
+    key: "sqliteTimeoutMs",
+    describe: "longest call to the SQLite worker thread before the request gets 503",
+    flag: "sqlite-timeout",
+    env: "EVT_SQLITE_TIMEOUT",
+    expected: "a duration from 100ms to 10m, e.g. 5s",
+    fromText: (t) => parseDuration(t) ?? Number.NaN,
+    schema: z.number().int().min(100).max(600_000),
+  }),
+  setting({
     key: "redisPrefix",
     describe: "key prefix of the Redis dedup store (several deployments on one Redis)",
     flag: "redis-prefix",
@@ -365,6 +379,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   shutdownTimeoutMs: 10_000,
   retentionMs: null,
   sqliteThread: true,
+  sqliteTimeoutMs: 5_000,
   redisPrefix: null,
   pgTablePrefix: null,
   publicReads: false,
@@ -502,7 +517,7 @@ export function driverName(value: string): string {
 /** Help text of one setting's default, as the flag takes it. */
 export function defaultText(key: keyof typeof DEFAULTS): string {
   const value = DEFAULTS[key];
-  if (key === "dedupWindowMs" || key === "shutdownTimeoutMs")
+  if (key === "dedupWindowMs" || key === "shutdownTimeoutMs" || key === "sqliteTimeoutMs")
     return formatDuration(value as number);
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";

@@ -45,13 +45,19 @@ export function openStores(config: GatewayConfig): GatewayStores {
   const threaded = {
     dedup:
       thread && config.dedup === "sqlite"
-        ? openSqliteThread({ dedupPath: join(config.dataDir, SQLITE_FILES.dedup), storePath: null })
-            .dedup
+        ? openSqliteThread({
+            dedupPath: join(config.dataDir, SQLITE_FILES.dedup),
+            storePath: null,
+            callTimeoutMs: config.sqliteTimeoutMs,
+          }).dedup
         : null,
     store:
       thread && config.store === "sqlite"
-        ? openSqliteThread({ dedupPath: null, storePath: join(config.dataDir, SQLITE_FILES.store) })
-            .store
+        ? openSqliteThread({
+            dedupPath: null,
+            storePath: join(config.dataDir, SQLITE_FILES.store),
+            callTimeoutMs: config.sqliteTimeoutMs,
+          }).store
         : null,
   };
 

@@ -9,8 +9,20 @@ import {
 } from "@evt/store";
 import type { Call, Reply, Target, WireError, WorkerSetup } from "./sqlite-wire";
 
-/** What {@link openSqliteThread} opens in the worker: a SQLite file per store, or `null`. */
-export type SqliteThreadOptions = WorkerSetup;
+/** What {@link openSqliteThread} opens in the worker (a SQLite file per store, or `null`), and how long a call may take. */
+export interface SqliteThreadOptions extends WorkerSetup {
+  /**
+   * Longest a call waits for the worker's answer. Past it the call rejects with a retryable
+   * `unavailable` error (the client gets 503 with Retry-After), so a hung fsync or a file
+   * locked by another process does not hold requests forever. The worker is not stopped: the
+   * statement may still complete, which dedup and the store's idempotent append absorb when
+   * the client retries. @default 5000
+   */
+  callTimeoutMs?: number;
+}
+
+/** Default of {@link SqliteThreadOptions.callTimeoutMs}. */
+export const SQLITE_CALL_TIMEOUT_MS = 5_000;
 
 /** The stores living in the worker thread, as ordinary store objects of this thread. */
 export interface SqliteThreadStores {
@@ -39,6 +51,9 @@ interface Pending {
   worker: Worker | null;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
+  method: string;
+  /** performance.now() when the call was made. */
+  at: number;
 }
 
 function rebuild(target: Target, w: WireError): Error {
@@ -109,6 +124,8 @@ function closedError(target: Target): Error {
  * ```
  */
 export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStores {
+  const callTimeoutMs = options.callTimeoutMs ?? SQLITE_CALL_TIMEOUT_MS;
+  const setup: WorkerSetup = { dedupPath: options.dedupPath, storePath: options.storePath };
   let worker: Worker | null = null;
   let nextId = 1;
   const pending = new Map<number, Pending>();
@@ -139,7 +156,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
   }
 
   function spawn(): Worker {
-    const w = new Worker(workerUrl(), { workerData: options satisfies WorkerSetup });
+    const w = new Worker(workerUrl(), { workerData: setup });
     w.unref();
     w.on("message", (replies: Reply[]) => {
       let answered = 0;
@@ -204,13 +221,52 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     if (!open[target]) return Promise.reject(closedError(target));
     return new Promise<T>((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, { target, worker: null, resolve: resolve as (v: unknown) => void, reject });
+      pending.set(id, {
+        target,
+        worker: null,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        method,
+        at: performance.now(),
+      });
+      watchdog ??= startWatchdog();
       outbox.push({ id, target, method, args });
       if (!sendScheduled) {
         sendScheduled = true;
         setImmediate(send);
       }
     });
+  }
+
+  /**
+   * One timer for all calls (not one per call): every quarter of the timeout it rejects the
+   * calls older than the timeout. It runs only while calls are pending.
+   */
+  let watchdog: ReturnType<typeof setInterval> | undefined;
+  function startWatchdog(): ReturnType<typeof setInterval> {
+    const t = setInterval(
+      () => {
+        const now = performance.now();
+        for (const [id, p] of pending) {
+          if (now - p.at < callTimeoutMs) continue;
+          pending.delete(id);
+          if (p.worker) track(p.worker, -1);
+          p.reject(
+            unavailable(
+              p.target,
+              `the SQLite worker thread did not answer ${p.method} within ${callTimeoutMs} ms (a hung disk or a file locked by another process); nothing is known to be stored, retry the call`,
+            ),
+          );
+        }
+        if (pending.size === 0) {
+          clearInterval(t);
+          watchdog = undefined;
+        }
+      },
+      Math.max(10, Math.min(1_000, callTimeoutMs / 4)),
+    );
+    t.unref();
+    return t;
   }
 
   async function close(target: Target): Promise<void> {

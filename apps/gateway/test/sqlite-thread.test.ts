@@ -5,6 +5,7 @@ import { DedupError } from "@evt/dedup";
 import { runDedupConformance } from "@evt/dedup/testing";
 import { type StoredEvent, StoreError } from "@evt/store";
 import { runStoreConformance } from "@evt/store/testing";
+import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { openSqliteThread } from "../src/sqlite-thread";
 
@@ -145,5 +146,27 @@ describe("openSqliteThread", () => {
     expect(await dedup!.claim([{ key: "k", value: "v" }], 1000)).toEqual([{ fresh: true }]);
     await dedup!.close();
     await expect(dedup!.claim([{ key: "k", value: "v" }], 1000)).rejects.toBeInstanceOf(DedupError);
+  });
+
+  it("rejects a call the worker does not answer within callTimeoutMs (retryable), and recovers", async () => {
+    const path = join(dir, "locked-events.db");
+    const { store } = openSqliteThread({ dedupPath: null, storePath: path, callTimeoutMs: 300 });
+    await store!.append([event(1)]);
+    // Another process takes the write lock: the worker's append now waits in SQLite's busy
+    // handler (2 s), which stands for a hung fsync.
+    const other = new Database(path);
+    other.exec("BEGIN IMMEDIATE");
+    const error = await store!.append([event(2)]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StoreError);
+    expect(error).toMatchObject({ code: "unavailable", retryable: true });
+    expect((error as Error).message).toMatch(/did not answer append within 300 ms.*retry the call/);
+    other.exec("ROLLBACK");
+    other.close();
+    // The worker is still there and answers once the lock is gone.
+    await store!.append([event(3)]);
+    expect(await store!.has([event(3).internal_id], "production")).toEqual(
+      new Set([event(3).internal_id]),
+    );
+    await store!.close();
   });
 });
