@@ -30,6 +30,11 @@ export interface GatewayConfig {
   dedupWindowMs: number;
   /** Largest request body in bytes. @default 524_288 (512kb) */
   maxRequestBytes: number;
+  /**
+   * Body bytes all requests in flight may hold together; past it new requests get 503 with
+   * Retry-After, their bodies unread. At least `maxRequestBytes`. @default 67_108_864 (64mb)
+   */
+  maxInflightBytes: number;
   /** Log level. @default "info" */
   logLevel: LogLevel;
   /** Pretty (human) logs instead of JSON lines. @default false (the CLI turns it on for `dev` on a TTY) */
@@ -225,6 +230,19 @@ export const SETTINGS = [
       .max(365 * DAY),
   }),
   setting({
+    key: "maxInflightBytes",
+    describe: "body bytes all requests in flight may hold together (past it: 503, body unread)",
+    flag: "max-inflight-bytes",
+    env: "EVT_MAX_INFLIGHT_BYTES",
+    expected: "a size from 1mb to 16gb, at least --max-request-bytes, e.g. 64mb or 1gb",
+    fromText: (t) => parseBytes(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(1024 * 1024)
+      .max(16 * 1024 ** 3),
+  }),
+  setting({
     key: "maxRequestBytes",
     describe: "largest request body",
     flag: "max-request-bytes",
@@ -374,6 +392,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   store: "sqlite",
   dedupWindowMs: DAY,
   maxRequestBytes: 512 * 1024,
+  maxInflightBytes: 64 * 1024 * 1024,
   logLevel: "info",
   pretty: false,
   shutdownTimeoutMs: 10_000,
@@ -457,6 +476,11 @@ export function resolveConfig(options: GatewayOptions, origin?: Origin): Gateway
       "start (production mode) needs at least one API key for GET /v1/events and /metrics: pass --api-key <key> (repeatable) or set EVT_API_KEYS=key1,key2; pass --public-reads (EVT_PUBLIC_READS=true) to serve reads to anyone on purpose",
     );
   }
+  if (resolved.maxInflightBytes < resolved.maxRequestBytes) {
+    throw new ConfigError(
+      `--max-inflight-bytes (${resolved.maxInflightBytes} bytes) is smaller than --max-request-bytes (${resolved.maxRequestBytes} bytes): one request of the largest size could never be read; raise --max-inflight-bytes (EVT_MAX_INFLIGHT_BYTES) or lower --max-request-bytes`,
+    );
+  }
   if (resolved.mode === "start" && resolved.apiKeys.length > 0 && resolved.publicReads) {
     throw new ConfigError(
       "--public-reads and --api-key exclude each other: reads are either public or need a key; drop one of them (EVT_PUBLIC_READS, EVT_API_KEYS)",
@@ -519,6 +543,7 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   const value = DEFAULTS[key];
   if (key === "dedupWindowMs" || key === "shutdownTimeoutMs" || key === "sqliteTimeoutMs")
     return formatDuration(value as number);
+  if (key === "maxInflightBytes") return `${(value as number) / 1024 / 1024}mb`;
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
   if (key === "pretty") return "on for dev when stdout is a terminal";

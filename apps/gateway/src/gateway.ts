@@ -125,6 +125,7 @@ export async function startGateway(
     listener = await listen(api, {
       port: config.port,
       host: config.host,
+      maxInflightBytes: config.maxInflightBytes,
       ...(hosts.allowedHosts ? { allowedHosts: hosts.allowedHosts } : {}),
       // No hard cut: the CLI bounds shutdown with --shutdown-timeout and says so when it gives up.
       closeTimeoutMs: Number.POSITIVE_INFINITY,

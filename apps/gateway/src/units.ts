@@ -25,7 +25,7 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }
 
-const BYTES = /^(\d+(?:\.\d+)?)\s*(b|kb|k|kib|mb|m|mib)?$/i;
+const BYTES = /^(\d+(?:\.\d+)?)\s*(b|kb|k|kib|mb|m|mib|gb|g|gib)?$/i;
 const BYTES_MULT: Record<string, number> = {
   b: 1,
   k: 1024,
@@ -34,10 +34,13 @@ const BYTES_MULT: Record<string, number> = {
   m: 1024 * 1024,
   mb: 1024 * 1024,
   mib: 1024 * 1024,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
 };
 
 /**
- * Parses a size such as `512kb`, `1mb` or `65536` (bytes) into bytes. `kb` and `mb` are binary
+ * Parses a size such as `512kb`, `1mb`, `1gb` or `65536` (bytes) into bytes. `kb`, `mb` and `gb` are binary
  * (1 kb = 1024 bytes), matching the 512 KiB default of the Event API.
  *
  * @example

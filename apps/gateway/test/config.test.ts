@@ -19,6 +19,7 @@ describe("units", () => {
     expect(parseBytes("1MB")).toBe(1_048_576);
     expect(parseBytes("2048")).toBe(2048);
     expect(parseBytes("lots")).toBeUndefined();
+    expect(parseBytes("1gb")).toBe(1024 ** 3);
   });
 });
 
@@ -39,8 +40,25 @@ describe("parseCommandLine", () => {
       shutdownTimeoutMs: 10_000,
       retentionMs: null,
       sqliteThread: true,
+      sqliteTimeoutMs: 5_000,
+      maxInflightBytes: 64 * 1024 * 1024,
       eventKeys: [],
     });
+  });
+
+  it("reads --max-inflight-bytes and --sqlite-timeout, and refuses a budget below one request", () => {
+    const cmd = parseCommandLine(
+      ["dev", "--max-inflight-bytes", "1gb", "--sqlite-timeout", "2s"],
+      {},
+    );
+    expect(cmd.kind === "run" && cmd.config.maxInflightBytes).toBe(1024 ** 3);
+    expect(cmd.kind === "run" && cmd.config.sqliteTimeoutMs).toBe(2_000);
+    expect(() =>
+      parseCommandLine(["dev", "--max-request-bytes", "64mb", "--max-inflight-bytes", "32mb"], {}),
+    ).toThrow(/--max-inflight-bytes \(33554432 bytes\) is smaller than --max-request-bytes/);
+    expect(() => parseCommandLine(["dev", "--sqlite-timeout", "5"], {})).toThrow(
+      /--sqlite-timeout "5" is not valid: expected a duration from 100ms to 10m/,
+    );
   });
 
   it("reads env vars and lets flags win", () => {

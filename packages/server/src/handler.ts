@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { ServerError } from "./errors.js";
 import { normalizeBasePath, stripBasePath } from "./routes.js";
 import type { ApiResponse, EventApi } from "./types.js";
 import { clientRequestId } from "./validate.js";
@@ -23,6 +25,39 @@ export interface NodeHandlerOptions {
    * @default 512
    */
   maxConcurrentRequests?: number;
+  /**
+   * Body bytes all requests in flight may hold together; past it a request gets 503 with
+   * `Retry-After` and its connection is closed, its body unread. A declared `Content-Length`
+   * is reserved before reading; a chunked body is counted as it arrives. Must be at least
+   * `maxRequestBytes`. `/health` and `/ready` have no body and are never refused for it.
+   * @default 67_108_864 (64 MiB)
+   */
+  maxInflightBytes?: number;
+  /**
+   * Requests one connection may have in flight at once (HTTP/1.1 pipelining). The request past
+   * it ends the connection: one client cannot hold the concurrency cap with one socket.
+   * @default 16
+   */
+  maxPipelinedRequests?: number;
+}
+
+/** Default of {@link NodeHandlerOptions.maxInflightBytes}. */
+export const DEFAULT_MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+/** Default of {@link NodeHandlerOptions.maxPipelinedRequests}. */
+export const DEFAULT_MAX_PIPELINED_REQUESTS = 16;
+
+/** Probes answer even when ingest is saturated: they hold no body and touch no store for long. */
+function isProbe(url: string): boolean {
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === "/health" || path === "/ready" || path === "/health/" || path === "/ready/";
+}
+
+/** The request carries a body (declared, or chunked). */
+function hasBody(headers: Record<string, string | undefined>): boolean {
+  const len = headers["content-length"];
+  if (len !== undefined && len !== "0") return true;
+  return headers["transfer-encoding"] !== undefined;
 }
 
 /** A node:http request listener with its in-flight bookkeeping. */
@@ -35,6 +70,12 @@ export interface NodeHandler {
 }
 
 class BodyAborted extends Error {}
+
+/** Requests in flight on one connection, and how to release each. */
+interface SocketState {
+  queued: number;
+  releases: Set<() => void>;
+}
 
 /**
  * Adapt an {@link EventApi} to node:http: `(req, res) => void` for `http.createServer`,
@@ -56,6 +97,13 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
   const maxConcurrent = options.maxConcurrentRequests ?? 512;
   const limit = api.maxRequestBytes;
+  const maxInflightBytes = options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES;
+  const maxPipelined = options.maxPipelinedRequests ?? DEFAULT_MAX_PIPELINED_REQUESTS;
+  checkCaps(maxInflightBytes, maxPipelined, limit);
+  /** Requests in flight per connection (pipelining). */
+  const perSocket = new WeakMap<Socket, SocketState>();
+  /** Body bytes reserved or received by requests in flight. */
+  let inflightBytes = 0;
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | null = null;
@@ -76,6 +124,15 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     res.end(out.body);
   }
 
+  function busyBodies(method: string, url: string): ApiResponse {
+    return api.reject(
+      "unavailable",
+      `Too many request bodies in flight (allowed: ${maxInflightBytes} bytes in all); retry the request`,
+      method,
+      url,
+    );
+  }
+
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? "GET";
     const rawUrl = req.url ?? "/";
@@ -90,14 +147,42 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     }
     const headers = req.headers as Record<string, string | undefined>;
     let body: Uint8Array | null = null;
-    let close = false;
+    // A body on another method is never read: the connection ends after the answer, so the
+    // unread bytes cannot be parsed as the next request nor drained without bound.
+    let close = method !== "POST" && hasBody(headers);
     if (method === "POST") {
       const declared = Number(headers["content-length"]);
       if (declared > limit) {
         // The core answers 413 from Content-Length alone; the body is never read.
         close = true;
       } else {
-        const read = await readBody(req, limit, bodyTimeoutMs);
+        const reserved = declared > 0 ? declared : 0;
+        if (inflightBytes + reserved > maxInflightBytes) {
+          send(res, busyBodies(method, url), true);
+          return;
+        }
+        inflightBytes += reserved;
+        let charged = reserved;
+        // A chunked body (no Content-Length) is counted as it arrives.
+        const charge =
+          reserved > 0
+            ? null
+            : (n: number) => {
+                inflightBytes += n;
+                charged += n;
+                return inflightBytes <= maxInflightBytes;
+              };
+        let read: Uint8Array | "timeout" | "busy";
+        try {
+          read = await readBody(req, limit, bodyTimeoutMs, charge);
+        } finally {
+          inflightBytes -= charged;
+        }
+        if (read === "busy") {
+          send(res, busyBodies(method, url), true);
+          req.destroy();
+          return;
+        }
         if (read === "timeout") {
           send(
             res,
@@ -126,8 +211,32 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     send(res, out, close);
   }
 
+  /** What to do when a connection closes: release its requests (see below). */
+  function socketState(socket: Socket): SocketState {
+    let state = perSocket.get(socket);
+    if (state === undefined) {
+      const created: SocketState = { queued: 0, releases: new Set() };
+      state = created;
+      perSocket.set(socket, created);
+      // A pipelined request waiting behind another one never gets its response's "close"
+      // when the connection dies: release every request of the connection here.
+      socket.once("close", () => {
+        for (const release of created.releases) release();
+      });
+    }
+    return state;
+  }
+
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
-    if (maxConcurrent > 0 && inFlight >= maxConcurrent) {
+    const socket = req.socket;
+    const state = socketState(socket);
+    if (state.queued >= maxPipelined) {
+      // One connection may not hold more of the concurrency cap than this: end it.
+      socket.destroy();
+      return;
+    }
+    const probe = isProbe(req.url ?? "/");
+    if (!probe && maxConcurrent > 0 && inFlight >= maxConcurrent) {
       send(
         res,
         api.reject(
@@ -141,13 +250,17 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
       return;
     }
     inFlight++;
+    state.queued++;
     let counted = true;
-    res.once("close", () => {
-      if (counted) {
-        counted = false;
-        finished();
-      }
-    });
+    const release = () => {
+      if (!counted) return;
+      counted = false;
+      state.queued--;
+      state.releases.delete(release);
+      finished();
+    };
+    state.releases.add(release);
+    res.once("close", release);
     serve(req, res).catch((err: unknown) => {
       if (err instanceof BodyAborted) {
         // The client went away mid-body: nobody is left to answer.
@@ -180,14 +293,16 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
 
 /**
  * Read at most `limit + 1` bytes of a body. Resolves with the bytes (longer than `limit`
- * means "too large": reading stopped there), or `"timeout"`; rejects with `BodyAborted` when
- * the client disconnects.
+ * means "too large": reading stopped there), `"timeout"`, or `"busy"` when `charge` refuses a
+ * chunk (the in-flight byte budget is spent); rejects with `BodyAborted` when the client
+ * disconnects.
  */
 function readBody(
   req: IncomingMessage,
   limit: number,
   timeoutMs: number,
-): Promise<Uint8Array | "timeout"> {
+  charge: ((bytes: number) => boolean) | null,
+): Promise<Uint8Array | "timeout" | "busy"> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -200,7 +315,7 @@ function readBody(
       req.off("error", onError);
       req.off("close", onClose);
     }
-    function settle(value: Uint8Array | "timeout" | BodyAborted): void {
+    function settle(value: Uint8Array | "timeout" | "busy" | BodyAborted): void {
       if (settled) return;
       settled = true;
       cleanup();
@@ -209,6 +324,11 @@ function readBody(
     }
     function onData(chunk: Buffer): void {
       size += chunk.length;
+      if (charge !== null && !charge(chunk.length)) {
+        req.pause();
+        settle("busy");
+        return;
+      }
       if (size > limit) {
         // Keep exactly limit + 1 bytes: enough for the core to answer 413; drop the rest.
         const over = size - (limit + 1);
@@ -233,4 +353,19 @@ function readBody(
     req.on("error", onError);
     req.on("close", onClose);
   });
+}
+
+function checkCaps(maxInflightBytes: number, maxPipelined: number, limit: number): void {
+  if (!Number.isSafeInteger(maxInflightBytes) || maxInflightBytes < limit) {
+    throw new ServerError(
+      "invalid_options",
+      `maxInflightBytes must be an integer of at least maxRequestBytes (${limit}), got ${String(maxInflightBytes)}`,
+    );
+  }
+  if (!Number.isSafeInteger(maxPipelined) || maxPipelined < 1) {
+    throw new ServerError(
+      "invalid_options",
+      `maxPipelinedRequests must be a positive integer, got ${String(maxPipelined)}`,
+    );
+  }
 }
