@@ -10,6 +10,14 @@ import {
 import { decodeBody } from "./body.js";
 import { isRetryable, ServerError } from "./errors.js";
 import { ingest } from "./ingest.js";
+import {
+  compileEventKeys,
+  envRefusal,
+  type KeyScope,
+  nameRefusal,
+  namespacedSeed,
+  UNSCOPED,
+} from "./key-scopes.js";
 import { bearerToken, KeyMatcher } from "./keys.js";
 import { BadQuery, getEvent, listEvents } from "./reads.js";
 import { corsHeaders, json, PREFLIGHT_HEADERS, REJECT_STATUS, sendResponse } from "./responses.js";
@@ -114,7 +122,9 @@ function checkOptions(options: EventApiOptions): void {
 export function createEventApi(options: EventApiOptions): EventApi {
   checkOptions(options);
   const { dedup, store, hooks } = options;
-  const eventKeys = new KeyMatcher(keyList("eventKeys", options.eventKeys));
+  const scopedKeys = compileEventKeys(options.eventKeys);
+  const eventKeys = new KeyMatcher(scopedKeys.keys);
+  const keyScopes = scopedKeys.scopes;
   const apiKeys = new KeyMatcher(keyList("apiKeys", options.apiKeys));
   const windowMs = positiveInt("dedupWindowMs", options.dedupWindowMs, DAY_MS);
   const maxRequestBytes = positiveInt(
@@ -172,7 +182,12 @@ export function createEventApi(options: EventApiOptions): EventApi {
     requestId?: string,
   ): Promise<ApiResponse> {
     if (closing) return unavailable();
-    if (!eventKeys.matches(key)) return rejectEvents("unauthorized", "Event key not found");
+    let scope: KeyScope = UNSCOPED;
+    if (!eventKeys.open) {
+      const at = eventKeys.find(key);
+      if (at < 0) return rejectEvents("unauthorized", "Event key not found");
+      scope = keyScopes[at]!;
+    }
     const declared = req.headers["content-length"];
     if (declared !== undefined) {
       const len = parseIntParam(declared);
@@ -193,6 +208,8 @@ export function createEventApi(options: EventApiOptions): EventApi {
       }
       env = envHeader;
     }
+    const envDenied = envRefusal(scope, env);
+    if (envDenied !== null) return rejectEvents("forbidden", envDenied);
     const decoded = decodeBody(body);
     if (!decoded.ok) return rejectEvents("invalid_json", decoded.message);
     const value = decoded.value;
@@ -207,6 +224,8 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const parsed = parseEvents(value, parseOptions);
     if (!parsed.ok) return rejectEvents("invalid_event", formatIssues(parsed.issues));
     const events = parsed.events;
+    const nameDenied = nameRefusal(scope, events);
+    if (nameDenied !== null) return rejectEvents("forbidden", nameDenied);
     const n = events.length;
     if (n === 0) {
       hooks?.onEvents?.({ accepted: 0, duplicates: 0 });
@@ -215,12 +234,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const seed = parseEventIdSeed(req.headers["x-inngest-event-id-seed"]);
     let ids: string[];
     if (seed !== null) {
-      ids = deriveEventIds(seed, n);
+      const ns = scope.dedupNamespace;
+      ids = deriveEventIds(ns === null ? seed : namespacedSeed(seed, ns), n);
     } else {
       ids = new Array(n);
       for (let i = 0; i < n; i++) ids[i] = nextUlid();
     }
-    const result = await ingest(deps, events, ids, env, receivedAt);
+    const result = await ingest(deps, events, ids, env, receivedAt, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
       hooks?.onEvents?.({ accepted: result.accepted, duplicates: result.duplicates });
