@@ -176,31 +176,27 @@ export function createEventApi(options: EventApiOptions): EventApi {
     });
   }
 
-  async function postEvents(
-    req: ApiRequest,
+  /**
+   * The checks that need only the URL key and the headers: the key (401), the env header (400)
+   * and the key's environments (403). Returns the key's scope and the environment, or the
+   * refusal. Kept apart from the body so that an adapter can answer before reading it.
+   */
+  function admit(
     key: string,
-    requestId?: string,
-  ): Promise<ApiResponse> {
-    if (closing) return unavailable();
+    headers: ApiRequest["headers"],
+  ): { scope: KeyScope; env: string } | ApiResponse {
     let scope: KeyScope = UNSCOPED;
     if (!eventKeys.open) {
       const at = eventKeys.find(key);
       if (at < 0) return rejectEvents("unauthorized", "Event key not found");
       scope = keyScopes[at]!;
     }
-    const declared = req.headers["content-length"];
-    if (declared !== undefined) {
-      const len = parseIntParam(declared);
-      if (len !== null && len > maxRequestBytes) return tooLarge(len);
-    }
-    const body = req.body;
-    if (body !== null && body.length > maxRequestBytes) return tooLarge(null);
-    const envHeader = req.headers["x-inngest-env"] ?? req.headers["x-evt-env"];
+    const envHeader = headers["x-inngest-env"] ?? headers["x-evt-env"];
     let env = DEFAULT_ENV;
     if (envHeader !== undefined) {
       const problem = envProblem(envHeader);
       if (problem !== null) {
-        const name = req.headers["x-inngest-env"] !== undefined ? "x-inngest-env" : "x-evt-env";
+        const name = headers["x-inngest-env"] !== undefined ? "x-inngest-env" : "x-evt-env";
         return rejectEvents(
           "invalid_request",
           `Header ${name} ${quote(envHeader)} ${problem} (allowed: ${ENV_ALLOWED})`,
@@ -210,6 +206,25 @@ export function createEventApi(options: EventApiOptions): EventApi {
     }
     const envDenied = envRefusal(scope, env);
     if (envDenied !== null) return rejectEvents("forbidden", envDenied);
+    return { scope, env };
+  }
+
+  async function postEvents(
+    req: ApiRequest,
+    key: string,
+    requestId?: string,
+  ): Promise<ApiResponse> {
+    if (closing) return unavailable();
+    const admitted = admit(key, req.headers);
+    if ("status" in admitted) return admitted;
+    const { scope, env } = admitted;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined) {
+      const len = parseIntParam(declared);
+      if (len !== null && len > maxRequestBytes) return tooLarge(len);
+    }
+    const body = req.body;
+    if (body !== null && body.length > maxRequestBytes) return tooLarge(null);
     const decoded = decodeBody(body);
     if (!decoded.ok) return rejectEvents("invalid_json", decoded.message);
     const value = decoded.value;

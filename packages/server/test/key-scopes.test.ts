@@ -52,6 +52,30 @@ describe("event key scopes: environments", () => {
     expect(res.status).toBe(403);
   });
 
+  it("refuses the environment from the headers alone, before the body size is looked at", async () => {
+    const a = createEventApi({
+      dedup: createMemoryStore(),
+      store: createMemoryEventStore(),
+      eventKeys: [{ key: PUBLIC, envs: ["production"] }],
+      maxRequestBytes: 1024,
+    });
+    const res = await a.handle({
+      method: "POST",
+      url: `/e/${PUBLIC}`,
+      headers: { "x-inngest-env": "staging", "content-length": "999999" },
+      body: null,
+    });
+    expect(res.status).toBe(403);
+    // Within its scope the same request is refused for its size, as before.
+    const big = await a.handle({
+      method: "POST",
+      url: `/e/${PUBLIC}`,
+      headers: { "content-length": "999999" },
+      body: null,
+    });
+    expect(big.status).toBe(413);
+  });
+
   it("leaves plain keys and keys without envs unscoped", async () => {
     const a = api();
     expect((await send(a, { name: "a" }, { key: PRIVATE, env: "staging" })).status).toBe(200);
@@ -87,6 +111,17 @@ describe("event key scopes: event names", () => {
     // `shop/*` matches by prefix only: `shopping/x` and `app/user.signup.extra` are outside.
     expect((await send(a, { name: "shopping/x" }, { key: PUBLIC })).status).toBe(403);
     expect((await send(a, { name: "app/user.signupx" }, { key: PUBLIC })).status).toBe(403);
+  });
+
+  it("quotes a hostile name in the refusal, escaped and shortened", async () => {
+    const a = api();
+    const hostile = `"}\n<script>${"x".repeat(240)}`;
+    const res = await send(a, { name: hostile }, { key: PUBLIC });
+    expect(res.status).toBe(403);
+    expect(res.json.error).toContain('index 0 has name "\\"}\\n<script>');
+    expect(res.json.error).toContain('..."');
+    expect(res.json.error.length).toBeLessThan(300);
+    expect(res.json.error).not.toContain("\n");
   });
 
   it("leaves a plain key free to send any name", async () => {
