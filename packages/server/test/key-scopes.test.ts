@@ -2,7 +2,8 @@ import { createMemoryStore } from "@evt/dedup";
 import { createEventIdSeed } from "@evt/schema";
 import { createEventApi, type EventApiOptions, ServerError } from "@evt/server";
 import { createMemoryEventStore } from "@evt/store";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { redisPostgres, type Stores, sqlite } from "./support/drivers.js";
 import { get, send } from "./support/http.js";
 
 const PUBLIC = "pk-browser-storefront";
@@ -229,3 +230,35 @@ describe("event key scopes: options", () => {
     expect(failure("k1,k2")).toContain("options.eventKeys must be an array");
   });
 });
+
+for (const combo of [sqlite, redisPostgres]) {
+  describe(`event key scopes: dedup namespaces on ${combo.name}`, () => {
+    let stores: Stores;
+    beforeAll(async () => {
+      stores = await combo.create("keyscopes");
+    });
+    afterAll(async () => {
+      await stores?.close();
+    });
+
+    it("stores both when a namespaced key and a shared key send the same id and seed", async () => {
+      const a = createEventApi({
+        dedup: stores.dedup,
+        store: stores.store,
+        eventKeys: [{ key: PUBLIC, dedupNamespace: "key:storefront" }, PRIVATE, OTHER],
+      });
+      const event = { name: "shop/order", id: "order-db-1" };
+      const pub = await send(a, event, { key: PUBLIC });
+      const priv = await send(a, event, { key: PRIVATE });
+      const other = await send(a, event, { key: OTHER });
+      expect(priv.json.ids[0]).not.toBe(pub.json.ids[0]);
+      expect(other.json.ids).toEqual(priv.json.ids);
+      const seed = createEventIdSeed();
+      const pubSeeded = await send(a, { name: "shop/seeded" }, { key: PUBLIC, seed });
+      const privSeeded = await send(a, { name: "shop/seeded" }, { key: PRIVATE, seed });
+      expect(privSeeded.json.ids[0]).not.toBe(pubSeeded.json.ids[0]);
+      const ids = [pub, priv, pubSeeded, privSeeded].map((r) => r.json.ids[0] as string);
+      expect((await stores.store.has(ids, "production")).size).toBe(4);
+    });
+  });
+}
