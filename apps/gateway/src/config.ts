@@ -20,6 +20,11 @@ export interface GatewayConfig {
   dataDir: string;
   /** Accepted event keys (`POST /e/:key`). Ignored in `dev` mode. @default [] */
   eventKeys: string[];
+  /**
+   * JSON file of scoped event keys, `[{ "key", "envs"?, "names"?, "public"?, "name"? }]`, used
+   * beside `eventKeys`. Ignored in `dev` mode. @default null (none)
+   */
+  keysFile: string | null;
   /** Keys for the read API and `/metrics` (`Authorization: Bearer <key>`). Ignored in `dev` mode. @default [] */
   apiKeys: string[];
   /** Dedup store: `memory`, `sqlite`, `redis://...` or `postgres://...`. @default "sqlite" */
@@ -177,6 +182,16 @@ export const SETTINGS = [
     expected: "keys of 1..256 characters from A-Z a-z 0-9 . _ ~ + / = -",
     fromText: list,
     schema: z.array(z.string().regex(KEY)),
+  }),
+  setting({
+    key: "keysFile",
+    describe:
+      'JSON file of scoped event keys: [{ "key", "envs", "names", "public", "name" }] (start mode; with or without --event-key)',
+    flag: "keys-file",
+    env: "EVT_KEYS_FILE",
+    expected: "a file path",
+    fromText: (t) => t,
+    schema: z.string().min(1).nullable(),
   }),
   setting({
     key: "apiKeys",
@@ -387,6 +402,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   host: "127.0.0.1",
   dataDir: "./.evt",
   eventKeys: [],
+  keysFile: null,
   apiKeys: [],
   dedup: "sqlite",
   store: "sqlite",
@@ -466,9 +482,9 @@ export function resolveConfig(options: GatewayOptions, origin?: Origin): Gateway
         : check(s, given, given, origin ? origin(s) : `options.${s.key}`);
   }
   const resolved = config as unknown as GatewayConfig;
-  if (resolved.mode === "start" && resolved.eventKeys.length === 0) {
+  if (resolved.mode === "start" && resolved.eventKeys.length === 0 && resolved.keysFile === null) {
     throw new ConfigError(
-      'start (production mode) needs at least one event key: pass --event-key <key> (repeatable) or set EVT_EVENT_KEYS=key1,key2; use "evt-gateway dev" to accept any key while developing',
+      'start (production mode) needs at least one event key: pass --event-key <key> (repeatable), set EVT_EVENT_KEYS=key1,key2 or give a --keys-file; use "evt-gateway dev" to accept any key while developing',
     );
   }
   if (resolved.mode === "start" && resolved.apiKeys.length === 0 && !resolved.publicReads) {
@@ -546,6 +562,7 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   if (key === "maxInflightBytes") return `${(value as number) / 1024 / 1024}mb`;
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
+  if (key === "keysFile") return "none";
   if (key === "pretty") return "on for dev when stdout is a terminal";
   if (Array.isArray(value)) return "none";
   if (value === null) return "driver default";

@@ -7,6 +7,7 @@ import { createCorsPolicy } from "./cors";
 import { type GatewayStores, openStores } from "./drivers";
 import { hostPolicy, isLoopback } from "./host-policy";
 import { createGatewayListener } from "./http";
+import { type LoadedKey, loadKeysFile } from "./keys-file";
 import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
 import { startRetention } from "./retention";
@@ -76,8 +77,11 @@ export async function startGateway(
         `DEVELOPMENT MODE ON A NON-LOOPBACK INTERFACE (${config.host}): anyone who can reach this port can send events with any key and read every event; listen on 127.0.0.1 (the default) or run "evt-gateway start" with keys`,
       );
     }
-    if (config.eventKeys.length > 0 || config.apiKeys.length > 0) {
-      logger.warn({ mode: "dev" }, "event keys and API keys are ignored in development mode");
+    if (config.eventKeys.length > 0 || config.apiKeys.length > 0 || config.keysFile !== null) {
+      logger.warn(
+        { mode: "dev" },
+        "event keys, the keys file and API keys are ignored in development mode",
+      );
     }
   } else if (config.publicReads) {
     logger.warn(
@@ -89,6 +93,16 @@ export async function startGateway(
     logger.warn(
       { dedup: driverName(config.dedup), store: driverName(config.store) },
       "a memory driver keeps nothing across restarts and is not shared between gateways",
+    );
+  }
+
+  // Read before any store opens: a bad keys file is a configuration error (exit 2).
+  const fileKeys: LoadedKey[] =
+    !dev && config.keysFile !== null ? loadKeysFile(config.keysFile, config.eventKeys) : [];
+  if (fileKeys.length > 0) {
+    logger.info(
+      { keysFile: config.keysFile, keys: fileKeys.map((k) => k.summary) },
+      "scoped event keys loaded; public keys deduplicate in namespaces of their own",
     );
   }
 
@@ -109,7 +123,7 @@ export async function startGateway(
   const api = createEventApi({
     dedup,
     store,
-    eventKeys: dev ? [] : config.eventKeys,
+    eventKeys: dev ? [] : [...config.eventKeys, ...fileKeys.map((k) => k.options)],
     apiKeys,
     dedupWindowMs: config.dedupWindowMs,
     maxRequestBytes: config.maxRequestBytes,

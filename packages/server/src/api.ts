@@ -10,6 +10,14 @@ import {
 import { decodeBody } from "./body.js";
 import { isRetryable, ServerError } from "./errors.js";
 import { ingest } from "./ingest.js";
+import {
+  compileEventKeys,
+  envRefusal,
+  type KeyScope,
+  nameRefusal,
+  namespacedSeed,
+  UNSCOPED,
+} from "./key-scopes.js";
 import { bearerToken, KeyMatcher } from "./keys.js";
 import { BadQuery, getEvent, listEvents } from "./reads.js";
 import { corsHeaders, json, PREFLIGHT_HEADERS, REJECT_STATUS, sendResponse } from "./responses.js";
@@ -114,7 +122,9 @@ function checkOptions(options: EventApiOptions): void {
 export function createEventApi(options: EventApiOptions): EventApi {
   checkOptions(options);
   const { dedup, store, hooks } = options;
-  const eventKeys = new KeyMatcher(keyList("eventKeys", options.eventKeys));
+  const scopedKeys = compileEventKeys(options.eventKeys);
+  const eventKeys = new KeyMatcher(scopedKeys.keys);
+  const keyScopes = scopedKeys.scopes;
   const apiKeys = new KeyMatcher(keyList("apiKeys", options.apiKeys));
   const windowMs = positiveInt("dedupWindowMs", options.dedupWindowMs, DAY_MS);
   const maxRequestBytes = positiveInt(
@@ -166,26 +176,27 @@ export function createEventApi(options: EventApiOptions): EventApi {
     });
   }
 
-  async function postEvents(
-    req: ApiRequest,
+  /**
+   * The checks that need only the URL key and the headers: the key (401), the env header (400)
+   * and the key's environments (403). Returns the key's scope and the environment, or the
+   * refusal. Kept apart from the body so that an adapter can answer before reading it.
+   */
+  function admit(
     key: string,
-    requestId?: string,
-  ): Promise<ApiResponse> {
-    if (closing) return unavailable();
-    if (!eventKeys.matches(key)) return rejectEvents("unauthorized", "Event key not found");
-    const declared = req.headers["content-length"];
-    if (declared !== undefined) {
-      const len = parseIntParam(declared);
-      if (len !== null && len > maxRequestBytes) return tooLarge(len);
+    headers: ApiRequest["headers"],
+  ): { scope: KeyScope; env: string } | ApiResponse {
+    let scope: KeyScope = UNSCOPED;
+    if (!eventKeys.open) {
+      const at = eventKeys.find(key);
+      if (at < 0) return rejectEvents("unauthorized", "Event key not found");
+      scope = keyScopes[at]!;
     }
-    const body = req.body;
-    if (body !== null && body.length > maxRequestBytes) return tooLarge(null);
-    const envHeader = req.headers["x-inngest-env"] ?? req.headers["x-evt-env"];
+    const envHeader = headers["x-inngest-env"] ?? headers["x-evt-env"];
     let env = DEFAULT_ENV;
     if (envHeader !== undefined) {
       const problem = envProblem(envHeader);
       if (problem !== null) {
-        const name = req.headers["x-inngest-env"] !== undefined ? "x-inngest-env" : "x-evt-env";
+        const name = headers["x-inngest-env"] !== undefined ? "x-inngest-env" : "x-evt-env";
         return rejectEvents(
           "invalid_request",
           `Header ${name} ${quote(envHeader)} ${problem} (allowed: ${ENV_ALLOWED})`,
@@ -193,6 +204,27 @@ export function createEventApi(options: EventApiOptions): EventApi {
       }
       env = envHeader;
     }
+    const envDenied = envRefusal(scope, env);
+    if (envDenied !== null) return rejectEvents("forbidden", envDenied);
+    return { scope, env };
+  }
+
+  async function postEvents(
+    req: ApiRequest,
+    key: string,
+    requestId?: string,
+  ): Promise<ApiResponse> {
+    if (closing) return unavailable();
+    const admitted = admit(key, req.headers);
+    if ("status" in admitted) return admitted;
+    const { scope, env } = admitted;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined) {
+      const len = parseIntParam(declared);
+      if (len !== null && len > maxRequestBytes) return tooLarge(len);
+    }
+    const body = req.body;
+    if (body !== null && body.length > maxRequestBytes) return tooLarge(null);
     const decoded = decodeBody(body);
     if (!decoded.ok) return rejectEvents("invalid_json", decoded.message);
     const value = decoded.value;
@@ -207,6 +239,8 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const parsed = parseEvents(value, parseOptions);
     if (!parsed.ok) return rejectEvents("invalid_event", formatIssues(parsed.issues));
     const events = parsed.events;
+    const nameDenied = nameRefusal(scope, events);
+    if (nameDenied !== null) return rejectEvents("forbidden", nameDenied);
     const n = events.length;
     if (n === 0) {
       hooks?.onEvents?.({ accepted: 0, duplicates: 0 });
@@ -215,12 +249,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const seed = parseEventIdSeed(req.headers["x-inngest-event-id-seed"]);
     let ids: string[];
     if (seed !== null) {
-      ids = deriveEventIds(seed, n);
+      const ns = scope.dedupNamespace;
+      ids = deriveEventIds(ns === null ? seed : namespacedSeed(seed, ns), n);
     } else {
       ids = new Array(n);
       for (let i = 0; i < n; i++) ids[i] = nextUlid();
     }
-    const result = await ingest(deps, events, ids, env, receivedAt);
+    const result = await ingest(deps, events, ids, env, receivedAt, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
       hooks?.onEvents?.({ accepted: result.accepted, duplicates: result.duplicates });

@@ -39,7 +39,8 @@ function toStored(
 /**
  * Store a validated request exactly once, answering only after every new event is appended.
  *
- * 1. Claim every dedup key in one call (`<env>\0<id>` or `<env>\0#<internal id>`).
+ * 1. Claim every dedup key in one call (`<env>\0<id>` or `<env>\0#<internal id>`; a key with a
+ *    dedup namespace of its own prefixes them with `~<namespace>\0`).
  * 2. Duplicates answer with the first claimer's internal id. Those whose first event is not in
  *    the store (its request crashed or failed between claim and append) are *adopted*: this
  *    event is stored under the first claimer's internal id. Append is idempotent by internal
@@ -53,9 +54,10 @@ export async function ingest(
   ids: readonly string[],
   env: string,
   receivedAt: number,
+  dedupPrefix: string | null = null,
 ): Promise<IngestResult> {
   const n = events.length;
-  const prefix = `${env}\u0000`;
+  const prefix = dedupPrefix === null ? `${env}\u0000` : `${dedupPrefix}${env}\u0000`;
   const entries: ClaimEntry[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const id = events[i]!.id;

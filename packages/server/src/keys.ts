@@ -31,11 +31,19 @@ export class KeyMatcher {
   /** `true` when `presented` is one of the keys (always `true` when none is configured). */
   matches(presented: string | null | undefined): boolean {
     if (this.#digests.length === 0) return true;
-    if (!presented) return false;
+    return this.find(presented) >= 0;
+  }
+
+  /**
+   * The position of the presented key among the configured ones (to look up its scope), or -1
+   * (also when no keys are configured). Compares every key, like {@link matches}.
+   */
+  find(presented: string | null | undefined): number {
+    if (!presented || this.#digests.length === 0) return -1;
     const d = digest(presented);
-    let found = false;
-    for (const k of this.#digests) {
-      if (nodeCrypto.timingSafeEqual(k, d)) found = true;
+    let found = -1;
+    for (let i = 0; i < this.#digests.length; i++) {
+      if (nodeCrypto.timingSafeEqual(this.#digests[i]!, d) && found < 0) found = i;
     }
     return found;
   }

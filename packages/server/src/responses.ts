@@ -12,6 +12,7 @@ export const REJECT_STATUS: Record<RejectReason, number> = {
   unauthorized: 401,
   misdirected: 421,
   unsupported_media_type: 415,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   unavailable: 503,

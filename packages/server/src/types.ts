@@ -1,6 +1,7 @@
 import type { DedupStore } from "@evt/dedup";
 import type { EventCatalog, Limits } from "@evt/schema";
 import type { EventStore } from "@evt/store";
+import type { EventKeyOptions } from "./key-scopes.js";
 
 /**
  * Why a request was refused, as reported to {@link EventApiHooks.onRejected} (a metrics label).
@@ -17,6 +18,7 @@ export type RejectReason =
   | "unauthorized"
   | "misdirected"
   | "unsupported_media_type"
+  | "forbidden"
   | "not_found"
   | "method_not_allowed"
   | "unavailable"
@@ -64,11 +66,13 @@ export interface EventApiOptions {
   /** Event store (from `@evt/store`). The API does not close it. */
   store: EventStore;
   /**
-   * Accepted event keys (the `:eventKey` of `POST /e/:eventKey`). None or empty: development
-   * mode, any key is accepted.
+   * Accepted event keys (the `:eventKey` of `POST /e/:eventKey`): plain strings (any
+   * environment, any event name, the shared dedup namespace) or {@link EventKeyOptions} with a
+   * scope. A key used outside its scope gets 403. None or empty: development mode, any key is
+   * accepted.
    * @default []
    */
-  eventKeys?: readonly string[];
+  eventKeys?: readonly (string | EventKeyOptions)[];
   /**
    * Keys for the read API (`Authorization: Bearer <key>`). None or empty: reads are open.
    * @default []
