@@ -24,6 +24,7 @@ import { corsHeaders, json, PREFLIGHT_HEADERS, REJECT_STATUS, sendResponse } fro
 import { matchRoute, splitUrl } from "./routes.js";
 import type {
   ApiRequest,
+  ApiRequestHead,
   ApiResponse,
   EventApi,
   EventApiLogger,
@@ -39,6 +40,9 @@ const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
 const READY_TIMEOUT_MS = 5_000;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER = "1";
+
+const NOT_FOUND =
+  "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /health, GET /ready)";
 
 const silent: EventApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -396,10 +400,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
         return json(200, out);
       }
       default:
-        return reject(
-          "not_found",
-          "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /health, GET /ready)",
-        );
+        return reject("not_found", NOT_FOUND);
     }
   }
 
@@ -409,6 +410,42 @@ export function createEventApi(options: EventApiOptions): EventApi {
       `Method ${method} is not allowed on ${route} (allowed: ${allow})`,
       { allow },
     );
+  }
+
+  /**
+   * The answer to a request that its head alone decides: a POST to `/e/:key` with an unknown key
+   * (401), a bad or forbidden environment (400, 403), a declared body over the limit (413), or
+   * a closed API (503); a POST to a route that takes none (404, 405). `null`: read the body.
+   */
+  function screen(head: ApiRequestHead): ApiResponse | null {
+    if (head.method !== "POST") return null;
+    const match = matchRoute(splitUrl(head.url).path);
+    let res: ApiResponse | null = null;
+    if (match.route === "/e/:eventKey") {
+      if (closing) res = unavailable();
+      else {
+        const admitted = admit(match.param, head.headers);
+        if ("status" in admitted) res = admitted;
+        else {
+          const declared = head.headers["content-length"];
+          const len = declared === undefined ? null : parseIntParam(declared);
+          if (len !== null && len > maxRequestBytes) res = tooLarge(len);
+        }
+      }
+    } else if (match.route === "unknown") {
+      res = reject("not_found", NOT_FOUND);
+    } else {
+      const allow =
+        match.route === "/v1/events" || match.route === "/v1/events/:internalId"
+          ? "GET"
+          : "GET, HEAD";
+      res = notAllowed("POST", match.route, allow);
+    }
+    if (res === null) return null;
+    res.headers.connection = "close";
+    if (head.requestId !== undefined) res.headers["x-request-id"] = head.requestId;
+    hooks?.onRequest?.({ route: match.route, method: "POST", status: res.status, durationMs: 0 });
+    return res;
   }
 
   async function handle(req: ApiRequest): Promise<ApiResponse> {
@@ -450,6 +487,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
 
   return {
     handle,
+    screen,
     maxRequestBytes,
     reject(reason, message, method = "POST", url = "/") {
       const route = matchRoute(splitUrl(url).path).route;

@@ -48,6 +48,14 @@ export function createFetchHandler(
       headers[name] = value;
     });
     let body: Uint8Array | null = null;
+    if (method === "POST") {
+      const requestId = clientRequestId(headers["x-request-id"]);
+      const early = api.screen(
+        requestId === undefined ? { method, url, headers } : { method, url, headers, requestId },
+      );
+      // Decided by the head (unknown key, too large, ...): the body is never read.
+      if (early !== null) return toResponse(early, method);
+    }
     if (method === "POST" && request.body !== null) {
       const declared = Number(headers["content-length"]);
       if (!(declared > limit)) {

@@ -151,6 +151,15 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     // unread bytes cannot be parsed as the next request nor drained without bound.
     let close = method !== "POST" && hasBody(headers);
     if (method === "POST") {
+      const requestId = clientRequestId(headers["x-request-id"]);
+      const early = api.screen(
+        requestId === undefined ? { method, url, headers } : { method, url, headers, requestId },
+      );
+      if (early !== null) {
+        // Decided by the head (unknown key, too large, ...): the body is never read.
+        send(res, early, true);
+        return;
+      }
       const declared = Number(headers["content-length"]);
       if (declared > limit) {
         // The core answers 413 from Content-Length alone; the body is never read.

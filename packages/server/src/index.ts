@@ -6,6 +6,7 @@ export { bearerToken, KeyMatcher } from "./keys.js";
 export { PREFLIGHT_HEADERS } from "./responses.js";
 export type {
   ApiRequest,
+  ApiRequestHead,
   ApiResponse,
   CorsOption,
   EventApi,

@@ -112,6 +112,15 @@ export interface EventApiOptions {
   hooks?: EventApiHooks;
 }
 
+/** What an adapter knows of a request before reading its body. Header names are lower-case. */
+export interface ApiRequestHead {
+  method: string;
+  /** Path and query, as in {@link ApiRequest.url}. */
+  url: string;
+  headers: Record<string, string | undefined>;
+  requestId?: string;
+}
+
 /** A transport-free HTTP request. Header names are lower-case. */
 export interface ApiRequest {
   method: string;
@@ -135,6 +144,20 @@ export interface ApiResponse {
 export interface EventApi {
   /** Answer one request. Never rejects: every failure becomes a JSON error response. */
   handle(req: ApiRequest): Promise<ApiResponse>;
+  /**
+   * Answer a request from its head alone when the head decides it (unknown event key 401,
+   * forbidden or bad environment 403/400, declared body over the limit 413, closed API 503,
+   * POST to a route without a body 404/405), so an adapter never reads, buffers or waits for a
+   * body that will be refused. The answer carries `connection: close` (the body stays unread).
+   * `null`: read the body and call {@link EventApi.handle}, which checks everything again.
+   *
+   * @example
+   * ```ts
+   * const early = api.screen({ method: "POST", url: "/e/unknown-key", headers: {} });
+   * if (early) return early; // 401, before a byte of the body is read
+   * ```
+   */
+  screen(head: ApiRequestHead): ApiResponse | null;
   /**
    * Build the error response for a request an adapter refused on its own (oversized or slow
    * body, too many concurrent requests), reporting it to the hooks like any other.
