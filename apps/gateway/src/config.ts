@@ -111,9 +111,11 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/** A driver URL with one of `schemes` and a host (`redis:/oops` has none: not a socket path here). */
 const isDriverUrl = (value: string, schemes: string[]) => {
   try {
-    return schemes.includes(new URL(value).protocol);
+    const url = new URL(value);
+    return schemes.includes(url.protocol) && url.hostname !== "" && value.includes("://");
   } catch {
     return false;
   }

@@ -46,6 +46,15 @@ describe("parseCommandLine", () => {
     });
   });
 
+  it("refuses driver URLs without a host (redis:/oops is not a socket path)", () => {
+    for (const bad of ["redis:/oops", "redis:oops", "postgres:/db", "redis://"]) {
+      expect(() => parseCommandLine(["dev", "--dedup", bad], {})).toThrow(
+        /--dedup ".*" is not valid: expected memory, sqlite, redis:\/\/host/,
+      );
+    }
+    expect(() => parseCommandLine(["dev", "--store", "postgres:/db"], {})).toThrow(ConfigError);
+  });
+
   it("reads --max-inflight-bytes and --sqlite-timeout, and refuses a budget below one request", () => {
     const cmd = parseCommandLine(
       ["dev", "--max-inflight-bytes", "1gb", "--sqlite-timeout", "2s"],
