@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { createEventApi } from "@evt/server";
+import { createEventApi, type EventApiHooks } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
@@ -130,7 +130,7 @@ export async function startGateway(
     // CORS is the gateway's (loopback origins in dev, --cors-origin): see createCorsPolicy.
     cors: false,
     logger,
-    hooks: metrics.hooks,
+    hooks: dev ? withDevEventLog(metrics.hooks, logger) : metrics.hooks,
   });
   const hosts = hostPolicy(config);
   for (const warning of hosts.warnings) logger.warn({ host: config.host }, warning);
@@ -207,4 +207,32 @@ async function checkStores(stores: GatewayStores, logger: Logger): Promise<void>
       });
     }
   }
+}
+
+/**
+ * In `dev`, every accepted request is logged at info (names, count, ids), so the first curl
+ * shows in the terminal. `start` keeps these at the metrics only: a producer could fill the log.
+ */
+function withDevEventLog(hooks: EventApiHooks, logger: Logger): EventApiHooks {
+  return {
+    ...hooks,
+    onEvents(info) {
+      hooks.onEvents?.(info);
+      if (info.events.length === 0) return;
+      const names = [...new Set(info.events.map((e) => e.name))];
+      logger.info(
+        {
+          env: info.env,
+          count: info.events.length,
+          names: names.length > 5 ? [...names.slice(0, 5), `+${names.length - 5} more`] : names,
+          ids:
+            info.ids.length > 5
+              ? [...info.ids.slice(0, 5), `+${info.ids.length - 5} more`]
+              : info.ids,
+          duplicates: info.duplicates,
+        },
+        "events received",
+      );
+    },
+  };
 }

@@ -247,7 +247,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     if (nameDenied !== null) return rejectEvents("forbidden", nameDenied);
     const n = events.length;
     if (n === 0) {
-      hooks?.onEvents?.({ accepted: 0, duplicates: 0 });
+      hooks?.onEvents?.({ accepted: 0, duplicates: 0, env, events: [], ids: [] });
       return sendResponse(200, [], undefined, cors ?? undefined);
     }
     const seed = parseEventIdSeed(req.headers["x-inngest-event-id-seed"]);
@@ -262,7 +262,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const result = await ingest(deps, events, ids, env, receivedAt, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
-      hooks?.onEvents?.({ accepted: result.accepted, duplicates: result.duplicates });
+      hooks?.onEvents?.({
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        env,
+        events,
+        ids: result.ids,
+      });
       return sendResponse(200, result.ids, undefined, cors ?? undefined);
     }
     writes.failed(result.error);

@@ -39,7 +39,16 @@ export interface EventApiHooks {
   /** Once per answered request. */
   onRequest?(info: { route: RouteName; method: string; status: number; durationMs: number }): void;
   /** Once per accepted ingest request: new events stored and duplicates ignored. */
-  onEvents?(info: { accepted: number; duplicates: number }): void;
+  onEvents?(info: {
+    accepted: number;
+    duplicates: number;
+    /** The environment written to. */
+    env: string;
+    /** The request's events (validated), in order; only `name` is part of this contract. */
+    events: readonly { readonly name: string }[];
+    /** The internal ids answered, in the order of `events`. */
+    ids: readonly string[];
+  }): void;
   /** Once per refused request. */
   onRejected?(info: { reason: RejectReason }): void;
   /** Duration of the dedup `claim` call of an ingest request. */
