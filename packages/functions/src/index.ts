@@ -16,3 +16,16 @@ export {
 
 /** Name of this package. */
 export const PACKAGE_NAME = "@evt/functions";
+export {
+  DEFAULT_RETRIES,
+  MAX_REGISTER_FUNCTIONS,
+  MAX_RETRIES,
+  parseRegisterBody,
+  type RegisterAnswer,
+  type RegisteredFunction,
+  type RegisterIssue,
+  type RegisterParseResult,
+  type Registration,
+  registerAnswer,
+  storeRegistration,
+} from "./register";
