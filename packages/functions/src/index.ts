@@ -18,6 +18,7 @@ export {
 export const PACKAGE_NAME = "@evt/functions";
 export {
   DEFAULT_RETRIES,
+  handleRegister,
   MAX_REGISTER_FUNCTIONS,
   MAX_RETRIES,
   parseRegisterBody,

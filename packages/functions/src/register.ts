@@ -1,5 +1,6 @@
 import { createTriggerIndex, type TriggerDefinition, TriggerError } from "@evt/triggers";
 import { z } from "zod";
+import { isFunctionsError } from "./errors";
 import type { AppRecord, FunctionInput, JsonValue, RunStore } from "./run-store";
 import { MAX_ID_LENGTH, MAX_URL_LENGTH } from "./validate";
 
@@ -257,8 +258,8 @@ export function registerAnswer(
 }
 
 /**
- * Store a checked registration: the app, then its functions (replacing the ones it had).
- * `modified` is `true` when a function was added, changed or removed.
+ * Store a checked registration in one transaction: the app and its functions (replacing the
+ * ones it had). `modified` is `true` when a function was added, changed or removed.
  *
  * @example
  * ```ts
@@ -274,14 +275,8 @@ export async function storeRegistration(
   store: RunStore,
   registration: Registration,
 ): Promise<{ modified: boolean }> {
-  const before = new Map(
-    (await store.getApp(registration.app.url))
-      ? (await store.listFunctions(registration.app.url)).map((f) => [f.id, f.version])
-      : [],
-  );
-  await store.upsertApp(registration.app);
-  const after = await store.putFunctions(
-    registration.app.url,
+  const { modified } = await store.syncApp(
+    registration.app,
     registration.functions.map(({ id: fnId, name: fnName, config, stepUrl }) => ({
       id: fnId,
       name: fnName,
@@ -289,7 +284,39 @@ export async function storeRegistration(
       stepUrl,
     })),
   );
-  const modified =
-    after.length !== before.size || after.some((f) => before.get(f.id) !== f.version);
   return { modified };
+}
+
+/**
+ * The whole `/fn/register` route without its transport: check `body`, store the sync, and
+ * give the answer the SDK expects. A body with problems, or a sync the store refuses (a
+ * function id another app URL holds), is a 400 answer naming them; other store errors (the
+ * database is unavailable) are thrown, for the route to answer 5xx.
+ *
+ * @example
+ * ```ts
+ * import { handleRegister } from "@evt/functions";
+ *
+ * const answer = await handleRegister(runs, JSON.parse(requestBody));
+ * res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify(answer.body));
+ * ```
+ */
+export async function handleRegister(
+  store: RunStore,
+  body: unknown,
+  now: number = Date.now(),
+): Promise<RegisterAnswer> {
+  const parsed = parseRegisterBody(body, now);
+  if (!parsed.ok) return registerAnswer({ issues: parsed.issues });
+  try {
+    return registerAnswer(await storeRegistration(store, parsed.registration));
+  } catch (error) {
+    if (isFunctionsError(error, "invalid_input", "too_large")) {
+      return registerAnswer({
+        status: 400,
+        error: `evt refused the registration: ${error.message.replace(/^\[evt\/functions\] \[[a-z]+\] /, "")}`,
+      });
+    }
+    throw error;
+  }
 }

@@ -45,8 +45,16 @@ export interface FunctionRecord {
   version: number;
 }
 
-/** What {@link RunStore.putFunctions} is given for one function. */
+/** What {@link RunStore.syncApp} is given for one function. */
 export type FunctionInput = Omit<FunctionRecord, "appUrl" | "version">;
+
+/** The answer of {@link RunStore.syncApp}. */
+export interface SyncAppResult {
+  /** The app's functions as stored, in the order given. */
+  functions: FunctionRecord[];
+  /** Whether a function was added, changed or removed. */
+  modified: boolean;
+}
 
 /** A run of one function for one event. */
 export interface RunRecord {
@@ -157,11 +165,12 @@ export interface RunStore {
   listApps(): Promise<AppRecord[]>;
 
   /**
-   * Replace the functions of the app at `appUrl` with `functions` (one transaction): new ones
-   * are added at version 1, changed ones get version + 1, absent ones are removed. The app
-   * must exist. A function id held by another app is refused.
+   * Store a sync of an app: the app (inserted or updated by `url`) and its functions, which
+   * replace the ones it had, in one transaction. New functions get version 1, changed ones
+   * (name, config, step URL) version + 1, absent ones are removed. A function id another app
+   * holds is refused, and then nothing is stored.
    */
-  putFunctions(appUrl: string, functions: readonly FunctionInput[]): Promise<FunctionRecord[]>;
+  syncApp(app: AppRecord, functions: readonly FunctionInput[]): Promise<SyncAppResult>;
   /** The function with this composite id, or `null`. */
   getFunction(id: string): Promise<FunctionRecord | null>;
   /** Every function (of one app when `appUrl` is given), by id. */

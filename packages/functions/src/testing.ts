@@ -387,7 +387,7 @@ export function runRunStoreConformance(
         ...over,
       });
 
-      it("upserts apps by url and replaces an app's functions, raising versions of changed ones", async () => {
+      it("upserts apps by url; a sync replaces an app's functions, raising versions of changed ones", async () => {
         const store = await open();
         const other = await second(store);
         await store.upsertApp(app);
@@ -395,19 +395,23 @@ export function runRunStoreConformance(
         expect(await other.listApps()).toEqual([
           { ...app, lastError: "timeout", syncedAt: T0 + 1 },
         ]);
-        const put1 = await store.putFunctions(app.url, [fn("acc-app-a"), fn("acc-app-b")]);
-        expect(put1.map((f) => [f.id, f.version])).toEqual([
+        const sync1 = await store.syncApp(app, [fn("acc-app-a"), fn("acc-app-b")]);
+        expect(sync1.modified).toBe(true);
+        expect(sync1.functions.map((f) => [f.id, f.version])).toEqual([
           ["acc-app-a", 1],
           ["acc-app-b", 1],
         ]);
-        await store.putFunctions(app.url, [
+        expect(await other.getApp(app.url)).toEqual(app); // the sync stored the app too
+        const same = await store.syncApp(app, [fn("acc-app-a"), fn("acc-app-b")]);
+        expect(same.modified).toBe(false);
+        const changed = await store.syncApp(app, [
           fn("acc-app-a"),
           fn("acc-app-b", { config: { retries: 0 } }),
         ]);
-        await store.putFunctions(app.url, [
-          fn("acc-app-b", { config: { retries: 0 } }),
-          fn("acc-app-c"),
-        ]);
+        expect(changed.modified).toBe(true);
+        const removed = await store.syncApp(app, [fn("acc-app-b", { config: { retries: 0 } })]);
+        expect(removed.modified).toBe(true);
+        await store.syncApp(app, [fn("acc-app-b", { config: { retries: 0 } }), fn("acc-app-c")]);
         expect((await other.listFunctions()).map((f) => [f.id, f.version])).toEqual([
           ["acc-app-b", 2],
           ["acc-app-c", 1],
@@ -421,25 +425,20 @@ export function runRunStoreConformance(
           version: 2,
         });
         expect(await store.getFunction("acc-app-a")).toBeNull();
+        expect(await other.listFunctions(app.url)).toHaveLength(2);
       });
 
-      it("refuses functions of an unknown app, or an id another app holds, storing none", async () => {
+      it("refuses a sync holding an id another app holds, storing neither the app nor its functions", async () => {
         const store = await open();
+        await store.syncApp(app, [fn("shared")]);
+        const app2 = { ...app, url: "http://127.0.0.1:3001/api/inngest", appId: "other" };
         await expectFunctionsError(
-          store.putFunctions(app.url, [fn("x")]),
-          "not_found",
-          /no app at http/,
-        );
-        await store.upsertApp(app);
-        const url2 = "http://127.0.0.1:3001/api/inngest";
-        await store.upsertApp({ ...app, url: url2, appId: "other" });
-        await store.putFunctions(app.url, [fn("shared")]);
-        await expectFunctionsError(
-          store.putFunctions(url2, [fn("mine"), fn("shared")]),
+          store.syncApp(app2, [fn("mine"), fn("shared")]),
           "invalid_input",
           /functions\[1\]\.id "shared" is registered by another app/,
         );
-        expect(await store.listFunctions(url2)).toEqual([]);
+        expect(await store.getApp(app2.url)).toBeNull();
+        expect(await store.listFunctions(app2.url)).toEqual([]);
         expect((await store.getFunction("shared"))?.appUrl).toBe(app.url);
       });
     });
@@ -651,31 +650,32 @@ export function runRunStoreConformance(
       it("refuses duplicate or malformed functions, storing none", async () => {
         const store = await open();
         const url = "http://127.0.0.1:3000/api/inngest";
-        await store.upsertApp({
+        const appA = {
           url,
           appId: "a",
           sdk: null,
           framework: null,
           syncedAt: null,
           lastError: null,
-        });
+        };
         const f = { id: "a-f", name: "F", config: {}, stepUrl: url };
         await expectFunctionsError(
-          store.putFunctions(url, [f, f]),
+          store.syncApp(appA, [f, f]),
           "invalid_input",
           /functions\[1\]\.id "a-f" appears twice/,
         );
         await expectFunctionsError(
-          store.putFunctions(url, [f, { ...f, id: "a-g", stepUrl: "javascript:alert(1)" }]),
+          store.syncApp(appA, [f, { ...f, id: "a-g", stepUrl: "javascript:alert(1)" }]),
           "invalid_input",
           /functions\[1\]\.stepUrl must be an http/,
         );
         await expectFunctionsError(
-          store.putFunctions(url, [f, { ...f, id: "a-h", name: "bad\u0000name" }]),
+          store.syncApp(appA, [f, { ...f, id: "a-h", name: "bad\u0000name" }]),
           "invalid_input",
           /functions\[1\]\.name must be/,
         );
         expect(await store.listFunctions()).toEqual([]);
+        expect(await store.listApps()).toEqual([]);
       });
     });
 

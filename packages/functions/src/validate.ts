@@ -233,7 +233,7 @@ export function checkApp(where: string, app: unknown): AppRecord {
   };
 }
 
-/** A function of `putFunctions`, checked, with its config encoded. */
+/** A function of `syncApp`, checked, with its config encoded. */
 export interface CheckedFunction {
   id: string;
   name: string;
@@ -241,7 +241,7 @@ export interface CheckedFunction {
   stepUrl: string;
 }
 
-/** The functions of `putFunctions`, checked (ids unique). */
+/** The functions of `syncApp`, checked (ids unique). */
 export function checkFunctions(where: string, functions: unknown): CheckedFunction[] {
   if (!Array.isArray(functions)) fail(where, `functions must be an array, got ${show(functions)}`);
   if (functions.length > 10_000)

@@ -2,10 +2,10 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import {
   createMemoryRunStore,
+  handleRegister,
   parseRegisterBody,
   type RunStore,
   registerAnswer,
-  storeRegistration,
 } from "@evt/functions";
 import { Inngest, NonRetriableError } from "inngest";
 import { serve } from "inngest/node";
@@ -35,10 +35,7 @@ beforeAll(async () => {
     req.on("end", async () => {
       const body = JSON.parse(text) as unknown;
       captured.push({ headers: req.headers, body });
-      const parsed = parseRegisterBody(body);
-      const answer = parsed.ok
-        ? registerAnswer(await storeRegistration(runs, parsed.registration))
-        : registerAnswer({ issues: parsed.issues });
+      const answer = await handleRegister(runs, body);
       res.writeHead(answer.status, { "content-type": "application/json" });
       res.end(JSON.stringify(answer.body));
     });
@@ -172,6 +169,18 @@ describe("/fn/register with the real inngest@4.24.0 SDK", () => {
     expect(sync.answer.message).toContain(`functions[${i}].triggers[0].expression`);
     expect(await runs.getApp(sync.url)).toBeNull();
     expect(await runs.getFunction("bad-app-ok")).toBeNull();
+  });
+
+  it("refuses an app id served at a second URL: its function ids are taken, nothing is stored", async () => {
+    const first = await syncApp("twin", shopFunctions);
+    expect(first.status).toBe(200);
+    const second = await syncApp("twin", shopFunctions);
+    expect(second.status).toBe(400);
+    expect(second.answer.message).toMatch(
+      /evt refused the registration: functions\[\d\]\.id "twin-[a-z-]+" is registered by another app \(http:\/\/127\.0\.0\.1:\d+\/api\/inngest\)/,
+    );
+    expect(await runs.getApp(second.url)).toBeNull();
+    expect((await runs.listFunctions(first.url)).length).toBe(4);
   });
 
   it("reports hostile bodies with every problem and its path", async () => {

@@ -5,12 +5,12 @@ import type {
   CreateRunInput,
   CreateRunResult,
   FunctionInput,
-  FunctionRecord,
   ReleaseInput,
   RunRecord,
   RunStore,
   StepInput,
   StepRecord,
+  SyncAppResult,
 } from "../run-store";
 import {
   checkApp,
@@ -157,17 +157,11 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         [...apps.values()].sort((a, b) => (a.url < b.url ? -1 : 1)).map((a) => ({ ...a })),
       ),
 
-    putFunctions: (appUrl: string, list: readonly FunctionInput[]) =>
-      call("putFunctions", (): FunctionRecord[] => {
-        const url = checkUrl(DRIVER, "appUrl", appUrl);
+    syncApp: (app: AppRecord, list: readonly FunctionInput[]) =>
+      call("syncApp", (): SyncAppResult => {
+        const checkedApp = checkApp(DRIVER, app);
+        const url = checkedApp.url;
         const checked = checkFunctions(DRIVER, list);
-        if (!apps.has(url)) {
-          throw new FunctionsError(
-            DRIVER,
-            "not_found",
-            `putFunctions: no app at ${url}; upsertApp it first`,
-          );
-        }
         for (const [i, f] of checked.entries()) {
           const other = functions.get(f.id);
           if (other && other.app_url !== url) {
@@ -178,9 +172,15 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
             );
           }
         }
+        // Checked: nothing below can fail, so the call is stored whole.
+        let modified = false;
+        apps.set(url, checkedApp);
         const keep = new Set(checked.map((f) => f.id));
         for (const [id, row] of functions) {
-          if (row.app_url === url && !keep.has(id)) functions.delete(id);
+          if (row.app_url === url && !keep.has(id)) {
+            functions.delete(id);
+            modified = true;
+          }
         }
         for (const f of checked) {
           const old = functions.get(f.id);
@@ -194,8 +194,9 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
             step_url: f.stepUrl,
             version: old ? (same ? old.version : old.version + 1) : 1,
           });
+          if (!same) modified = true;
         }
-        return checked.map((f) => decodeFunction(functions.get(f.id)!));
+        return { functions: checked.map((f) => decodeFunction(functions.get(f.id)!)), modified };
       }),
 
     getFunction: (id: string) =>

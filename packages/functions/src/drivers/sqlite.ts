@@ -6,12 +6,12 @@ import type {
   CreateRunInput,
   CreateRunResult,
   FunctionInput,
-  FunctionRecord,
   ReleaseInput,
   RunRecord,
   RunStore,
   StepInput,
   StepRecord,
+  SyncAppResult,
 } from "../run-store";
 import {
   checkApp,
@@ -259,26 +259,27 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         false,
       ),
 
-    putFunctions: (appUrl: string, list: readonly FunctionInput[]) =>
+    syncApp: (app: AppRecord, list: readonly FunctionInput[]) =>
       tx(
-        "putFunctions",
-        () => ({ url: checkUrl(DRIVER, "appUrl", appUrl), fns: checkFunctions(DRIVER, list) }),
-        ({ s }, { url, fns }): FunctionRecord[] => {
-          if (!s.getApp.get(url)) {
-            throw new FunctionsError(
-              DRIVER,
-              "not_found",
-              `putFunctions: no app at ${url}; upsertApp it first`,
-            );
-          }
+        "syncApp",
+        () => ({ a: checkApp(DRIVER, app), fns: checkFunctions(DRIVER, list) }),
+        ({ s }, { a, fns }): SyncAppResult => {
+          const url = a.url;
+          let modified = false;
+          s.upsertApp.run(a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError);
           const keep = new Set(fns.map((f) => f.id));
           for (const old of s.listAppFunctions.all(url) as FunctionRow[]) {
-            if (!keep.has(old.id)) s.deleteFunction.run(old.id);
+            if (!keep.has(old.id)) {
+              s.deleteFunction.run(old.id);
+              modified = true;
+            }
           }
           for (const [i, f] of fns.entries()) {
             const old = s.getFunction.get(f.id) as FunctionRow | undefined;
-            if (!old) s.insertFunction.run(f.id, url, f.name, f.config, f.stepUrl);
-            else if (old.app_url !== url) {
+            if (!old) {
+              s.insertFunction.run(f.id, url, f.name, f.config, f.stepUrl);
+              modified = true;
+            } else if (old.app_url !== url) {
               throw new FunctionsError(
                 DRIVER,
                 "invalid_input",
@@ -290,9 +291,13 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
               old.step_url !== f.stepUrl
             ) {
               s.updateFunction.run(f.name, f.config, f.stepUrl, f.id);
+              modified = true;
             }
           }
-          return fns.map((f) => decodeFunction(s.getFunction.get(f.id) as FunctionRow));
+          return {
+            functions: fns.map((f) => decodeFunction(s.getFunction.get(f.id) as FunctionRow)),
+            modified,
+          };
         },
       ),
 
