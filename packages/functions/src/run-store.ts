@@ -196,6 +196,12 @@ export interface RunStore {
    * when `owner` no longer holds it.
    */
   release(runId: string, owner: string, update: ReleaseInput): Promise<boolean>;
+  /**
+   * Cancel a queued or running run, whoever holds it: it is never claimed again, and its
+   * holder's `renewLease`, `release` and `saveSteps` answer `false`. `false` when the run had
+   * already finished (it keeps its status).
+   */
+  cancelRun(runId: string, now: number): Promise<boolean>;
   /** The earliest `due_at` of a queued or running run, or `null` when none: when to claim next. */
   nextDueAt(): Promise<number | null>;
 

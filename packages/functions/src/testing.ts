@@ -289,6 +289,44 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("cancel", () => {
+      it("cancels a queued or a held run; the holder loses it; a finished run stays as it is", async () => {
+        const store = await open();
+        const other = await second(store);
+        const queued = (await create(store, 1)).run.runId;
+        const held = (await create(store, 2, T0 + 1)).run.runId;
+        const done = (await create(store, 3, T0 + 2)).run.runId;
+        await store.claimDue(T0 + 2, "w", 60_000, 3); // claims all three
+        await store.release(queued, "w", { status: "queued", now: T0 + 3, dueAt: T0 + 10 });
+        await store.release(done, "w", { status: "completed", now: T0 + 3, output: 1 });
+        expect(await other.cancelRun(queued, T0 + 4)).toBe(true);
+        expect(await other.cancelRun(held, T0 + 5)).toBe(true);
+        expect(await other.cancelRun(done, T0 + 6)).toBe(false);
+        expect(await other.cancelRun("01JD000000000000000000000Z", T0 + 6)).toBe(false);
+        expect(await store.getRun(queued)).toMatchObject({
+          status: "cancelled",
+          endedAt: T0 + 4,
+          dueAt: null,
+        });
+        expect(await store.getRun(held)).toMatchObject({ status: "cancelled", leaseOwner: null });
+        expect(await store.getRun(done)).toMatchObject({ status: "completed", endedAt: T0 + 3 });
+        expect(await store.renewLease(held, "w", T0 + 7, 1_000)).toBe(false);
+        expect(await store.release(held, "w", { status: "completed", now: T0 + 7 })).toBe(false);
+        expect(
+          await store.saveSteps(held, "w", [
+            { stepId: "s", op: "StepRun", data: 1, error: null, attempts: 1 },
+          ]),
+        ).toBe(false);
+        expect(await store.claimDue(T0 + 1_000_000, "w", 1_000, 10)).toEqual([]);
+        expect(await store.nextDueAt()).toBeNull();
+        await expectFunctionsError(
+          store.cancelRun("nope", T0),
+          "invalid_input",
+          /runId must be a ULID/,
+        );
+      });
+    });
+
     describe("steps", () => {
       it("memoizes steps in first-stored order; a step saved again replaces its data", async () => {
         const store = await open();

@@ -314,6 +314,20 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         return true;
       }),
 
+    cancelRun: (runId: string, now: number) =>
+      call("cancelRun", () => {
+        checkRunId(DRIVER, "runId", runId);
+        const at = checkTime(DRIVER, "now", now);
+        const row = runs.get(runId);
+        if (!row || (row.status !== "queued" && row.status !== "running")) return false;
+        row.status = "cancelled";
+        row.ended_at = at;
+        row.lease_owner = null;
+        row.lease_until = null;
+        setDue(row, null);
+        return true;
+      }),
+
     nextDueAt: () => call("nextDueAt", () => dueIndex.first()),
 
     saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>

@@ -88,6 +88,9 @@ export const sql = (p: string) => ({
       lease_until = NULL, attempt = coalesce(?, attempt), output = coalesce(?, output),
       error = coalesce(?, error)
     WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
+  cancel: `UPDATE "${p}runs" SET status = 'cancelled', ended_at = ?, due_at = NULL,
+      lease_owner = NULL, lease_until = NULL
+    WHERE run_id = ? AND status IN ('queued', 'running')`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
   upsertStep: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at)

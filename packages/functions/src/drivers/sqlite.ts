@@ -419,6 +419,16 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           ).changes === 1,
       ),
 
+    cancelRun: (runId: string, now: number) =>
+      tx(
+        "cancelRun",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          return checkTime(DRIVER, "now", now);
+        },
+        ({ s }, at) => s.cancel.run(at, runId).changes === 1,
+      ),
+
     nextDueAt: () =>
       tx(
         "nextDueAt",
