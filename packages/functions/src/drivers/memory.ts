@@ -1,0 +1,367 @@
+import { createUlidFactory } from "@evt/schema";
+import { FunctionsError } from "../errors";
+import type {
+  AppRecord,
+  CreateRunInput,
+  CreateRunResult,
+  FunctionInput,
+  ReleaseInput,
+  RunRecord,
+  RunStore,
+  StepInput,
+  StepRecord,
+  SyncAppResult,
+} from "../run-store";
+import {
+  checkApp,
+  checkClaim,
+  checkCreateRun,
+  checkFunctions,
+  checkInteger,
+  checkRelease,
+  checkRunId,
+  checkSteps,
+  checkTime,
+  checkToken,
+  checkUrl,
+} from "../validate";
+import {
+  decodeFunction,
+  decodeRun,
+  decodeStep,
+  type FunctionRow,
+  type RunRow,
+  type StepRow,
+} from "./rows";
+
+const DRIVER = "memory";
+
+/** Options of {@link createMemoryRunStore}. None yet; kept for symmetry with the other drivers. */
+export type MemoryRunStoreOptions = Record<string, never>;
+
+/** `(dueAt, runId)` entries kept sorted: the memory driver's due index. */
+class DueIndex {
+  private keys: number[] = [];
+  private ids: string[] = [];
+
+  private position(due: number, id: string): number {
+    let lo = 0;
+    let hi = this.keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const k = this.keys[mid]!;
+      if (k < due || (k === due && this.ids[mid]! < id)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  add(due: number, id: string): void {
+    const at = this.position(due, id);
+    this.keys.splice(at, 0, due);
+    this.ids.splice(at, 0, id);
+  }
+
+  remove(due: number, id: string): void {
+    const at = this.position(due, id);
+    if (this.ids[at] === id) {
+      this.keys.splice(at, 1);
+      this.ids.splice(at, 1);
+    }
+  }
+
+  /** Ids with a due time `<= now`, earliest first, at most `limit`. */
+  due(now: number, limit: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.keys.length && out.length < limit && this.keys[i]! <= now; i++) {
+      out.push(this.ids[i]!);
+    }
+    return out;
+  }
+
+  first(): number | null {
+    return this.keys.length === 0 ? null : this.keys[0]!;
+  }
+}
+
+/**
+ * A run store in process memory, for tests and single-process experiments: nothing survives
+ * the process. Values are copied in and out (as JSON), like the database drivers.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryRunStore } from "@evt/functions/memory";
+ *
+ * const runs = createMemoryRunStore();
+ * const { run, created } = await runs.createRun({
+ *   functionId: "my-app-send-welcome", eventInternalId: "01JD0000000000000000000000", env: "dev",
+ *   dueAt: Date.now(),
+ * });
+ * const [claimed] = await runs.claimDue(Date.now(), "worker-1", 30_000, 10);
+ * ```
+ */
+export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunStore {
+  const nextUlid = createUlidFactory();
+  const apps = new Map<string, AppRecord>();
+  const functions = new Map<string, FunctionRow>();
+  const runs = new Map<string, RunRow>();
+  const byKey = new Map<string, string>();
+  const byEvent = new Map<string, string[]>();
+  const steps = new Map<string, Map<string, StepRow>>();
+  const dueIndex = new DueIndex();
+  let closed = false;
+
+  function use(op: string): void {
+    if (closed) throw new FunctionsError(DRIVER, "closed", `${op}: the run store is closed`);
+  }
+
+  /** Run `fn` as an async call: its throws become rejections. */
+  function call<T>(op: string, fn: () => T): Promise<T> {
+    try {
+      use(op);
+      return Promise.resolve(fn());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function setDue(row: RunRow, due: number | null): void {
+    if (row.due_at !== null) dueIndex.remove(row.due_at, row.run_id);
+    row.due_at = due;
+    if (due !== null) dueIndex.add(due, row.run_id);
+  }
+
+  function held(runId: string, owner: string): RunRow | null {
+    const row = runs.get(runId);
+    return row && row.status === "running" && row.lease_owner === owner ? row : null;
+  }
+
+  return {
+    driver: DRIVER,
+
+    upsertApp: (app: AppRecord) =>
+      call("upsertApp", () => {
+        const checked = checkApp(DRIVER, app);
+        apps.set(checked.url, checked);
+        return { ...checked };
+      }),
+
+    getApp: (url: string) =>
+      call("getApp", () => {
+        const app = apps.get(checkUrl(DRIVER, "url", url));
+        return app ? { ...app } : null;
+      }),
+
+    listApps: () =>
+      call("listApps", () =>
+        [...apps.values()].sort((a, b) => (a.url < b.url ? -1 : 1)).map((a) => ({ ...a })),
+      ),
+
+    syncApp: (app: AppRecord, list: readonly FunctionInput[]) =>
+      call("syncApp", (): SyncAppResult => {
+        const checkedApp = checkApp(DRIVER, app);
+        const url = checkedApp.url;
+        const checked = checkFunctions(DRIVER, list);
+        for (const [i, f] of checked.entries()) {
+          const other = functions.get(f.id);
+          if (other && other.app_url !== url) {
+            throw new FunctionsError(
+              DRIVER,
+              "invalid_input",
+              `functions[${i}].id ${JSON.stringify(f.id)} is registered by another app (${other.app_url}); function ids are unique across apps`,
+            );
+          }
+        }
+        // Checked: nothing below can fail, so the call is stored whole.
+        let modified = false;
+        apps.set(url, checkedApp);
+        const keep = new Set(checked.map((f) => f.id));
+        for (const [id, row] of functions) {
+          if (row.app_url === url && !keep.has(id)) {
+            functions.delete(id);
+            modified = true;
+          }
+        }
+        for (const f of checked) {
+          const old = functions.get(f.id);
+          const same =
+            old && old.name === f.name && old.config === f.config && old.step_url === f.stepUrl;
+          functions.set(f.id, {
+            id: f.id,
+            app_url: url,
+            name: f.name,
+            config: f.config,
+            step_url: f.stepUrl,
+            version: old ? (same ? old.version : old.version + 1) : 1,
+          });
+          if (!same) modified = true;
+        }
+        return { functions: checked.map((f) => decodeFunction(functions.get(f.id)!)), modified };
+      }),
+
+    getFunction: (id: string) =>
+      call("getFunction", () => {
+        const row = functions.get(checkToken(DRIVER, "id", id));
+        return row ? decodeFunction(row) : null;
+      }),
+
+    listFunctions: (appUrl?: string) =>
+      call("listFunctions", () => {
+        const url = appUrl === undefined ? undefined : checkUrl(DRIVER, "appUrl", appUrl);
+        return [...functions.values()]
+          .filter((f) => url === undefined || f.app_url === url)
+          .sort((a, b) => (a.id < b.id ? -1 : 1))
+          .map(decodeFunction);
+      }),
+
+    createRun: (input: CreateRunInput) =>
+      call("createRun", (): CreateRunResult => {
+        const r = checkCreateRun(DRIVER, input);
+        const key = `${r.functionId}\u0000${r.eventInternalId}`;
+        const existing = byKey.get(key);
+        if (existing !== undefined) return { run: decodeRun(runs.get(existing)!), created: false };
+        const runId = r.runId ?? nextUlid();
+        if (runs.has(runId)) {
+          throw new FunctionsError(
+            DRIVER,
+            "invalid_input",
+            `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+          );
+        }
+        const row: RunRow = {
+          run_id: runId,
+          function_id: r.functionId,
+          event_internal_id: r.eventInternalId,
+          env: r.env,
+          status: "queued",
+          attempt: 0,
+          output: null,
+          error: null,
+          created_at: r.now,
+          started_at: null,
+          ended_at: null,
+          due_at: null,
+          lease_owner: null,
+          lease_until: null,
+        };
+        runs.set(runId, row);
+        byKey.set(key, runId);
+        const list = byEvent.get(r.eventInternalId);
+        if (list) list.push(runId);
+        else byEvent.set(r.eventInternalId, [runId]);
+        setDue(row, r.dueAt);
+        return { run: decodeRun(row), created: true };
+      }),
+
+    getRun: (runId: string) =>
+      call("getRun", () => {
+        const row = runs.get(checkRunId(DRIVER, "runId", runId));
+        return row ? decodeRun(row) : null;
+      }),
+
+    listRunsForEvent: (eventInternalId: string) =>
+      call("listRunsForEvent", (): RunRecord[] =>
+        (byEvent.get(checkToken(DRIVER, "eventInternalId", eventInternalId, 64)) ?? [])
+          .slice()
+          .sort()
+          .map((id) => decodeRun(runs.get(id)!)),
+      ),
+
+    claimDue: (now: number, owner: string, leaseMs: number, limit: number) =>
+      call("claimDue", () => {
+        const c = checkClaim(DRIVER, now, owner, leaseMs, limit);
+        const out: RunRecord[] = [];
+        for (const id of dueIndex.due(c.now, c.limit)) {
+          const row = runs.get(id)!;
+          row.status = "running";
+          row.started_at ??= c.now;
+          row.lease_owner = c.owner;
+          row.lease_until = c.now + c.leaseMs;
+          setDue(row, row.lease_until);
+          out.push(decodeRun(row));
+        }
+        return out;
+      }),
+
+    renewLease: (runId: string, owner: string, now: number, leaseMs: number) =>
+      call("renewLease", () => {
+        checkRunId(DRIVER, "runId", runId);
+        checkToken(DRIVER, "owner", owner);
+        const at = checkTime(DRIVER, "now", now);
+        const ms = checkInteger(DRIVER, "leaseMs", leaseMs, 1, 86_400_000);
+        const row = held(runId, owner);
+        if (!row) return false;
+        row.lease_until = at + ms;
+        setDue(row, row.lease_until);
+        return true;
+      }),
+
+    release: (runId: string, owner: string, update: ReleaseInput) =>
+      call("release", () => {
+        checkRunId(DRIVER, "runId", runId);
+        checkToken(DRIVER, "owner", owner);
+        const u = checkRelease(DRIVER, update);
+        const row = held(runId, owner);
+        if (!row) return false;
+        row.status = u.status;
+        row.lease_owner = null;
+        row.lease_until = null;
+        if (u.attempt !== undefined) row.attempt = u.attempt;
+        if (u.output !== undefined) row.output = u.output;
+        if (u.error !== undefined) row.error = u.error;
+        row.ended_at = u.status === "queued" ? null : u.now;
+        setDue(row, u.dueAt);
+        return true;
+      }),
+
+    cancelRun: (runId: string, now: number) =>
+      call("cancelRun", () => {
+        checkRunId(DRIVER, "runId", runId);
+        const at = checkTime(DRIVER, "now", now);
+        const row = runs.get(runId);
+        if (!row || (row.status !== "queued" && row.status !== "running")) return false;
+        row.status = "cancelled";
+        row.ended_at = at;
+        row.lease_owner = null;
+        row.lease_until = null;
+        setDue(row, null);
+        return true;
+      }),
+
+    nextDueAt: () => call("nextDueAt", () => dueIndex.first()),
+
+    saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>
+      call("saveSteps", () => {
+        checkRunId(DRIVER, "runId", runId);
+        checkToken(DRIVER, "owner", owner);
+        const checked = checkSteps(DRIVER, list, Date.now());
+        if (!held(runId, owner)) return false;
+        let memo = steps.get(runId);
+        if (!memo) {
+          memo = new Map();
+          steps.set(runId, memo);
+        }
+        for (const s of checked) {
+          memo.set(s.stepId, {
+            run_id: runId,
+            step_id: s.stepId,
+            op: s.op,
+            data: s.data,
+            error: s.error,
+            attempts: s.attempts,
+            updated_at: s.updatedAt,
+          });
+        }
+        return true;
+      }),
+
+    listSteps: (runId: string) =>
+      call("listSteps", (): StepRecord[] =>
+        [...(steps.get(checkRunId(DRIVER, "runId", runId))?.values() ?? [])].map(decodeStep),
+      ),
+
+    close: async () => {
+      closed = true;
+    },
+  };
+}

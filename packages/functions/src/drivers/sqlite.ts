@@ -1,0 +1,501 @@
+import { createUlidFactory } from "@evt/schema";
+import type BetterSqlite3 from "better-sqlite3";
+import { describeError, FunctionsError } from "../errors";
+import type {
+  AppRecord,
+  CreateRunInput,
+  CreateRunResult,
+  FunctionInput,
+  ReleaseInput,
+  RunRecord,
+  RunStore,
+  StepInput,
+  StepRecord,
+  SyncAppResult,
+} from "../run-store";
+import {
+  checkApp,
+  checkClaim,
+  checkCreateRun,
+  checkFunctions,
+  checkInteger,
+  checkRelease,
+  checkRunId,
+  checkSteps,
+  checkTime,
+  checkToken,
+  checkUrl,
+} from "../validate";
+import {
+  decodeFunction,
+  decodeRun,
+  decodeStep,
+  type FunctionRow,
+  type RunRow,
+  type StepRow,
+} from "./rows";
+import { schemaSql, sql } from "./sqlite-sql";
+
+const DRIVER = "sqlite";
+const DEFAULT_PREFIX = "evt_fn_";
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+const TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
+
+/**
+ * The parts of a `better-sqlite3` `Database` this driver uses. Any `new Database(...)` from
+ * `better-sqlite3` fits; the type is structural so `@types/better-sqlite3` is not required.
+ */
+export interface SqliteDatabase {
+  prepare(sql: string): unknown;
+  exec(sql: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction(fn: (...args: never[]) => unknown): unknown;
+  close(): unknown;
+  readonly open: boolean;
+}
+
+/** Options of {@link createSqliteRunStore}: give `path` or `database`. */
+export interface SqliteRunStoreOptions {
+  /**
+   * Database file to open (created if missing), or `":memory:"`. The store opens it with
+   * `journal_mode=WAL` and `synchronous=FULL`, and closes it on `close()`. Several stores (in
+   * one process or several) may open the same file: claims are exclusive across them.
+   */
+  path?: string;
+  /**
+   * An open `better-sqlite3` database to use instead of `path`, for example the one the event
+   * store writes to, so that events and runs can share a file. The store does not close it.
+   */
+  database?: SqliteDatabase;
+  /** Prefix of the table names (a plain identifier). @default "evt_fn_" */
+  tablePrefix?: string;
+  /**
+   * How long a call waits for a lock held by another connection (`busy_timeout`) before it
+   * fails with a retryable `unavailable` error.
+   * @default 2000
+   */
+  timeoutMs?: number;
+}
+
+type Statement = BetterSqlite3.Statement;
+type Sql = ReturnType<typeof sql>;
+
+interface Ready {
+  db: BetterSqlite3.Database;
+  s: { [K in keyof Sql]: Statement };
+}
+
+function toFunctionsError(op: string, error: unknown): FunctionsError {
+  if (error instanceof FunctionsError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const transient = typeof code === "string" && TRANSIENT.test(code);
+  return new FunctionsError(
+    DRIVER,
+    transient ? "unavailable" : "failed",
+    `${op} failed: ${describeError(error)}${typeof code === "string" ? ` (${code})` : ""}`,
+    { cause: error },
+  );
+}
+
+/**
+ * The embedded run store: one SQLite file through `better-sqlite3` (loaded on first use), in
+ * WAL mode. Every call is one transaction; claims take the write lock first (`BEGIN
+ * IMMEDIATE`), so two stores on one file never claim the same run. Due runs are found by a
+ * partial index on `due_at` of queued and running runs.
+ *
+ * @example
+ * ```ts
+ * import { createSqliteRunStore } from "@evt/functions/sqlite";
+ *
+ * const runs = createSqliteRunStore({ path: "./.evt/runs.db" });
+ * await runs.createRun({ functionId: "my-app-send-welcome", eventInternalId: "01JD0000000000000000000000",
+ *   env: "dev", dueAt: Date.now() });
+ * for (const run of await runs.claimDue(Date.now(), "gateway-1", 30_000, 100)) {
+ *   // call the function, then:
+ *   await runs.release(run.runId, "gateway-1", { status: "completed", output: { ok: true }, now: Date.now() });
+ * }
+ * await runs.close();
+ * ```
+ */
+export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
+  if (typeof options !== "object" || options === null) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      "options must be an object with `path` (a file or ':memory:') or `database`",
+    );
+  }
+  const hasPath = typeof options.path === "string" && options.path.length > 0;
+  if (hasPath === (options.database != null)) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      "options: give exactly one of `path` (a file or ':memory:') or `database` (an open better-sqlite3 Database)",
+    );
+  }
+  const prefix = options.tablePrefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      `options.tablePrefix must be a plain identifier (a letter or _, then letters, digits or _, at most 40 characters), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? 2_000
+      : checkInteger(DRIVER, "options.timeoutMs", options.timeoutMs, 1, 600_000);
+  const owned = options.database == null;
+  const nextUlid = createUlidFactory();
+  let ready: Ready | null = null;
+  let opening: Promise<Ready> | null = null;
+  let closed = false;
+
+  async function open(): Promise<Ready> {
+    let db: BetterSqlite3.Database;
+    if (owned) {
+      let mod: unknown;
+      try {
+        mod = await import("better-sqlite3");
+      } catch (error) {
+        throw new FunctionsError(
+          DRIVER,
+          "missing_dependency",
+          'the sqlite driver needs the "better-sqlite3" package, which could not be loaded; install it next to @evt/functions (npm install better-sqlite3)',
+          { cause: error },
+        );
+      }
+      const Database = ((mod as { default?: unknown }).default ?? mod) as typeof BetterSqlite3;
+      db = new Database(options.path!, { timeout: timeoutMs });
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+    } else {
+      db = options.database as unknown as BetterSqlite3.Database;
+      if (options.timeoutMs !== undefined) db.pragma(`busy_timeout = ${timeoutMs}`);
+    }
+    try {
+      db.exec(schemaSql(prefix));
+      const text = sql(prefix);
+      const s = {} as Ready["s"];
+      for (const key of Object.keys(text) as (keyof Sql)[]) s[key] = db.prepare(text[key]);
+      return { db, s };
+    } catch (error) {
+      if (owned) db.close();
+      throw error;
+    }
+  }
+
+  async function use(op: string): Promise<Ready> {
+    if (closed) throw new FunctionsError(DRIVER, "closed", `${op}: the run store is closed`);
+    if (ready) return ready;
+    opening ??= open().then(
+      (r) => {
+        if (closed) {
+          if (owned) r.db.close();
+          throw new FunctionsError(
+            DRIVER,
+            "closed",
+            `${op}: the run store was closed while opening`,
+          );
+        }
+        ready = r;
+        return r;
+      },
+      (error) => {
+        opening = null; // try again on the next call
+        throw toFunctionsError(`${op}: opening ${options.path ?? "the database"}`, error);
+      },
+    );
+    return opening;
+  }
+
+  /**
+   * Check the arguments (before touching the database), then run `fn` in one transaction
+   * (`BEGIN IMMEDIATE` when it writes, so it never has to upgrade a read lock).
+   */
+  async function tx<A, T>(
+    op: string,
+    check: () => A,
+    fn: (r: Ready, args: A) => T,
+    write = true,
+  ): Promise<T> {
+    const args = check();
+    const r = await use(op);
+    try {
+      if (!write) return fn(r, args);
+      const run = r.db.transaction(() => fn(r, args));
+      return run.immediate();
+    } catch (error) {
+      throw toFunctionsError(op, error);
+    }
+  }
+
+  return {
+    driver: DRIVER,
+
+    upsertApp: (app: AppRecord) =>
+      tx(
+        "upsertApp",
+        () => checkApp(DRIVER, app),
+        ({ s }, a) => {
+          s.upsertApp.run(a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError);
+          return a;
+        },
+      ),
+
+    getApp: (url: string) =>
+      tx(
+        "getApp",
+        () => checkUrl(DRIVER, "url", url),
+        ({ s }, u) => decodeApp(s.getApp.get(u) as AppRow | undefined),
+        false,
+      ),
+
+    listApps: () =>
+      tx(
+        "listApps",
+        () => null,
+        ({ s }) => (s.listApps.all() as AppRow[]).map((row) => decodeApp(row)!),
+        false,
+      ),
+
+    syncApp: (app: AppRecord, list: readonly FunctionInput[]) =>
+      tx(
+        "syncApp",
+        () => ({ a: checkApp(DRIVER, app), fns: checkFunctions(DRIVER, list) }),
+        ({ s }, { a, fns }): SyncAppResult => {
+          const url = a.url;
+          let modified = false;
+          s.upsertApp.run(a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError);
+          const keep = new Set(fns.map((f) => f.id));
+          for (const old of s.listAppFunctions.all(url) as FunctionRow[]) {
+            if (!keep.has(old.id)) {
+              s.deleteFunction.run(old.id);
+              modified = true;
+            }
+          }
+          for (const [i, f] of fns.entries()) {
+            const old = s.getFunction.get(f.id) as FunctionRow | undefined;
+            if (!old) {
+              s.insertFunction.run(f.id, url, f.name, f.config, f.stepUrl);
+              modified = true;
+            } else if (old.app_url !== url) {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `functions[${i}].id ${JSON.stringify(f.id)} is registered by another app (${old.app_url}); function ids are unique across apps`,
+              );
+            } else if (
+              old.name !== f.name ||
+              old.config !== f.config ||
+              old.step_url !== f.stepUrl
+            ) {
+              s.updateFunction.run(f.name, f.config, f.stepUrl, f.id);
+              modified = true;
+            }
+          }
+          return {
+            functions: fns.map((f) => decodeFunction(s.getFunction.get(f.id) as FunctionRow)),
+            modified,
+          };
+        },
+      ),
+
+    getFunction: (id: string) =>
+      tx(
+        "getFunction",
+        () => checkToken(DRIVER, "id", id),
+        ({ s }, fid) => {
+          const row = s.getFunction.get(fid) as FunctionRow | undefined;
+          return row ? decodeFunction(row) : null;
+        },
+        false,
+      ),
+
+    listFunctions: (appUrl?: string) =>
+      tx(
+        "listFunctions",
+        () => (appUrl === undefined ? undefined : checkUrl(DRIVER, "appUrl", appUrl)),
+        ({ s }, url) =>
+          (
+            (url === undefined
+              ? s.listFunctions.all()
+              : s.listAppFunctions.all(url)) as FunctionRow[]
+          ).map(decodeFunction),
+        false,
+      ),
+
+    createRun: (input: CreateRunInput) =>
+      tx(
+        "createRun",
+        () => checkCreateRun(DRIVER, input),
+        ({ s }, r): CreateRunResult => {
+          const existing = s.getRunByKey.get(r.functionId, r.eventInternalId) as RunRow | undefined;
+          if (existing) return { run: decodeRun(existing), created: false };
+          const runId = r.runId ?? nextUlid();
+          try {
+            s.insertRun.run(runId, r.functionId, r.eventInternalId, r.env, r.now, r.dueAt);
+          } catch (error) {
+            if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+                { cause: error },
+              );
+            }
+            throw error;
+          }
+          return { run: decodeRun(s.getRun.get(runId) as RunRow), created: true };
+        },
+      ),
+
+    getRun: (runId: string) =>
+      tx(
+        "getRun",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ s }, id) => {
+          const row = s.getRun.get(id) as RunRow | undefined;
+          return row ? decodeRun(row) : null;
+        },
+        false,
+      ),
+
+    listRunsForEvent: (eventInternalId: string) =>
+      tx(
+        "listRunsForEvent",
+        () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
+        ({ s }, id): RunRecord[] => (s.listRunsForEvent.all(id) as RunRow[]).map(decodeRun),
+        false,
+      ),
+
+    claimDue: (now: number, owner: string, leaseMs: number, limit: number) =>
+      tx(
+        "claimDue",
+        () => checkClaim(DRIVER, now, owner, leaseMs, limit),
+        ({ s }, c): RunRecord[] => {
+          const out: RunRecord[] = [];
+          for (const id of s.dueIds.pluck().all(c.now, c.limit) as string[]) {
+            const row = s.claim.get({ now: c.now, owner: c.owner, until: c.now + c.leaseMs, id }) as
+              | RunRow
+              | undefined;
+            if (row) out.push(decodeRun(row));
+          }
+          return out;
+        },
+      ),
+
+    renewLease: (runId: string, owner: string, now: number, leaseMs: number) =>
+      tx(
+        "renewLease",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return (
+            checkTime(DRIVER, "now", now) + checkInteger(DRIVER, "leaseMs", leaseMs, 1, 86_400_000)
+          );
+        },
+        ({ s }, until) => s.renew.run(until, until, runId, owner).changes === 1,
+      ),
+
+    release: (runId: string, owner: string, update: ReleaseInput) =>
+      tx(
+        "release",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return checkRelease(DRIVER, update);
+        },
+        ({ s }, u) =>
+          s.release.run(
+            u.status,
+            u.dueAt,
+            u.status === "queued" ? null : u.now,
+            u.attempt ?? null,
+            u.output ?? null,
+            u.error ?? null,
+            runId,
+            owner,
+          ).changes === 1,
+      ),
+
+    cancelRun: (runId: string, now: number) =>
+      tx(
+        "cancelRun",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          return checkTime(DRIVER, "now", now);
+        },
+        ({ s }, at) => s.cancel.run(at, runId).changes === 1,
+      ),
+
+    nextDueAt: () =>
+      tx(
+        "nextDueAt",
+        () => null,
+        ({ s }) => s.nextDue.pluck().get() as number | null,
+        false,
+      ),
+
+    saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>
+      tx(
+        "saveSteps",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return checkSteps(DRIVER, list, Date.now());
+        },
+        ({ s }, checked) => {
+          if (!s.held.get(runId, owner)) return false;
+          for (const st of checked) {
+            s.upsertStep.run({
+              run: runId,
+              step: st.stepId,
+              op: st.op,
+              data: st.data,
+              error: st.error,
+              attempts: st.attempts,
+              at: st.updatedAt,
+            });
+          }
+          return true;
+        },
+      ),
+
+    listSteps: (runId: string) =>
+      tx(
+        "listSteps",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ s }, id): StepRecord[] => (s.listSteps.all(id) as StepRow[]).map(decodeStep),
+        false,
+      ),
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      const r = ready ?? (opening ? await opening.catch(() => null) : null);
+      if (r && owned) r.db.close();
+    },
+  };
+}
+
+interface AppRow {
+  url: string;
+  app_id: string;
+  sdk: string | null;
+  framework: string | null;
+  synced_at: number | null;
+  last_error: string | null;
+}
+
+function decodeApp(row: AppRow | undefined): AppRecord | null {
+  if (!row) return null;
+  return {
+    url: row.url,
+    appId: row.app_id,
+    sdk: row.sdk,
+    framework: row.framework,
+    syncedAt: row.synced_at,
+    lastError: row.last_error,
+  };
+}

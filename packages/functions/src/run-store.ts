@@ -1,0 +1,218 @@
+/** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
+
+/** Where a run is: `queued` (waiting for `due_at`), `running` (claimed), or finished. */
+export type RunStatus = "queued" | "running" | "completed" | "failed" | "cancelled";
+
+/** A finished status: no further calls are made for the run. */
+export type FinalRunStatus = "completed" | "failed" | "cancelled";
+
+/** An SDK app, known by the URL evt calls (the `url` of its `/fn/register` body). */
+export interface AppRecord {
+  /** The URL evt syncs and calls (the SDK's serve endpoint). The key of the app. */
+  url: string;
+  /** The app id the SDK registered (`appName`). */
+  appId: string;
+  /** The SDK that registered it, as it says (`js:v4.24.0`), or `null`. */
+  sdk: string | null;
+  /** The framework it is served by (`nodejs`, `express`), or `null`. */
+  framework: string | null;
+  /** When the last successful sync happened (ms since the epoch), or `null` if never. */
+  syncedAt: number | null;
+  /** Why the last sync failed, or `null` when it succeeded. Never holds keys. */
+  lastError: string | null;
+}
+
+/** A function registered by an app. */
+export interface FunctionRecord {
+  /** Composite id as the SDK registers it: `<app id>-<function id>`. */
+  id: string;
+  /** The `url` of the {@link AppRecord} that registered it. */
+  appUrl: string;
+  /** Display name. */
+  name: string;
+  /** The registered config (triggers, retries, concurrency, ...) as JSON. */
+  config: JsonValue;
+  /** The URL of its step (where evt calls it). */
+  stepUrl: string;
+  /** Starts at 1; raised each time a sync changes `name`, `config` or `stepUrl`. */
+  version: number;
+}
+
+/** What {@link RunStore.syncApp} is given for one function. */
+export type FunctionInput = Omit<FunctionRecord, "appUrl" | "version">;
+
+/** The answer of {@link RunStore.syncApp}. */
+export interface SyncAppResult {
+  /** The app's functions as stored, in the order given. */
+  functions: FunctionRecord[];
+  /** Whether a function was added, changed or removed. */
+  modified: boolean;
+}
+
+/** A run of one function for one event. */
+export interface RunRecord {
+  /** ULID. */
+  runId: string;
+  functionId: string;
+  /** The evt internal id of the event that started the run. */
+  eventInternalId: string;
+  env: string;
+  status: RunStatus;
+  /** Counts from 0. */
+  attempt: number;
+  /** The function's output once completed, else `null`. */
+  output: JsonValue;
+  /** The last error (of a failed run, or of the last failed attempt), else `null`. */
+  error: JsonValue;
+  /** When the run was created (ms since the epoch). */
+  createdAt: number;
+  /** When the run was first claimed, or `null`. */
+  startedAt: number | null;
+  /** When it reached a final status, or `null`. */
+  endedAt: number | null;
+  /**
+   * When it next needs attention: a queued run is claimable from then; a running run's lease
+   * runs out then (equal to `leaseUntil`). `null` once finished.
+   */
+  dueAt: number | null;
+  /** Who holds the run (a claimer's id), or `null`. */
+  leaseOwner: string | null;
+  /** Until when the lease holds, or `null`. */
+  leaseUntil: number | null;
+}
+
+/** What {@link RunStore.createRun} is given. */
+export interface CreateRunInput {
+  functionId: string;
+  eventInternalId: string;
+  env: string;
+  /** When the run becomes claimable (ms since the epoch). */
+  dueAt: number;
+  /** Time of creation (ms since the epoch). @default Date.now() */
+  now?: number;
+  /** The run id to use (a ULID). @default a new ULID */
+  runId?: string;
+}
+
+/** The answer of {@link RunStore.createRun}. */
+export interface CreateRunResult {
+  run: RunRecord;
+  /** `false` when a run of this (function, event) already existed; `run` is that run. */
+  created: boolean;
+}
+
+/** How {@link RunStore.release} leaves a run. Unset fields keep their value. */
+export interface ReleaseInput {
+  /** `queued` to call it again at `dueAt`, or a final status. */
+  status: "queued" | FinalRunStatus;
+  /** Time of the release (ms since the epoch); `ended_at` of a final status. */
+  now: number;
+  /** For `queued`: when to claim it again. @default now */
+  dueAt?: number;
+  /** The attempt the next call is. */
+  attempt?: number;
+  /** The output (for `completed`). */
+  output?: JsonValue;
+  /** The error (for `failed`, or of the attempt before a retry). */
+  error?: JsonValue;
+}
+
+/** A memoized step of a run. */
+export interface StepRecord {
+  runId: string;
+  /** The hashed step id the SDK uses as the key of `steps`. */
+  stepId: string;
+  /** The op that produced it (`StepRun`, `StepError`, `Sleep`, ...). */
+  op: string;
+  /** The step's data, or `null`. */
+  data: JsonValue;
+  /** The step's error, or `null`. */
+  error: JsonValue;
+  /** How many times it was attempted. */
+  attempts: number;
+  /** When it was last written (ms since the epoch). */
+  updatedAt: number;
+}
+
+/** What {@link RunStore.saveSteps} is given for one step. */
+export type StepInput = Omit<StepRecord, "runId" | "updatedAt"> & { updatedAt?: number };
+
+/**
+ * The run state of functions: apps, functions, runs and their memoized steps. Every method
+ * is one transaction: it stores all it was given, or nothing.
+ *
+ * Invariants every driver keeps (checked by `runRunStoreConformance`):
+ * - one run per `(functionId, eventInternalId)`: creating it again returns the first;
+ * - a run is held by one claimer at a time, until its lease runs out;
+ * - due runs are found by an index on `due_at`, never by scanning every run.
+ */
+export interface RunStore {
+  /** The driver's name (`memory`, `sqlite`). */
+  readonly driver: string;
+
+  /** Insert or update an app by its `url`. */
+  upsertApp(app: AppRecord): Promise<AppRecord>;
+  /** The app at `url`, or `null`. */
+  getApp(url: string): Promise<AppRecord | null>;
+  /** Every app, by url. */
+  listApps(): Promise<AppRecord[]>;
+
+  /**
+   * Store a sync of an app: the app (inserted or updated by `url`) and its functions, which
+   * replace the ones it had, in one transaction. New functions get version 1, changed ones
+   * (name, config, step URL) version + 1, absent ones are removed. A function id another app
+   * holds is refused, and then nothing is stored.
+   */
+  syncApp(app: AppRecord, functions: readonly FunctionInput[]): Promise<SyncAppResult>;
+  /** The function with this composite id, or `null`. */
+  getFunction(id: string): Promise<FunctionRecord | null>;
+  /** Every function (of one app when `appUrl` is given), by id. */
+  listFunctions(appUrl?: string): Promise<FunctionRecord[]>;
+
+  /** Create the run of `(functionId, eventInternalId)`, or return the one that exists. */
+  createRun(input: CreateRunInput): Promise<CreateRunResult>;
+  /** The run, or `null`. */
+  getRun(runId: string): Promise<RunRecord | null>;
+  /** The runs an event started, by run id. */
+  listRunsForEvent(eventInternalId: string): Promise<RunRecord[]>;
+
+  /**
+   * Claim up to `limit` runs whose `due_at <= now` (queued ones, and running ones whose lease
+   * ran out), earliest `due_at` first. Each comes back `running`, held by `owner` until
+   * `now + leaseMs`; no other claimer gets it before then.
+   */
+  claimDue(now: number, owner: string, leaseMs: number, limit: number): Promise<RunRecord[]>;
+  /** Extend `owner`'s lease to `now + leaseMs`. `false` when `owner` no longer holds the run. */
+  renewLease(runId: string, owner: string, now: number, leaseMs: number): Promise<boolean>;
+  /**
+   * Let go of a run `owner` holds, leaving it as `update` says. `false` (and nothing changed)
+   * when `owner` no longer holds it.
+   */
+  release(runId: string, owner: string, update: ReleaseInput): Promise<boolean>;
+  /**
+   * Cancel a queued or running run, whoever holds it: it is never claimed again, and its
+   * holder's `renewLease`, `release` and `saveSteps` answer `false`. `false` when the run had
+   * already finished (it keeps its status).
+   */
+  cancelRun(runId: string, now: number): Promise<boolean>;
+  /** The earliest `due_at` of a queued or running run, or `null` when none: when to claim next. */
+  nextDueAt(): Promise<number | null>;
+
+  /**
+   * Memoize steps of a run `owner` holds (insert, or replace by `stepId`), all or none.
+   * `false` (and nothing stored) when `owner` no longer holds the run.
+   */
+  saveSteps(runId: string, owner: string, steps: readonly StepInput[]): Promise<boolean>;
+  /** The memoized steps of a run, in the order they were first stored. */
+  listSteps(runId: string): Promise<StepRecord[]>;
+
+  /** Close the store (a database it opened itself). Further calls fail with `closed`. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,8 @@
+import { packageBuild } from "../../tsup.shared";
+
+export default packageBuild({
+  index: "src/index.ts",
+  memory: "src/memory.ts",
+  sqlite: "src/sqlite.ts",
+  testing: "src/testing.ts",
+});
