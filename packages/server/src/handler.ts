@@ -125,7 +125,10 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
   }
 
   function send(res: ServerResponse, out: ApiResponse, close: boolean): void {
-    if (res.headersSent || res.destroyed) return discardBody(out.body);
+    if (res.headersSent || res.destroyed) {
+      discardBody(out.body);
+      return;
+    }
     if (draining || close) out.headers.connection = "close";
     if (typeof out.body !== "string") {
       res.writeHead(out.status, out.headers);
