@@ -138,6 +138,21 @@ describe("list reads: page bytes, streamed bodies, concurrency", () => {
     expect(await held.json()).toEqual({ data: events.reverse(), cursor: null });
     expect((await handler(new Request("http://x/v1/events"))).status).toBe(200);
   });
+
+  it("fetch adapter: a body nobody pulls for drainTimeoutMs errors and frees its slot", async () => {
+    const { api: a, store } = api({ maxConcurrentReads: 1 });
+    await fill(store, 10, 100_000);
+    const handler = createFetchHandler(a, { drainTimeoutMs: 100 });
+    const held = await handler(new Request("http://x/v1/events?limit=1000"));
+    const reader = held.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    expect((await handler(new Request("http://x/v1/events"))).status).toBe(429);
+    await sleep(300);
+    const next = await handler(new Request("http://x/v1/events?limit=1"));
+    expect(next.status).toBe(200);
+    await expect(reader.read()).rejects.toThrow(/drainTimeoutMs/);
+    await next.body?.cancel();
+  });
 });
 
 describe("node adapter: streamed reads", () => {
