@@ -82,6 +82,13 @@ export interface GatewayConfig {
    * it are dropped and counted in `evt_log_lines_dropped_total`. @default 1_048_576 (1mb)
    */
   logBufferBytes: number;
+  /**
+   * Byte budget of one `GET /v1/events` page; a page stops before the event that would pass
+   * it and its `cursor` points at the rest. @default 8_388_608 (8mb)
+   */
+  maxPageBytes: number;
+  /** `GET /v1/events` reads served at once; more get 429 with `Retry-After`. @default 4 */
+  maxConcurrentReads: number;
 }
 
 /** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
@@ -396,6 +403,28 @@ export const SETTINGS = [
       .min(16 * 1024)
       .max(256 * 1024 * 1024),
   }),
+  setting({
+    key: "maxPageBytes",
+    describe: "byte budget of one GET /v1/events page (the cursor points at the rest)",
+    flag: "max-page-bytes",
+    env: "EVT_MAX_PAGE_BYTES",
+    expected: "a size from 64kb to 256mb, e.g. 8mb",
+    fromText: (t) => parseBytes(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(256 * 1024 * 1024),
+  }),
+  setting({
+    key: "maxConcurrentReads",
+    describe: "GET /v1/events reads served at once (more get 429 with Retry-After)",
+    flag: "max-concurrent-reads",
+    env: "EVT_MAX_CONCURRENT_READS",
+    expected: "an integer 1..1000",
+    fromText: int,
+    schema: z.number().int().min(1).max(1000),
+  }),
 ] as const;
 
 /** Defaults of every setting except `mode`. */
@@ -423,6 +452,8 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   allowedHosts: [],
   corsOrigins: [],
   logBufferBytes: 1024 * 1024,
+  maxPageBytes: 8 * 1024 * 1024,
+  maxConcurrentReads: 4,
 };
 
 /** Settings read as comma-separated lists (repeatable flags). */
@@ -561,7 +592,9 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   const value = DEFAULTS[key];
   if (key === "dedupWindowMs" || key === "shutdownTimeoutMs" || key === "sqliteTimeoutMs")
     return formatDuration(value as number);
-  if (key === "maxInflightBytes") return `${(value as number) / 1024 / 1024}mb`;
+  if (key === "maxInflightBytes" || key === "maxPageBytes") {
+    return `${(value as number) / 1024 / 1024}mb`;
+  }
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
   if (key === "keysFile") return "none";

@@ -127,6 +127,8 @@ export async function startGateway(
     apiKeys,
     dedupWindowMs: config.dedupWindowMs,
     maxRequestBytes: config.maxRequestBytes,
+    maxPageBytes: config.maxPageBytes,
+    maxConcurrentReads: config.maxConcurrentReads,
     // CORS is the gateway's (loopback origins in dev, --cors-origin): see createCorsPolicy.
     cors: false,
     logger,

@@ -95,6 +95,25 @@ describe("parseCommandLine", () => {
     expect(cmd.config.sqliteThread).toBe(false);
   });
 
+  it("reads the read limits: --max-page-bytes and --max-concurrent-reads, with their env vars", () => {
+    const dev = parseCommandLine(["dev"], {});
+    if (dev.kind !== "run") throw new Error("expected run");
+    expect(dev.config.maxPageBytes).toBe(8 * 1024 * 1024);
+    expect(dev.config.maxConcurrentReads).toBe(4);
+    const cmd = parseCommandLine(["dev", "--max-page-bytes", "1mb"], {
+      EVT_MAX_CONCURRENT_READS: "16",
+    });
+    if (cmd.kind !== "run") throw new Error("expected run");
+    expect(cmd.config.maxPageBytes).toBe(1_048_576);
+    expect(cmd.config.maxConcurrentReads).toBe(16);
+    expect(() => parseCommandLine(["dev", "--max-concurrent-reads", "0"], {})).toThrow(
+      '--max-concurrent-reads "0" is not valid: expected an integer 1..1000',
+    );
+    expect(() => parseCommandLine(["dev"], { EVT_MAX_PAGE_BYTES: "1kb" })).toThrow(
+      'EVT_MAX_PAGE_BYTES "1kb" is not valid: expected a size from 64kb to 256mb',
+    );
+  });
+
   it("names the env var when the bad value came from it", () => {
     expect(() => parseCommandLine(["dev"], { EVT_DEDUP: "mysql://x" })).toThrow(
       'EVT_DEDUP "mysql://x" is not valid: expected memory, sqlite, redis://',

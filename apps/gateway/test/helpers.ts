@@ -8,8 +8,9 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import pg from "pg";
 
-/** The built binary the tests run (`turbo run build --filter=@evt/gateway...` first). */
-export const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+/** The built binary the tests run (`turbo run build --filter=@evt/gateway...` first; `EVT_GATEWAY_CLI` names another build, e.g. to measure an older one). */
+export const CLI =
+  process.env.EVT_GATEWAY_CLI ?? fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 
 export const REDIS_URL = process.env.EVT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 export const POSTGRES_URL =

@@ -30,6 +30,32 @@ const event = (internal_id: string, received_at: number): StoredEvent => ({
 });
 
 describe("startGateway (in-process)", () => {
+  it("passes maxPageBytes to the read API: a page stops at the budget with a cursor", async () => {
+    const store = createMemoryEventStore();
+    const blob = "b".repeat(40_000);
+    await store.append([
+      { ...event("01JAAAAAAAAAAAAAAAAAAAAAA1", 1_000), data: { blob } },
+      { ...event("01JAAAAAAAAAAAAAAAAAAAAAA2", 2_000), data: { blob } },
+    ]);
+    const gw = await startGateway({
+      mode: "dev",
+      port: 0,
+      logLevel: "silent",
+      maxPageBytes: 64 * 1024,
+      stores: { dedup: createMemoryStore(), store },
+    });
+    try {
+      const page = (await (await fetch(`${gw.url}/v1/events?limit=1000`)).json()) as {
+        data: StoredEvent[];
+        cursor: string | null;
+      };
+      expect(page.data.map((e) => e.internal_id)).toEqual(["01JAAAAAAAAAAAAAAAAAAAAAA2"]);
+      expect(page.cursor).toEqual(expect.any(String));
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("serves the Event API and /metrics, then closes the stores it was given", async () => {
     const { logger, lines } = captureLogger();
     const dedup = createMemoryStore();

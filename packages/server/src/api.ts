@@ -19,13 +19,22 @@ import {
   UNSCOPED,
 } from "./key-scopes.js";
 import { bearerToken, KeyMatcher } from "./keys.js";
-import { BadQuery, getEvent, listEvents } from "./reads.js";
+import {
+  BadQuery,
+  DEFAULT_MAX_CONCURRENT_READS,
+  DEFAULT_MAX_PAGE_BYTES,
+  getEvent,
+  listEvents,
+  ReadSlots,
+  ReadsBusy,
+} from "./reads.js";
 import { corsHeaders, json, PREFLIGHT_HEADERS, REJECT_STATUS, sendResponse } from "./responses.js";
 import { matchRoute, splitUrl } from "./routes.js";
 import type {
   ApiRequest,
   ApiRequestHead,
   ApiResponse,
+  ApiTextResponse,
   EventApi,
   EventApiLogger,
   EventApiOptions,
@@ -149,6 +158,10 @@ export function createEventApi(options: EventApiOptions): EventApi {
   const nextUlid = createUlidFactory();
   const deps = { dedup, store, windowMs, hooks };
   const writes = createWriteHealth(now);
+  const reads = new ReadSlots(
+    positiveInt("maxConcurrentReads", options.maxConcurrentReads, DEFAULT_MAX_CONCURRENT_READS),
+    positiveInt("maxPageBytes", options.maxPageBytes, DEFAULT_MAX_PAGE_BYTES),
+  );
 
   let inFlight = 0;
   let closing = false;
@@ -159,7 +172,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     reason: RejectReason,
     message: string,
     headers?: Record<string, string>,
-  ): ApiResponse {
+  ): ApiTextResponse {
     hooks?.onRejected?.({ reason });
     return sendResponse(REJECT_STATUS[reason], [], message, headers);
   }
@@ -169,7 +182,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     reason: RejectReason,
     message: string,
     extra?: Record<string, string>,
-  ): ApiResponse {
+  ): ApiTextResponse {
     return reject(reason, message, cors || extra ? { ...cors, ...extra } : undefined);
   }
 
@@ -397,10 +410,15 @@ export function createEventApi(options: EventApiOptions): EventApi {
             : evtEnv !== undefined
               ? { name: "x-evt-env", value: evtEnv }
               : undefined;
-        const out =
-          route === "/v1/events"
-            ? await listEvents(store, query, env)
-            : await getEvent(store, param, query, env);
+        if (route === "/v1/events") {
+          const page = await listEvents(store, query, env, reads);
+          if (page instanceof BadQuery) return reject("invalid_request", page.message);
+          if (page instanceof ReadsBusy) {
+            return reject("too_many_reads", page.message, { "retry-after": RETRY_AFTER });
+          }
+          return page;
+        }
+        const out = await getEvent(store, param, query, env);
         if (out instanceof BadQuery) return reject("invalid_request", out.message);
         if (out === null) return reject("not_found", "Event not found in this environment");
         return json(200, out);

@@ -1,5 +1,5 @@
 import { normalizeBasePath, stripBasePath } from "./routes.js";
-import type { EventApi } from "./types.js";
+import type { ApiBodyStream, ApiResponse, EventApi } from "./types.js";
 import { clientRequestId } from "./validate.js";
 
 /** Options of {@link createFetchHandler}. */
@@ -10,6 +10,12 @@ export interface FetchHandlerOptions {
    * @default ""
    */
   basePath?: string;
+  /**
+   * How long a streamed answer (a `GET /v1/events` page) waits for the runtime to pull the
+   * next chunk; then the body stream errors and the page is let go.
+   * @default 10_000
+   */
+  drainTimeoutMs?: number;
 }
 
 /**
@@ -32,6 +38,9 @@ export function createFetchHandler(
 ): (request: Request) => Promise<Response> {
   const basePath = normalizeBasePath(options.basePath);
   const limit = api.maxRequestBytes;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const toResponse = (out: ApiResponse, method: string, status = out.status) =>
+    responseOf(out, method, status, drainTimeoutMs);
   return async (request) => {
     const u = new URL(request.url);
     const target = u.pathname + u.search;
@@ -80,15 +89,65 @@ export function createFetchHandler(
   };
 }
 
-function toResponse(
-  out: { status: number; headers: Record<string, string>; body: string },
+function responseOf(
+  out: ApiResponse,
   method: string,
-  status = out.status,
+  status: number,
+  drainTimeoutMs: number,
 ): Response {
   const empty = status === 204 || status === 304 || method === "HEAD";
   // Connection management belongs to the host runtime, not to a fetch Response.
   const { connection: _connection, ...headers } = out.headers;
+  if (typeof out.body !== "string") {
+    if (empty) {
+      void out.body[Symbol.asyncIterator]().return?.();
+      return new Response(null, { status, headers });
+    }
+    return new Response(readableOf(out.body, drainTimeoutMs), { status, headers });
+  }
   return new Response(empty ? null : out.body, { status, headers });
+}
+
+/**
+ * A body stream as a web `ReadableStream`, pulled chunk by chunk (no read-ahead). When the
+ * runtime stops pulling for `drainTimeoutMs`, or cancels, the stream is finished, which lets
+ * the page go and releases the read's slot.
+ */
+function readableOf(body: ApiBodyStream, drainTimeoutMs: number): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  const encoder = new TextEncoder();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => {
+    clearTimeout(timer);
+    void chunks.return?.();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        clearTimeout(timer);
+        try {
+          const { done, value } = await chunks.next();
+          if (done) {
+            controller.close();
+            return;
+          }
+          controller.enqueue(encoder.encode(value));
+          timer = setTimeout(() => {
+            stop();
+            controller.error(
+              new Error(`the client read nothing for ${drainTimeoutMs} ms (drainTimeoutMs)`),
+            );
+          }, drainTimeoutMs);
+          (timer as { unref?: () => void }).unref?.();
+        } catch (error) {
+          stop();
+          controller.error(error);
+        }
+      },
+      cancel: stop,
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** Read a body stream, stopping after `limit + 1` bytes (enough to answer 413). */

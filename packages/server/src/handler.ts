@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { ServerError } from "./errors.js";
 import { normalizeBasePath, stripBasePath } from "./routes.js";
+import { discardBody, writeBody } from "./stream-body.js";
 import type { ApiResponse, EventApi } from "./types.js";
 import { clientRequestId } from "./validate.js";
 
@@ -39,6 +40,12 @@ export interface NodeHandlerOptions {
    * @default 16
    */
   maxPipelinedRequests?: number;
+  /**
+   * How long a streamed answer (a `GET /v1/events` page) waits for a client that stopped
+   * reading to take more; then the connection is destroyed and the page let go.
+   * @default 10_000
+   */
+  drainTimeoutMs?: number;
 }
 
 /** Default of {@link NodeHandlerOptions.maxInflightBytes}. */
@@ -96,6 +103,7 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
   const basePath = normalizeBasePath(options.basePath);
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
   const maxConcurrent = options.maxConcurrentRequests ?? 512;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const limit = api.maxRequestBytes;
   const maxInflightBytes = options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES;
   const maxPipelined = options.maxPipelinedRequests ?? DEFAULT_MAX_PIPELINED_REQUESTS;
@@ -117,8 +125,16 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
   }
 
   function send(res: ServerResponse, out: ApiResponse, close: boolean): void {
-    if (res.headersSent || res.destroyed) return;
+    if (res.headersSent || res.destroyed) {
+      discardBody(out.body);
+      return;
+    }
     if (draining || close) out.headers.connection = "close";
+    if (typeof out.body !== "string") {
+      res.writeHead(out.status, out.headers);
+      void writeBody(res, out.body, drainTimeoutMs);
+      return;
+    }
     out.headers["content-length"] = String(Buffer.byteLength(out.body));
     res.writeHead(out.status, out.headers);
     res.end(out.body);

@@ -3,11 +3,13 @@ export { ServerError, type ServerErrorCode } from "./errors.js";
 export { createHostCheck, type HostCheck } from "./hosts.js";
 export type { EventKeyOptions } from "./key-scopes.js";
 export { bearerToken, KeyMatcher } from "./keys.js";
-export { PREFLIGHT_HEADERS } from "./responses.js";
+export { PREFLIGHT_HEADERS, responseText } from "./responses.js";
 export type {
+  ApiBodyStream,
   ApiRequest,
   ApiRequestHead,
   ApiResponse,
+  ApiTextResponse,
   CorsOption,
   EventApi,
   EventApiHooks,

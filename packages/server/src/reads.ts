@@ -1,5 +1,7 @@
 import type { EventStore, ListQuery } from "@evt/store";
 import { errorCode } from "./errors.js";
+import { jsonArrayStream } from "./responses.js";
+import type { ApiResponse } from "./types.js";
 import { DEFAULT_ENV, ENV_ALLOWED, envProblem, isUlid, parseIntParam, quote } from "./validate.js";
 
 /** A read-API problem the client caused: 400 with this message. */
@@ -11,6 +13,40 @@ const LIST_PARAMS = ["name", "env", "limit", "cursor", "since", "until"] as cons
 const GET_PARAMS = ["env"] as const;
 export const LIST_DEFAULT_LIMIT = 50;
 export const LIST_MAX_LIMIT = 1000;
+export const DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT_READS = 4;
+
+/** A list read refused because `maxConcurrentReads` are being served: 429 with this message. */
+export class ReadsBusy {
+  constructor(readonly message: string) {}
+}
+
+/**
+ * Slots for list reads: one is taken before the store call and given back when the response
+ * body has been sent or abandoned (or the read failed), so at most `max` pages are in memory.
+ */
+export class ReadSlots {
+  #used = 0;
+  constructor(
+    readonly max: number,
+    readonly maxPageBytes: number,
+  ) {}
+  /** Reads holding a slot now. */
+  get used(): number {
+    return this.#used;
+  }
+  /** A release function (idempotent), or `null` when every slot is taken. */
+  acquire(): (() => void) | null {
+    if (this.#used >= this.max) return null;
+    this.#used++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#used--;
+    };
+  }
+}
 
 /** Parse a query string, refusing unknown and repeated parameters. */
 function params(query: string, allowed: readonly string[]): Map<string, string> | BadQuery {
@@ -80,12 +116,16 @@ export async function getEvent(
   return event === null ? null : { data: event };
 }
 
-/** `GET /v1/events?...` -> `{ data, cursor }`. */
+/**
+ * `GET /v1/events?...` -> 200 `{ data, cursor }` with a streamed body (the read's slot is
+ * released when the body is done), a {@link BadQuery}, or {@link ReadsBusy}.
+ */
 export async function listEvents(
   store: EventStore,
   query: string,
   envHeader: { name: string; value: string } | undefined,
-): Promise<{ data: unknown[]; cursor: string | null } | BadQuery> {
+  slots: ReadSlots,
+): Promise<ApiResponse | BadQuery | ReadsBusy> {
   const p = params(query, LIST_PARAMS);
   if (p instanceof BadQuery) return p;
   const env = readEnv(p, envHeader);
@@ -128,10 +168,27 @@ export async function listEvents(
     }
     q.cursor = cursor;
   }
+  q.maxBytes = slots.maxPageBytes;
+  const release = slots.acquire();
+  if (release === null) {
+    return new ReadsBusy(
+      `Too many list reads at once (allowed: ${slots.max} concurrent GET /v1/events); retry after the Retry-After seconds`,
+    );
+  }
   try {
     const page = await store.list(q);
-    return { data: page.events, cursor: page.cursor };
+    return {
+      status: 200,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body: jsonArrayStream(
+        '{"data":[',
+        page.events,
+        `],"cursor":${JSON.stringify(page.cursor)}}`,
+        release,
+      ),
+    };
   } catch (err) {
+    release();
     if (errorCode(err) === "invalid_cursor") {
       return new BadQuery(
         'Query parameter "cursor" is not a cursor this server issued (allowed: the "cursor" of a previous page)',

@@ -7,7 +7,8 @@ import type { EventKeyOptions } from "./key-scopes.js";
  * Why a request was refused, as reported to {@link EventApiHooks.onRejected} (a metrics label).
  * `invalid_request` covers bad headers and query parameters, `timeout` a body that did not
  * arrive in time, `internal` an unexpected server error, `misdirected` a `Host` the server does
- * not serve (421), `unsupported_media_type` a cross-origin body that is not JSON (415).
+ * not serve (421), `unsupported_media_type` a cross-origin body that is not JSON (415),
+ * `too_many_reads` a list read past `maxConcurrentReads` (429).
  */
 export type RejectReason =
   | "invalid_json"
@@ -22,6 +23,7 @@ export type RejectReason =
   | "not_found"
   | "method_not_allowed"
   | "unavailable"
+  | "too_many_reads"
   | "timeout"
   | "internal";
 
@@ -119,6 +121,20 @@ export interface EventApiOptions {
   logger?: EventApiLogger;
   /** Metric callbacks. */
   hooks?: EventApiHooks;
+  /**
+   * Byte budget of one `GET /v1/events` page (the store's `ListQuery.maxBytes`): the page
+   * stops before the event that would pass it (always at least one event) and the answer's
+   * `cursor` points at the rest, whatever `limit` asked.
+   * @default 8_388_608 (8 MiB)
+   */
+  maxPageBytes?: number;
+  /**
+   * `GET /v1/events` reads served at once, counted from the store call until the response
+   * body is sent (or abandoned); more get 429 with `Retry-After`. Single-event reads
+   * (`GET /v1/events/:id`, at most one event) are not counted.
+   * @default 4
+   */
+  maxConcurrentReads?: number;
 }
 
 /** What an adapter knows of a request before reading its body. Header names are lower-case. */
@@ -142,10 +158,27 @@ export interface ApiRequest {
   requestId?: string;
 }
 
-/** A transport-free HTTP response; `body` is JSON text (empty for 204 and HEAD). */
+/**
+ * A response body sent in pieces: chunks of JSON text (about 64 KiB each), produced one at a
+ * time as the consumer pulls them, so a large answer is never one string and the event loop
+ * runs between chunks. Consume it to the end or call the iterator's `return()`: a list read
+ * holds one of the `maxConcurrentReads` slots until then. The adapters do both (and give up on
+ * a client that stops reading after `drainTimeoutMs`); `responseText` reads it whole.
+ */
+export type ApiBodyStream = AsyncIterable<string>;
+
+/**
+ * A transport-free HTTP response; `body` is JSON text (empty for 204 and HEAD), or an
+ * {@link ApiBodyStream} for `GET /v1/events` pages.
+ */
 export interface ApiResponse {
   status: number;
   headers: Record<string, string>;
+  body: string | ApiBodyStream;
+}
+
+/** An {@link ApiResponse} whose body is text (every error and refusal). */
+export interface ApiTextResponse extends ApiResponse {
   body: string;
 }
 
@@ -171,7 +204,7 @@ export interface EventApi {
    * Build the error response for a request an adapter refused on its own (oversized or slow
    * body, too many concurrent requests), reporting it to the hooks like any other.
    */
-  reject(reason: RejectReason, message: string, method?: string, url?: string): ApiResponse;
+  reject(reason: RejectReason, message: string, method?: string, url?: string): ApiTextResponse;
   /** `true` when both stores answer a ping. */
   ready(): Promise<boolean>;
   /**

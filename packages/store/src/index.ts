@@ -21,7 +21,7 @@ export {
   type SqliteStoreOptions,
 } from "./drivers/sqlite";
 export { isStoreError, StoreError, type StoreErrorCode, type StoreErrorOptions } from "./errors";
-export { MAX_LIST_LIMIT } from "./query";
+export { DEFAULT_MAX_PAGE_BYTES, MAX_LIST_LIMIT } from "./query";
 export type { EventStore, ListPage, ListQuery, StoredEvent } from "./types";
 
 /** Name of this package. */

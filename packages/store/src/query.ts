@@ -5,6 +5,44 @@ import type { ListPage, ListQuery } from "./types";
 /** Largest page `list` returns. */
 export const MAX_LIST_LIMIT = 1000;
 
+/** Default byte budget of a `list` page ({@link ListQuery.maxBytes}): 8 MiB. */
+export const DEFAULT_MAX_PAGE_BYTES = 8 * 1024 * 1024;
+
+/** Bytes counted per event for its keys, quotes and numbers, on top of its text columns. */
+export const EVENT_OVERHEAD_BYTES = 128;
+
+/** The text columns an event's size is estimated from. */
+export interface SizedRow {
+  env: string;
+  internal_id: string;
+  id: string | null;
+  name: string;
+  data: string;
+  user: string | null;
+  v: string | null;
+}
+
+const utf8Bytes = (s: string | null): number => (s === null ? 4 : Buffer.byteLength(s, "utf8"));
+
+/**
+ * Estimated JSON size of a stored event in bytes: its text columns (`data` and `user` as
+ * stored JSON text) plus {@link EVENT_OVERHEAD_BYTES}. The PostgreSQL driver computes the
+ * same sum in SQL (there `data::text` has a space after each `:` and `,`, so it counts a
+ * little more).
+ */
+export function rowBytes(row: SizedRow): number {
+  return (
+    EVENT_OVERHEAD_BYTES +
+    utf8Bytes(row.env) +
+    utf8Bytes(row.internal_id) +
+    utf8Bytes(row.id) +
+    utf8Bytes(row.name) +
+    utf8Bytes(row.data) +
+    utf8Bytes(row.user) +
+    utf8Bytes(row.v)
+  );
+}
+
 /** Position after which the next page starts: the last row of the previous page. */
 export interface CursorPosition {
   receivedAt: number;
@@ -18,6 +56,8 @@ export interface NormalizedListQuery {
   since: number | null;
   until: number | null;
   limit: number;
+  /** Byte budget of the page (see {@link ListQuery.maxBytes}). */
+  maxBytes: number;
   after: CursorPosition | null;
 }
 
@@ -78,7 +118,7 @@ export function normalizeListQuery(driver: string, query: ListQuery): Normalized
       `list: query must be an object, got ${describeValue(query)}`,
     );
   }
-  const { env, name, since, until, limit, cursor } = query;
+  const { env, name, since, until, limit, cursor, maxBytes } = query;
   if (typeof env !== "string" || env.length === 0) {
     throw new StoreError(
       driver,
@@ -98,6 +138,13 @@ export function normalizeListQuery(driver: string, query: ListQuery): Normalized
       driver,
       "invalid_input",
       `list: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, got ${describeValue(limit)}`,
+    );
+  }
+  if (maxBytes != null && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+    throw new StoreError(
+      driver,
+      "invalid_input",
+      `list: maxBytes must be a positive integer number of bytes or absent (default ${DEFAULT_MAX_PAGE_BYTES}), got ${describeValue(maxBytes)}`,
     );
   }
   if (cursor != null && typeof cursor !== "string") {
@@ -121,6 +168,7 @@ export function normalizeListQuery(driver: string, query: ListQuery): Normalized
     since: optionalTime(driver, "since", since),
     until: upper,
     limit,
+    maxBytes: maxBytes ?? DEFAULT_MAX_PAGE_BYTES,
     after,
   };
 }
@@ -170,15 +218,37 @@ export function checkCutoff(driver: string, cutoffMs: number): number {
 }
 
 /**
- * One page from rows fetched with `LIMIT limit + 1`: the extra row only tells that another
- * page exists, and the cursor points after the last row returned.
+ * One page from rows in list order, read lazily: stops after `limit` rows, or before the row
+ * that would take the page past `maxBytes` (the first row is always taken). Reads at most one
+ * row more than it returns (to know that another page exists); breaking out of the loop closes
+ * the iterator (a SQLite statement iterator is released). `sizeOf` defaults to
+ * {@link rowBytes}; the PostgreSQL driver passes the size its query computed.
  */
-export function pageFromRows(rows: EventRow[], limit: number): ListPage {
-  const more = rows.length > limit;
-  if (more) rows.length = limit;
-  const last = rows[rows.length - 1];
+export function collectPage<R extends EventRow>(
+  rows: Iterable<R>,
+  limit: number,
+  maxBytes: number,
+  sizeOf: (row: R) => number = rowBytes,
+): ListPage {
+  const page: R[] = [];
+  let bytes = 0;
+  let more = false;
+  for (const row of rows) {
+    if (page.length === limit) {
+      more = true;
+      break;
+    }
+    const size = sizeOf(row);
+    if (page.length > 0 && bytes + size > maxBytes) {
+      more = true;
+      break;
+    }
+    page.push(row);
+    bytes += size;
+  }
+  const last = page[page.length - 1];
   return {
-    events: rows.map(decodeRow),
+    events: page.map(decodeRow),
     cursor:
       more && last
         ? encodeCursor({ receivedAt: Number(last.received_at), internalId: last.internal_id })

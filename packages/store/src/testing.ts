@@ -253,6 +253,68 @@ export function runStoreConformance(
       }
     });
 
+    it("stops a page at maxBytes and returns the cursor of the rest, never splitting an event", async () => {
+      // Each event is ~10 kB of JSON, so 35 kB holds exactly 3 whatever the driver's estimate.
+      const blob = "x".repeat(10_000);
+      const all = Array.from({ length: 10 }, (_, i) => event(env, i, { data: { blob, i } }));
+      await store.append(all);
+      const sizes: number[] = [];
+      const { events, pages } = await (async () => {
+        const out: StoredEvent[] = [];
+        let cursor: string | null = null;
+        let n = 0;
+        do {
+          const page = await store.list({ env, limit: 1000, maxBytes: 35_000, cursor });
+          sizes.push(page.events.length);
+          out.push(...page.events);
+          cursor = page.cursor;
+          n += 1;
+        } while (cursor !== null && n < 100);
+        return { events: out, pages: n };
+      })();
+      expect(sizes).toEqual([3, 3, 3, 1]);
+      expect(pages).toBe(4);
+      expect(events).toStrictEqual(all.slice().reverse());
+      // A budget smaller than one event still returns one event per page, with a cursor.
+      const tiny = await store.list({ env, limit: 1000, maxBytes: 1 });
+      expect(tiny.events).toStrictEqual([all[9]]);
+      expect(tiny.cursor).toEqual(expect.any(String));
+      const next = await store.list({ env, limit: 1000, maxBytes: 1, cursor: tiny.cursor });
+      expect(next.events).toStrictEqual([all[8]]);
+      // The count limit still applies under the byte budget, and a page that fits ends the list.
+      expect((await store.list({ env, limit: 2, maxBytes: 1_000_000 })).events).toHaveLength(2);
+      const whole = await store.list({ env, limit: 10, maxBytes: 1_000_000 });
+      expect(whole.events).toHaveLength(10);
+      expect(whole.cursor).toBeNull();
+      // With a name filter too.
+      const named = await store.list({ env, limit: 1000, maxBytes: 25_000, name: "test/created" });
+      expect(named.events.map((e) => e.internal_id)).toEqual([iid(9), iid(8)]);
+    });
+
+    it("bounds a page by 8 MiB by default, however large limit is", async () => {
+      const blob = "y".repeat(1024 * 1024);
+      for (let i = 0; i < 12; i += 4) {
+        await store.append([0, 1, 2, 3].map((k) => event(env, i + k, { data: { blob } })));
+      }
+      const first = await store.list({ env, limit: 1000 });
+      const bytes = first.events.reduce((n, e) => n + JSON.stringify(e).length, 0);
+      expect(first.events.length).toBeGreaterThanOrEqual(6);
+      expect(first.events.length).toBeLessThan(12);
+      expect(bytes).toBeLessThanOrEqual(8 * 1024 * 1024);
+      expect(first.cursor).toEqual(expect.any(String));
+      const rest = await store.list({ env, limit: 1000, cursor: first.cursor });
+      expect(first.events.length + rest.events.length).toBe(12);
+      expect(rest.cursor).toBeNull();
+    });
+
+    it("rejects a maxBytes that is not a positive integer, naming it", async () => {
+      for (const maxBytes of [0, -1, 1.5, Number.NaN, "8mb" as unknown as number]) {
+        const error = await rejection(store.list({ env, limit: 1, maxBytes }));
+        expect(error.code).toBe("invalid_input");
+        expect(error.message).toContain("maxBytes must be a positive integer");
+      }
+    });
+
     it("rejects a bad list query with a message naming the field", async () => {
       for (const limit of [0, 1001, 1.5, Number.NaN]) {
         const error = await rejection(store.list({ env, limit }));

@@ -16,6 +16,15 @@ export interface ListQuery {
   limit: number;
   /** Opaque cursor from a previous page; `null`/absent for the first page. */
   cursor?: string | null;
+  /**
+   * Byte budget of the page: the page stops before the event that would take the events'
+   * JSON size past it (always at least one event, however large) and returns the cursor of
+   * the rest. The size of an event is estimated from its stored columns (`data` and `user`
+   * JSON text, strings, plus a fixed 128 bytes for keys and numbers). Bounds the memory one
+   * read takes whatever `limit` asks.
+   * @default 8_388_608 (8 MiB)
+   */
+  maxBytes?: number;
 }
 
 /** One page of events, newest first, and the cursor of the next page (`null` on the last). */

@@ -1,4 +1,4 @@
-import type { ApiResponse, EventApi } from "@evt/server";
+import { type ApiResponse, type EventApi, responseText } from "@evt/server";
 
 const encoder = new TextEncoder();
 
@@ -10,11 +10,12 @@ export interface Answer {
   json: any;
 }
 
-function parse(res: ApiResponse): Answer {
+async function parse(res: ApiResponse): Promise<Answer> {
+  const text = await responseText(res);
   return {
     status: res.status,
     headers: res.headers,
-    json: res.body === "" ? null : JSON.parse(res.body),
+    json: text === "" ? null : JSON.parse(text),
   };
 }
 

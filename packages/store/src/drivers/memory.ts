@@ -1,6 +1,6 @@
 import { decodeRow, type EncodedEvent, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
-import { checkCutoff, checkEnv, checkIds, encodeCursor, normalizeListQuery } from "../query";
+import { checkCutoff, checkEnv, checkIds, collectPage, normalizeListQuery } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 
 const DRIVER = "memory";
@@ -104,26 +104,15 @@ export function createMemoryStore(_options: MemoryStoreOptions = {}): EventStore
         // Every id sorts after "", so this is the first row with received_at >= until.
         i = Math.min(i, lowerBound(rows, q.until, "") - 1);
       }
-      const page: EncodedEvent[] = [];
-      let more = false;
-      for (; i >= 0; i--) {
-        const row = rows[i]!;
-        if (q.since != null && row.received_at < q.since) break;
-        if (q.name != null && row.name !== q.name) continue;
-        if (page.length === q.limit) {
-          more = true;
-          break;
+      function* walk(from: number): Generator<EncodedEvent> {
+        for (let j = from; j >= 0; j--) {
+          const row = rows[j]!;
+          if (q.since != null && row.received_at < q.since) return;
+          if (q.name != null && row.name !== q.name) continue;
+          yield row;
         }
-        page.push(row);
       }
-      const last = page[page.length - 1];
-      return {
-        events: page.map(decodeRow),
-        cursor:
-          more && last
-            ? encodeCursor({ receivedAt: last.received_at, internalId: last.internal_id })
-            : null,
-      };
+      return collectPage(walk(i), q.limit, q.maxBytes);
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {

@@ -52,16 +52,38 @@ export interface ListShape {
   after: boolean;
 }
 
-/** Parameters in order: env, [name], [since], [until], [afterReceivedAt, afterInternalId], limit. */
+/** SQL of an event's size, the same sum as `rowBytes` in `query.ts` (`null` counts 4). */
+const SIZE = `(128 + octet_length(env) + octet_length(internal_id) + coalesce(octet_length(id), 4) + octet_length(name) + octet_length(data::text) + coalesce(octet_length("user"::text), 4) + coalesce(octet_length(v), 4))::int8`;
+
+/**
+ * Parameters in order: env, [name], [since], [until], [afterReceivedAt, afterInternalId],
+ * limit + 1, limit, maxBytes. The inner query sizes at most `limit + 1` rows without sending
+ * them; the outer one returns the rows that fit in `maxBytes` (always the first) with their
+ * columns, plus the next row (the first past the budget, or the second) with `data`/`"user"`
+ * null when it does not fit: it only tells that another page exists.
+ */
 export function listSql(t: string, s: ListShape): string {
   let n = 1;
   const p = () => `$${++n}`;
-  let sql = `SELECT ${COLUMNS} FROM "${t}" WHERE env = $1`;
-  if (s.name) sql += ` AND name = ${p()}`;
-  if (s.since) sql += ` AND received_at >= ${p()}::int8`;
-  if (s.until) sql += ` AND received_at < ${p()}::int8`;
-  if (s.after) sql += ` AND (received_at, internal_id) < (${p()}::int8, ${p()}::text)`;
-  return `${sql} ORDER BY received_at DESC, internal_id DESC LIMIT ${p()}`;
+  let keys = `SELECT internal_id, received_at, ${SIZE} AS size FROM "${t}" WHERE env = $1`;
+  if (s.name) keys += ` AND name = ${p()}`;
+  if (s.since) keys += ` AND received_at >= ${p()}::int8`;
+  if (s.until) keys += ` AND received_at < ${p()}::int8`;
+  if (s.after) keys += ` AND (received_at, internal_id) < (${p()}::int8, ${p()}::text)`;
+  keys += ` ORDER BY received_at DESC, internal_id DESC LIMIT ${p()}`;
+  const limit = p();
+  const max = p();
+  const fits = `(k.n = 1 OR (k.n <= ${limit}::int8 AND k.before + k.size <= ${max}::int8))`;
+  return `WITH k AS (
+  SELECT internal_id, size, row_number() OVER o AS n, sum(size) OVER o - size AS before
+  FROM (${keys}) r
+  WINDOW o AS (ORDER BY received_at DESC, internal_id DESC ROWS UNBOUNDED PRECEDING)
+)
+SELECT e.env, e.internal_id, e.id, e.name, CASE WHEN ${fits} THEN e.data END AS data,
+  CASE WHEN ${fits} THEN e."user" END AS "user", e.ts, e.v, e.received_at, k.size
+FROM k JOIN "${t}" e ON e.env = $1 AND e.internal_id = k.internal_id
+WHERE k.n <= 2 OR k.before <= ${max}::int8
+ORDER BY e.received_at DESC, e.internal_id DESC`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { EncodedEvent, EventRow } from "../encode";
 import { decodeRow, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
-import { checkCutoff, checkEnv, checkIds, normalizeListQuery, pageFromRows } from "../query";
+import { checkCutoff, checkEnv, checkIds, collectPage, normalizeListQuery } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import {
   type PgPool,
@@ -286,10 +286,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
       if (q.since != null) values.push(q.since);
       if (q.until != null) values.push(q.until);
       if (q.after) values.push(q.after.receivedAt, q.after.internalId);
-      values.push(q.limit + 1);
+      values.push(q.limit + 1, q.limit, q.maxBytes);
       const result = await call("list", (p) => run(p, text, values, true));
-      const rows = result.rows as EventRow[];
-      return pageFromRows(rows, q.limit);
+      // The query sizes the rows and sends data only for those that fit; the first row past
+      // the budget (or past `limit`) comes without it, only to tell that another page exists.
+      const rows = result.rows as (EventRow & { size: string })[];
+      return collectPage(rows, q.limit, q.maxBytes, (row) => Number(row.size));
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {

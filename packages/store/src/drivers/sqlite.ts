@@ -5,9 +5,9 @@ import {
   checkCutoff,
   checkEnv,
   checkIds,
+  collectPage,
   type NormalizedListQuery,
   normalizeListQuery,
-  pageFromRows,
 } from "../query";
 import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
@@ -314,13 +314,14 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       if (q.until != null) params.push(q.until);
       if (q.after) params.push(q.after.receivedAt, q.after.internalId);
       params.push(q.limit + 1);
-      let rows: EventRow[];
       try {
-        rows = listStatement(r, q).all(...params) as EventRow[];
+        // Rows are read one at a time and the statement is released as soon as the page is
+        // full (by count or by bytes): a page of large events never loads `limit` of them.
+        const rows = listStatement(r, q).iterate(...params) as IterableIterator<EventRow>;
+        return collectPage(rows, q.limit, q.maxBytes);
       } catch (error) {
         throw toStoreError("list", error);
       }
-      return pageFromRows(rows, q.limit);
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {
