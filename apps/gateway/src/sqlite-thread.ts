@@ -229,7 +229,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
         method,
         at: performance.now(),
       });
-      watchdog ??= startWatchdog();
+      if (!watching) startWatchdog();
       outbox.push({ id, target, method, args });
       if (!sendScheduled) {
         sendScheduled = true;
@@ -242,8 +242,9 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
    * One timer for all calls (not one per call): every quarter of the timeout it rejects the
    * calls older than the timeout. It runs only while calls are pending.
    */
-  let watchdog: ReturnType<typeof setInterval> | undefined;
-  function startWatchdog(): ReturnType<typeof setInterval> {
+  let watching = false;
+  function startWatchdog(): void {
+    watching = true;
     const t = setInterval(
       () => {
         const now = performance.now();
@@ -260,13 +261,12 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
         }
         if (pending.size === 0) {
           clearInterval(t);
-          watchdog = undefined;
+          watching = false;
         }
       },
       Math.max(10, Math.min(1_000, callTimeoutMs / 4)),
     );
     t.unref();
-    return t;
   }
 
   async function close(target: Target): Promise<void> {

@@ -181,6 +181,8 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
         // The core answers 413 from Content-Length alone; the body is never read.
         close = true;
       } else {
+        // Not Math.max: a missing or bad Content-Length is NaN, which must reserve nothing.
+        // biome-ignore lint/complexity/useMathMinMax: NaN must map to 0
         const reserved = declared > 0 ? declared : 0;
         if (inflightBytes + reserved > maxInflightBytes) {
           send(res, busyBodies(method, url), true);
