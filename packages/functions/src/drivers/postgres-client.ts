@@ -80,7 +80,7 @@ export function toFunctionsError(op: string, error: unknown): FunctionsError {
     DRIVER,
     kind,
     `${op} failed: ${message}${typeof code === "string" ? ` (${code})` : ""}${
-      kind === "unavailable" ? "; transient, retry later (nothing of the call was stored)" : ""
+      kind === "unavailable" ? "; transient, retry later" : ""
     }`,
     { cause: error },
   );
