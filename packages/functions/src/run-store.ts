@@ -154,7 +154,7 @@ export type StepInput = Omit<StepRecord, "runId" | "updatedAt"> & { updatedAt?: 
  * - due runs are found by an index on `due_at`, never by scanning every run.
  */
 export interface RunStore {
-  /** The driver's name (`memory`, `sqlite`). */
+  /** The driver's name (`memory`, `sqlite`, `postgres`). */
   readonly driver: string;
 
   /** Insert or update an app by its `url`. */

@@ -32,4 +32,39 @@ describe("FunctionsError across the built entries", () => {
     expect(new Error("x")).not.toBeInstanceOf(esm.FunctionsError);
     expect({ code: "invalid_input", retryable: false }).not.toBeInstanceOf(cjs.FunctionsError);
   });
+
+  it("the built @evt/functions/postgres loads pg on first use (ESM and CJS) and throws the shared FunctionsError", async () => {
+    const esm = (await import(dist("index.js"))) as typeof import("../src/index");
+    const builds = [
+      (await import(dist("postgres.js"))) as typeof import("../src/postgres"),
+      require(fileURLToPath(dist("postgres.cjs"))) as typeof import("../src/postgres"),
+    ];
+    const url = process.env.EVT_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/evt_test";
+    for (const build of builds) {
+      let error: unknown;
+      try {
+        build.createPostgresRunStore({ connectionString: url, tablePrefix: "bad-prefix" });
+      } catch (e) {
+        error = e;
+      }
+      expect(esm.isFunctionsError(error, "invalid_input")).toBe(true);
+      // No table is created (autoMigrate off): a "does not exist" answer proves that pg was
+      // loaded, connected and the query sent.
+      const tablePrefix = `evt_fn_missing_${process.pid}_`;
+      const store = build.createPostgresRunStore({
+        connectionString: url,
+        tablePrefix,
+        autoMigrate: false,
+      });
+      const failed = await store.nextDueAt().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(esm.isFunctionsError(failed, "failed")).toBe(true);
+      expect((failed as Error).message).toMatch(
+        /relation "evt_fn_missing_\d+_runs" does not exist/,
+      );
+      await store.close();
+    }
+  });
 });

@@ -1,0 +1,579 @@
+import { createUlidFactory } from "@evt/schema";
+import { FunctionsError } from "../errors";
+import type {
+  AppRecord,
+  CreateRunInput,
+  CreateRunResult,
+  FunctionInput,
+  ReleaseInput,
+  RunRecord,
+  RunStore,
+  StepInput,
+  StepRecord,
+  SyncAppResult,
+} from "../run-store";
+import {
+  type CheckedStep,
+  checkApp,
+  checkClaim,
+  checkCreateRun,
+  checkFunctions,
+  checkInteger,
+  checkRelease,
+  checkRunId,
+  checkSteps,
+  checkTime,
+  checkToken,
+  checkUrl,
+} from "../validate";
+import {
+  type PgPool,
+  type PgPoolClient,
+  type PgQueryConfig,
+  type PgResult,
+  TYPES,
+  toFunctionsError,
+} from "./postgres-client";
+import { schemaLockSql, schemaStatements, sql } from "./postgres-sql";
+import {
+  decodeFunction,
+  decodeRun,
+  decodeStep,
+  type FunctionRow,
+  type RunRow,
+  type StepRow,
+} from "./rows";
+
+export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
+
+const DRIVER = "postgres";
+const DEFAULT_PREFIX = "evt_fn_";
+const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+
+/** Options of {@link createPostgresRunStore}: give `connectionString` or `pool`. */
+export interface PostgresRunStoreOptions {
+  /** Connection string, e.g. `postgres://user@127.0.0.1:5432/evt`. The store owns this pool. */
+  connectionString?: string;
+  /** An existing `pg` Pool to use instead (for example the event store's). The store never ends it. */
+  pool?: PgPool;
+  /** Prefix of the table names (a plain identifier, at most 40 characters). @default "evt_fn_" */
+  tablePrefix?: string;
+  /**
+   * Bound on every call: connecting, waiting for a pooled connection and each statement.
+   * Past it the call fails with a retryable `unavailable` error instead of hanging. On a pool
+   * the store creates this also sets `statement_timeout`, so the server stops the work.
+   * @default 2000
+   */
+  timeoutMs?: number;
+  /** Connections of the pool created from `connectionString`. @default 10 */
+  max?: number;
+  /**
+   * Create the tables and indexes on first use (under an advisory lock, safe when several
+   * gateways start at once). Set `false` when `migrate()` runs at deploy time.
+   * @default true
+   */
+  autoMigrate?: boolean;
+}
+
+/** The PostgreSQL run store: a {@link RunStore} plus {@link PostgresRunStore.migrate}. */
+export interface PostgresRunStore extends RunStore {
+  /** Create the tables and indexes if missing (idempotent, safe under concurrent callers). */
+  migrate(): Promise<void>;
+}
+
+type Sql = ReturnType<typeof sql>;
+
+/** A step per id, the last given winning, in the order ids were first given. */
+function lastPerStep(steps: CheckedStep[]): CheckedStep[] {
+  const byId = new Map<string, CheckedStep>();
+  for (const s of steps) byId.set(s.stepId, s);
+  return [...byId.values()];
+}
+
+/**
+ * The run store of several gateways: PostgreSQL through `pg` (loaded on first use). Claims
+ * are one `UPDATE` of rows picked with `FOR UPDATE SKIP LOCKED` through a partial index on
+ * `due_at`, so any number of claimers share the due runs without waiting on each other and
+ * never get the same run. Every call is one transaction, bounded by `timeoutMs`; connection
+ * trouble is a retryable `unavailable` error.
+ *
+ * @example
+ * ```ts
+ * import { createPostgresRunStore } from "@evt/functions/postgres";
+ *
+ * const runs = createPostgresRunStore({ connectionString: process.env.DATABASE_URL! });
+ * await runs.createRun({ functionId: "my-app-send-welcome", eventInternalId: "01JD0000000000000000000000",
+ *   env: "production", dueAt: Date.now() });
+ * for (const run of await runs.claimDue(Date.now(), "gateway-1", 30_000, 100)) {
+ *   // call the function, then:
+ *   await runs.release(run.runId, "gateway-1", { status: "completed", output: { ok: true }, now: Date.now() });
+ * }
+ * await runs.close();
+ * ```
+ */
+export function createPostgresRunStore(options: PostgresRunStoreOptions): PostgresRunStore {
+  if (typeof options !== "object" || options === null) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      "options must be an object with `connectionString` or `pool`",
+    );
+  }
+  const hasUrl = typeof options.connectionString === "string" && options.connectionString !== "";
+  if (hasUrl === (options.pool != null)) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      "options: give exactly one of `connectionString` (a postgres:// URL) or `pool` (a pg Pool)",
+    );
+  }
+  const prefix = options.tablePrefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      `options.tablePrefix must be a plain identifier (a letter or _, then letters, digits or _, at most 40 characters), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  const timeoutMs =
+    options.timeoutMs === undefined
+      ? 2_000
+      : checkInteger(DRIVER, "options.timeoutMs", options.timeoutMs, 1, 600_000);
+  const max =
+    options.max === undefined ? 10 : checkInteger(DRIVER, "options.max", options.max, 1, 1_000);
+  const autoMigrate = options.autoMigrate ?? true;
+  const owned = options.pool == null;
+  const s: Sql = sql(prefix);
+  const nextUlid = createUlidFactory();
+
+  let pool: PgPool | null = options.pool ?? null;
+  let creating: Promise<PgPool> | null = null;
+  let schema: Promise<void> | null = null;
+  let closed = false;
+  let ended = false;
+
+  async function getPool(): Promise<PgPool> {
+    if (pool) return pool;
+    creating ??= (async () => {
+      let mod: unknown;
+      try {
+        mod = await import("pg");
+      } catch (error) {
+        throw new FunctionsError(
+          DRIVER,
+          "missing_dependency",
+          'the postgres driver needs the "pg" package, which could not be loaded; install it next to @evt/functions (npm install pg)',
+          { cause: error },
+        );
+      }
+      const pg = ((mod as { default?: unknown }).default ?? mod) as typeof import("pg");
+      const created = new pg.Pool({
+        connectionString: options.connectionString,
+        max,
+        connectionTimeoutMillis: timeoutMs,
+        query_timeout: timeoutMs,
+        statement_timeout: timeoutMs,
+        idleTimeoutMillis: 10_000,
+        keepAlive: true,
+      });
+      // An idle pooled connection that dies (server restart) must not crash the process.
+      created.on("error", () => {});
+      pool = created as unknown as PgPool;
+      return pool;
+    })();
+    creating.catch(() => {
+      creating = null;
+    });
+    return creating;
+  }
+
+  type Query = (text: string, values?: unknown[]) => Promise<PgResult>;
+  const on =
+    (target: PgPool | PgPoolClient): Query =>
+    (text, values = []) =>
+      target.query({ text, values, query_timeout: timeoutMs, types: TYPES });
+
+  /** Run `fn` in one transaction on one pooled connection. */
+  async function transaction<T>(p: PgPool, fn: (q: Query) => Promise<T>): Promise<T> {
+    const client = await p.connect();
+    const q = on(client);
+    try {
+      await q("BEGIN");
+      const value = await fn(q);
+      await q("COMMIT");
+      client.release();
+      return value;
+    } catch (error) {
+      try {
+        await q("ROLLBACK");
+        client.release();
+      } catch {
+        client.release(true); // a broken connection is dropped rather than reused
+      }
+      throw error;
+    }
+  }
+
+  async function createSchema(p: PgPool): Promise<void> {
+    await transaction(p, async (q) => {
+      await q(schemaLockSql, [prefix]);
+      for (const text of schemaStatements(prefix)) await q(text);
+    });
+  }
+
+  function ensureSchema(p: PgPool): Promise<void> {
+    if (!autoMigrate) return Promise.resolve();
+    schema ??= createSchema(p).catch((error) => {
+      schema = null; // try again on the next call
+      throw error;
+    });
+    return schema;
+  }
+
+  /**
+   * Check the arguments (before touching the database), then run `fn` with the schema in
+   * place, within `timeoutMs`, mapping errors to {@link FunctionsError}.
+   */
+  function call<A, T>(
+    op: string,
+    check: () => A,
+    fn: (p: PgPool, args: A) => Promise<T>,
+  ): Promise<T> {
+    let args: A;
+    try {
+      if (closed) throw new FunctionsError(DRIVER, "closed", `${op}: the run store is closed`);
+      args = check();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<T>((resolve, reject) => {
+      // The pool's own timeouts usually answer first with a precise reason; this bound covers
+      // what they cannot (a pool passed in without timeouts, DNS, TLS).
+      const bound = timeoutMs * 2 + 100;
+      const timer = setTimeout(() => {
+        reject(
+          new FunctionsError(
+            DRIVER,
+            "unavailable",
+            `${op} failed: PostgreSQL did not answer within ${bound} ms (options.timeoutMs is ${timeoutMs}); retry later`,
+          ),
+        );
+      }, bound);
+      (async () => {
+        const p = await getPool();
+        await ensureSchema(p);
+        return fn(p, args);
+      })().then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(toFunctionsError(op, error));
+        },
+      );
+    });
+  }
+
+  const rows = async <R>(result: Promise<PgResult>) => (await result).rows as R[];
+  const changed = async (result: Promise<PgResult>) => (await result).rowCount === 1;
+
+  return {
+    driver: DRIVER,
+
+    upsertApp: (app: AppRecord) =>
+      call(
+        "upsertApp",
+        () => checkApp(DRIVER, app),
+        async (p, a) => {
+          await on(p)(s.upsertApp, [a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError]);
+          return a;
+        },
+      ),
+
+    getApp: (url: string) =>
+      call(
+        "getApp",
+        () => checkUrl(DRIVER, "url", url),
+        async (p, u) => decodeApp((await rows<AppRow>(on(p)(s.getApp, [u])))[0]),
+      ),
+
+    listApps: () =>
+      call(
+        "listApps",
+        () => null,
+        async (p) => (await rows<AppRow>(on(p)(s.listApps))).map((row) => decodeApp(row)!),
+      ),
+
+    syncApp: (app: AppRecord, list: readonly FunctionInput[]) =>
+      call(
+        "syncApp",
+        () => ({ a: checkApp(DRIVER, app), fns: checkFunctions(DRIVER, list) }),
+        (p, { a, fns }) =>
+          transaction(p, async (q): Promise<SyncAppResult> => {
+            const url = a.url;
+            // The app row is locked first: two syncs of one app run one after the other.
+            await q(s.upsertApp, [a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError]);
+            const ids = fns.map((f) => f.id);
+            const old = new Map(
+              (await rows<FunctionRow>(q(s.lockFunctions, [ids]))).map((r) => [r.id, r]),
+            );
+            const taken = (i: number, holder: string) =>
+              new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `functions[${i}].id ${JSON.stringify(fns[i]!.id)} is registered by another app (${holder}); function ids are unique across apps`,
+              );
+            const added: typeof fns = [];
+            const updated: typeof fns = [];
+            for (const [i, f] of fns.entries()) {
+              const row = old.get(f.id);
+              if (!row) added.push(f);
+              else if (row.app_url !== url) throw taken(i, row.app_url);
+              else if (row.name !== f.name || row.config !== f.config || row.step_url !== f.stepUrl)
+                updated.push(f);
+            }
+            const deleted = (await q(s.deleteOtherFunctions, [url, ids])).rowCount ?? 0;
+            const cols = (part: typeof fns) => [
+              part.map((f) => f.id),
+              part.map((f) => f.name),
+              part.map((f) => f.config),
+              part.map((f) => f.stepUrl),
+            ];
+            if (added.length > 0) {
+              const inserted = new Set(
+                (await rows<{ id: string }>(q(s.insertFunctions, [url, ...cols(added)]))).map(
+                  (r) => r.id,
+                ),
+              );
+              const lost = added.find((f) => !inserted.has(f.id));
+              if (lost) throw taken(fns.indexOf(lost), "a sync that ran at the same time");
+            }
+            if (updated.length > 0) await q(s.updateFunctions, cols(updated));
+            const now = new Map(
+              (await rows<FunctionRow>(q(s.selectFunctions, [ids]))).map((r) => [r.id, r]),
+            );
+            return {
+              functions: ids.map((id) => decodeFunction(now.get(id)!)),
+              modified: deleted > 0 || added.length > 0 || updated.length > 0,
+            };
+          }),
+      ),
+
+    getFunction: (id: string) =>
+      call(
+        "getFunction",
+        () => checkToken(DRIVER, "id", id),
+        async (p, fid) => {
+          const row = (await rows<FunctionRow>(on(p)(s.getFunction, [fid])))[0];
+          return row ? decodeFunction(row) : null;
+        },
+      ),
+
+    listFunctions: (appUrl?: string) =>
+      call(
+        "listFunctions",
+        () => (appUrl === undefined ? undefined : checkUrl(DRIVER, "appUrl", appUrl)),
+        async (p, url) =>
+          (
+            await rows<FunctionRow>(
+              url === undefined ? on(p)(s.listFunctions) : on(p)(s.listAppFunctions, [url]),
+            )
+          ).map(decodeFunction),
+      ),
+
+    createRun: (input: CreateRunInput) =>
+      call(
+        "createRun",
+        () => checkCreateRun(DRIVER, input),
+        async (p, r): Promise<CreateRunResult> => {
+          const q = on(p);
+          const runId = r.runId ?? nextUlid();
+          let inserted: RunRow | undefined;
+          try {
+            [inserted] = await rows<RunRow>(
+              q(s.insertRun, [runId, r.functionId, r.eventInternalId, r.env, r.now, r.dueAt]),
+            );
+          } catch (error) {
+            const e = error as { code?: unknown; constraint?: unknown };
+            if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+                { cause: error },
+              );
+            }
+            throw error;
+          }
+          if (inserted) return { run: decodeRun(inserted), created: true };
+          // The key exists (the insert waited for a concurrent creator to commit, if any): a
+          // new statement sees that run.
+          const [existing] = await rows<RunRow>(
+            q(s.getRunByKey, [r.functionId, r.eventInternalId]),
+          );
+          if (!existing) {
+            throw new FunctionsError(
+              DRIVER,
+              "unavailable",
+              "createRun: the run of this (functionId, eventInternalId) was removed while it was created; retry",
+            );
+          }
+          return { run: decodeRun(existing), created: false };
+        },
+      ),
+
+    getRun: (runId: string) =>
+      call(
+        "getRun",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id) => {
+          const row = (await rows<RunRow>(on(p)(s.getRun, [id])))[0];
+          return row ? decodeRun(row) : null;
+        },
+      ),
+
+    listRunsForEvent: (eventInternalId: string) =>
+      call(
+        "listRunsForEvent",
+        () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
+        async (p, id): Promise<RunRecord[]> =>
+          (await rows<RunRow>(on(p)(s.listRunsForEvent, [id]))).map(decodeRun),
+      ),
+
+    claimDue: (now: number, owner: string, leaseMs: number, limit: number) =>
+      call(
+        "claimDue",
+        () => checkClaim(DRIVER, now, owner, leaseMs, limit),
+        async (p, c): Promise<RunRecord[]> =>
+          (await rows<RunRow>(on(p)(s.claim, [c.now, c.owner, c.now + c.leaseMs, c.limit]))).map(
+            decodeRun,
+          ),
+      ),
+
+    renewLease: (runId: string, owner: string, now: number, leaseMs: number) =>
+      call(
+        "renewLease",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return (
+            checkTime(DRIVER, "now", now) + checkInteger(DRIVER, "leaseMs", leaseMs, 1, 86_400_000)
+          );
+        },
+        (p, until) => changed(on(p)(s.renew, [until, runId, owner])),
+      ),
+
+    release: (runId: string, owner: string, update: ReleaseInput) =>
+      call(
+        "release",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return checkRelease(DRIVER, update);
+        },
+        (p, u) =>
+          changed(
+            on(p)(s.release, [
+              u.status,
+              u.dueAt,
+              u.status === "queued" ? null : u.now,
+              u.attempt ?? null,
+              u.output ?? null,
+              u.error ?? null,
+              runId,
+              owner,
+            ]),
+          ),
+      ),
+
+    cancelRun: (runId: string, now: number) =>
+      call(
+        "cancelRun",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          return checkTime(DRIVER, "now", now);
+        },
+        (p, at) => changed(on(p)(s.cancel, [at, runId])),
+      ),
+
+    nextDueAt: () =>
+      call(
+        "nextDueAt",
+        () => null,
+        async (p) => (await rows<{ due: number | null }>(on(p)(s.nextDue)))[0]?.due ?? null,
+      ),
+
+    saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>
+      call(
+        "saveSteps",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          checkToken(DRIVER, "owner", owner);
+          return lastPerStep(checkSteps(DRIVER, list, Date.now()));
+        },
+        (p, steps) =>
+          transaction(p, async (q) => {
+            if ((await q(s.held, [runId, owner])).rowCount !== 1) return false;
+            if (steps.length === 0) return true;
+            await q(s.upsertSteps, [
+              runId,
+              steps.map((st) => st.stepId),
+              steps.map((st) => st.op),
+              steps.map((st) => st.data),
+              steps.map((st) => st.error),
+              steps.map((st) => st.attempts),
+              steps.map((st) => st.updatedAt),
+            ]);
+            return true;
+          }),
+      ),
+
+    listSteps: (runId: string) =>
+      call(
+        "listSteps",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id): Promise<StepRecord[]> =>
+          (await rows<StepRow>(on(p)(s.listSteps, [id]))).map(decodeStep),
+      ),
+
+    migrate: () =>
+      call(
+        "migrate",
+        () => null,
+        (p) => createSchema(p),
+      ),
+
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      const p = pool ?? (await creating?.catch(() => null));
+      if (p && owned && !ended) {
+        ended = true;
+        await p.end();
+      }
+    },
+  };
+}
+
+interface AppRow {
+  url: string;
+  app_id: string;
+  sdk: string | null;
+  framework: string | null;
+  synced_at: number | null;
+  last_error: string | null;
+}
+
+function decodeApp(row: AppRow | undefined): AppRecord | null {
+  if (!row) return null;
+  return {
+    url: row.url,
+    appId: row.app_id,
+    sdk: row.sdk,
+    framework: row.framework,
+    syncedAt: row.synced_at,
+    lastError: row.last_error,
+  };
+}
