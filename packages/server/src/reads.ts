@@ -88,13 +88,18 @@ function timeParam(p: Map<string, string>, name: "since" | "until"): number | un
   const raw = p.get(name);
   if (raw === undefined) return undefined;
   const n = parseIntParam(raw);
-  if (n === null) {
-    return new BadQuery(
-      `Query parameter "${name}" must be an integer number of milliseconds since epoch, got ${quote(raw)}`,
-    );
+  if (n !== null) return n;
+  // ISO 8601 with a date, a time and a zone (Z or +hh:mm): no local time left to guess.
+  if (ISO_INSTANT.test(raw)) {
+    const ms = Date.parse(raw);
+    if (Number.isFinite(ms) && ms >= 0) return ms;
   }
-  return n;
+  return new BadQuery(
+    `Query parameter "${name}" must be milliseconds since epoch (1733140800000) or an ISO 8601 time with a zone (2024-12-02T12:00:00Z, 2024-12-02T13:00:00+01:00), got ${quote(raw)}`,
+  );
 }
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
 
 /** `GET /v1/events/:internalId` -> `{ data }`, or `null` when absent. */
 export async function getEvent(

@@ -257,6 +257,22 @@ const cases: Case[] = [
     error: '"until"',
   },
   {
+    name: "since as an ISO time without a zone (local time is a guess)",
+    method: "GET",
+    path: "/v1/events?since=2024-12-02T12:00:00",
+    headers: READ,
+    status: 400,
+    error: "ISO 8601 time with a zone",
+  },
+  {
+    name: "until as an ISO date alone",
+    method: "GET",
+    path: "/v1/events?until=2024-12-02",
+    headers: READ,
+    status: 400,
+    error: '"until"',
+  },
+  {
     name: "since after until",
     method: "GET",
     path: "/v1/events?since=200&until=100",
