@@ -1,4 +1,6 @@
-// Prints the one summary line CI reads: "N passed, N failed".
+// Prints the one summary line CI reads: "N passed, N failed". When a step before the tests
+// failed (install, build, lint), the line says so instead of counting it as a failed test:
+// "0 passed, 0 failed; step failed: <step>".
 // Usage: node scripts/summary.mjs <vitest-json-results> [failed-step]
 import { existsSync, readFileSync } from "node:fs";
 
@@ -18,6 +20,9 @@ if (file && existsSync(file)) {
 } else if (!failedStep) {
   failed += 1; // vitest wrote no results: it crashed
 }
-if (failedStep) failed += 1;
+if (failedStep) {
+  console.log(`${passed} passed, ${failed} failed; step failed: ${failedStep}`);
+  process.exit(1);
+}
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed > 0 ? 1 : 0);
