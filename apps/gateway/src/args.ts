@@ -13,7 +13,8 @@ import {
 export type CliCommand =
   | { kind: "help" }
   | { kind: "version" }
-  | { kind: "run"; config: GatewayConfig; prettyGiven: boolean };
+  | { kind: "run"; config: GatewayConfig; prettyGiven: boolean }
+  | { kind: "migrate"; config: GatewayConfig };
 
 const REPEATABLE = new Set(["event-key", "api-key", "allowed-hosts", "cors-origin"]);
 /** Flags that take no value (`--pretty` means true); their env vars take true/false. */
@@ -62,12 +63,14 @@ export function parseCommandLine(
   if (values.version) return { kind: "version" };
   const [command, ...extra] = positionals;
   if (command === undefined) {
-    throw new ConfigError('missing command: expected "dev" or "start" (see evt-gateway --help)');
+    throw new ConfigError(
+      'missing command: expected "dev", "start" or "migrate" (see evt-gateway --help)',
+    );
   }
-  if (command !== "dev" && command !== "start") {
+  if (command !== "dev" && command !== "start" && command !== "migrate") {
     throw new ConfigError(
       // A word is echoed; anything else may be a key typed in the wrong place.
-      `unknown command ${/^[a-z][a-z-]{0,19}$/i.test(command) ? JSON.stringify(command) : "(not shown)"}: expected "dev" or "start" (see evt-gateway --help)`,
+      `unknown command ${/^[a-z][a-z-]{0,19}$/i.test(command) ? JSON.stringify(command) : "(not shown)"}: expected "dev", "start" or "migrate" (see evt-gateway --help)`,
     );
   }
   if (extra.length > 0) {
@@ -77,6 +80,8 @@ export function parseCommandLine(
     );
   }
   const flags = values as Record<string, string | boolean | string[] | undefined>;
+  // migrate reads the store settings only; keys are not needed to create tables.
+  if (command === "migrate") return { kind: "migrate", config: configFromText("dev", flags, env) };
   const config = configFromText(command as GatewayMode, flags, env);
   const prettyGiven = flags.pretty !== undefined || (env.EVT_PRETTY ?? "") !== "";
   return { kind: "run", config, prettyGiven };
@@ -110,6 +115,7 @@ export function helpText(version: string): string {
 Usage:
   evt-gateway dev [flags]     development: any event key accepted, reads open, loopback only
   evt-gateway start [flags]   production: needs --event-key and --api-key (or --public-reads)
+  evt-gateway migrate [flags] create the PostgreSQL tables of --dedup / --store postgres://... and exit
   evt-gateway --help | --version
 
 Flags (each also read from its environment variable; flags win):

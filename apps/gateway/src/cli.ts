@@ -30,6 +30,17 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (command.kind === "migrate") {
+    const { migrate } = await import("./migrate");
+    try {
+      for (const line of await migrate(command.config)) process.stdout.write(`${line}\n`);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message, 2);
+      fail(`migrate failed: ${(err as Error).message}`, 1);
+    }
+    return;
+  }
+
   const { config, prettyGiven } = command;
   // Pretty logs in dev on a terminal; JSON lines otherwise (pipes, tests, production).
   if (!prettyGiven) config.pretty = config.mode === "dev" && process.stdout.isTTY === true;

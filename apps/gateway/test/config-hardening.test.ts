@@ -142,7 +142,7 @@ describe("configuration errors never print secrets", () => {
 
   it("an unknown command that is not a word (a key in the wrong place) is not echoed", () => {
     expect(configError(() => parseCommandLine([SECRET], {}))).toBe(
-      'unknown command (not shown): expected "dev" or "start" (see evt-gateway --help)',
+      'unknown command (not shown): expected "dev", "start" or "migrate" (see evt-gateway --help)',
     );
     expect(configError(() => parseCommandLine(["serve"], {}))).toContain('"serve"');
   });
