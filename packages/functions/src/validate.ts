@@ -386,3 +386,23 @@ export function checkSteps(where: string, steps: unknown, now: number): CheckedS
     };
   });
 }
+
+const TABLE_PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
+
+/** The SQL drivers' `tablePrefix` option: a plain identifier prefix, `evt_fn_` when not given. */
+export function tablePrefixOption(where: string, value: unknown): string {
+  const prefix = value ?? "evt_fn_";
+  if (typeof prefix !== "string" || !TABLE_PREFIX.test(prefix)) {
+    throw new FunctionsError(
+      where,
+      "invalid_input",
+      `options.tablePrefix must be a plain identifier (a letter or _, then letters, digits or _, at most 40 characters), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  return prefix;
+}
+
+/** The SQL drivers' `timeoutMs` option: 1 ms to 10 min, 2 s when not given. */
+export function timeoutOption(where: string, value: unknown): number {
+  return value === undefined ? 2_000 : checkInteger(where, "options.timeoutMs", value, 1, 600_000);
+}

@@ -25,6 +25,8 @@ import {
   checkTime,
   checkToken,
   checkUrl,
+  tablePrefixOption,
+  timeoutOption,
 } from "../validate";
 import {
   type PgPool,
@@ -47,8 +49,6 @@ import {
 export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
 
 const DRIVER = "postgres";
-const DEFAULT_PREFIX = "evt_fn_";
-const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 
 /** Options of {@link createPostgresRunStore}: give `connectionString` or `pool`. */
 export interface PostgresRunStoreOptions {
@@ -127,18 +127,8 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       "options: give exactly one of `connectionString` (a postgres:// URL) or `pool` (a pg Pool)",
     );
   }
-  const prefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
-    throw new FunctionsError(
-      DRIVER,
-      "invalid_input",
-      `options.tablePrefix must be a plain identifier (a letter or _, then letters, digits or _, at most 40 characters), got ${JSON.stringify(prefix)}`,
-    );
-  }
-  const timeoutMs =
-    options.timeoutMs === undefined
-      ? 2_000
-      : checkInteger(DRIVER, "options.timeoutMs", options.timeoutMs, 1, 600_000);
+  const prefix = tablePrefixOption(DRIVER, options.tablePrefix);
+  const timeoutMs = timeoutOption(DRIVER, options.timeoutMs);
   const max =
     options.max === undefined ? 10 : checkInteger(DRIVER, "options.max", options.max, 1, 1_000);
   const autoMigrate = options.autoMigrate ?? true;

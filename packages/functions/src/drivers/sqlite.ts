@@ -25,6 +25,8 @@ import {
   checkTime,
   checkToken,
   checkUrl,
+  tablePrefixOption,
+  timeoutOption,
 } from "../validate";
 import {
   decodeFunction,
@@ -37,8 +39,6 @@ import {
 import { schemaSql, sql } from "./sqlite-sql";
 
 const DRIVER = "sqlite";
-const DEFAULT_PREFIX = "evt_fn_";
-const PREFIX = /^[A-Za-z_][A-Za-z0-9_]{0,39}$/;
 const TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
 
 /**
@@ -133,18 +133,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       "options: give exactly one of `path` (a file or ':memory:') or `database` (an open better-sqlite3 Database)",
     );
   }
-  const prefix = options.tablePrefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== "string" || !PREFIX.test(prefix)) {
-    throw new FunctionsError(
-      DRIVER,
-      "invalid_input",
-      `options.tablePrefix must be a plain identifier (a letter or _, then letters, digits or _, at most 40 characters), got ${JSON.stringify(prefix)}`,
-    );
-  }
-  const timeoutMs =
-    options.timeoutMs === undefined
-      ? 2_000
-      : checkInteger(DRIVER, "options.timeoutMs", options.timeoutMs, 1, 600_000);
+  const prefix = tablePrefixOption(DRIVER, options.tablePrefix);
+  const timeoutMs = timeoutOption(DRIVER, options.timeoutMs);
   const owned = options.database == null;
   const nextUlid = createUlidFactory();
   let ready: Ready | null = null;
