@@ -30,3 +30,10 @@ export {
   registerAnswer,
   storeRegistration,
 } from "./register";
+export {
+  checkRegisterAuth,
+  hashSigningKey,
+  parseSigningKey,
+  type SigningKey,
+  signRequest,
+} from "./signing";
