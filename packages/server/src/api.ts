@@ -4,6 +4,7 @@ import {
   formatIssues,
   LIMITS,
   type Limits,
+  type NormalizedEvent,
   parseEventIdSeed,
   parseEvents,
 } from "@evt/schema";
@@ -157,6 +158,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
   const logger = options.logger ?? silent;
   const nextUlid = createUlidFactory();
   const deps = { dedup, store, windowMs, hooks };
+  const dispatchRuns = options.dispatch;
+  if (dispatchRuns !== undefined && typeof dispatchRuns !== "function") {
+    throw new ServerError(
+      "invalid_options",
+      "dispatch must be a function (batch) => Promise<void>, called before each answer",
+    );
+  }
   const writes = createWriteHealth(now);
   const reads = new ReadSlots(
     positiveInt("maxConcurrentReads", options.maxConcurrentReads, DEFAULT_MAX_CONCURRENT_READS),
@@ -275,6 +283,21 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const result = await ingest(deps, events, ids, env, receivedAt, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
+      if (dispatchRuns !== undefined) {
+        try {
+          await dispatchRuns({ env, events: result.stored });
+        } catch (error) {
+          logger.warn(
+            { requestId, env, events: n, err: error },
+            "events stored, but queuing the functions they trigger failed: answered 503",
+          );
+          return rejectEvents(
+            "unavailable",
+            "The events are stored but the functions they trigger could not be queued (run store unavailable); retry the request: it is deduplicated, and the retry queues them",
+            { "retry-after": RETRY_AFTER },
+          );
+        }
+      }
       hooks?.onEvents?.({
         accepted: result.accepted,
         duplicates: result.duplicates,
@@ -509,9 +532,74 @@ export function createEventApi(options: EventApiOptions): EventApi {
     return res;
   }
 
+  async function send(
+    value: readonly unknown[],
+    sendOptions: { env?: string } = {},
+  ): Promise<string[]> {
+    const env = sendOptions.env ?? DEFAULT_ENV;
+    const refuse = (status: number, message: string, cause?: unknown) =>
+      new ServerError("rejected", `send: ${message}`, { status, cause });
+    if (closing) throw refuse(503, "the server is shutting down; nothing was stored");
+    const problem = envProblem(env);
+    if (problem !== null)
+      throw refuse(400, `env ${quote(env)} ${problem} (allowed: ${ENV_ALLOWED})`);
+    const receivedAt = now();
+    // The server's own events: reserved names (`inngest/...`) are what they are for, so only
+    // the shape is checked, not the producer rules of POST /e/.
+    const events: NormalizedEvent[] = [];
+    for (const [i, e] of value.entries()) {
+      const ev = e as { id?: unknown; name?: unknown; data?: unknown; user?: unknown };
+      if (typeof ev !== "object" || ev === null) throw refuse(400, `events[${i}] is not an object`);
+      if (
+        typeof ev.name !== "string" ||
+        ev.name.length === 0 ||
+        ev.name.length > limits.nameMaxLength
+      )
+        throw refuse(
+          400,
+          `events[${i}].name must be a string of 1..${limits.nameMaxLength} characters`,
+        );
+      if (ev.id !== undefined && ev.id !== null && typeof ev.id !== "string")
+        throw refuse(400, `events[${i}].id must be a string`);
+      const data = ev.data ?? {};
+      if (typeof data !== "object" || data === null || Array.isArray(data))
+        throw refuse(400, `events[${i}].data must be an object`);
+      events.push({
+        name: ev.name,
+        data: data as Record<string, unknown>,
+        user: null,
+        id: typeof ev.id === "string" && ev.id !== "" ? ev.id : null,
+        ts: receivedAt,
+        v: null,
+      });
+    }
+    if (events.length === 0) return [];
+    const ids = events.map(() => nextUlid());
+    const result = await ingest(deps, events, ids, env, receivedAt, null);
+    if (!result.ok) {
+      writes.failed(result.error);
+      throw refuse(
+        isRetryable(result.error) ? 503 : 500,
+        "the events could not be stored",
+        result.error,
+      );
+    }
+    writes.succeeded();
+    if (dispatchRuns !== undefined) await dispatchRuns({ env, events: result.stored });
+    hooks?.onEvents?.({
+      accepted: result.accepted,
+      duplicates: result.duplicates,
+      env,
+      events,
+      ids: result.ids,
+    });
+    return result.ids;
+  }
+
   return {
     handle,
     screen,
+    send,
     maxRequestBytes,
     reject(reason, message, method = "POST", url = "/") {
       const route = matchRoute(splitUrl(url).path).route;

@@ -1,5 +1,11 @@
 /** What went wrong, as a stable string. */
-export type ServerErrorCode = "invalid_options" | "listen_failed" | "closed" | "internal";
+export type ServerErrorCode =
+  | "invalid_options"
+  | "listen_failed"
+  | "closed"
+  | "internal"
+  /** `EventApi.send` refused the events or could not store them; `status` says how. */
+  | "rejected";
 
 const BRAND = Symbol.for("@evt/server.ServerError");
 

@@ -11,6 +11,7 @@ export type {
   ApiResponse,
   ApiTextResponse,
   CorsOption,
+  DispatchBatch,
   EventApi,
   EventApiHooks,
   EventApiLogger,

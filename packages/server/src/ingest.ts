@@ -7,7 +7,14 @@ import type { EventApiHooks } from "./types.js";
 export type IngestStage = "claim" | "has" | "append";
 
 export type IngestResult =
-  | { ok: true; ids: string[]; accepted: number; duplicates: number }
+  | {
+      ok: true;
+      ids: string[];
+      accepted: number;
+      duplicates: number;
+      /** Every event of the request as stored (duplicates under the first internal id). */
+      stored: StoredEvent[];
+    }
   | { ok: false; stage: IngestStage; error: unknown; releaseError?: unknown };
 
 export interface IngestDeps {
@@ -122,7 +129,13 @@ export async function ingest(
     }
   }
   hooks?.onStore?.(performance.now() - t0);
-  return { ok: true, ids: out, accepted: toAppend.length, duplicates: n - toAppend.length };
+  let stored: StoredEvent[];
+  if (fresh.length === n) stored = toAppend;
+  else {
+    stored = new Array(n);
+    for (let i = 0; i < n; i++) stored[i] = toStored(events[i]!, out[i]!, env, receivedAt);
+  }
+  return { ok: true, ids: out, accepted: toAppend.length, duplicates: n - toAppend.length, stored };
 }
 
 async function failed(

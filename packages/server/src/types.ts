@@ -1,6 +1,6 @@
 import type { DedupStore } from "@evt/dedup";
 import type { EventCatalog, Limits } from "@evt/schema";
-import type { EventStore } from "@evt/store";
+import type { EventStore, StoredEvent } from "@evt/store";
 import type { EventKeyOptions } from "./key-scopes.js";
 
 /**
@@ -67,6 +67,14 @@ export interface EventApiLogger {
   error(obj: Record<string, unknown>, msg: string): void;
 }
 
+/** What {@link EventApiOptions.dispatch} is given: the stored events of one accepted request. */
+export interface DispatchBatch {
+  /** The environment the events were written to. */
+  env: string;
+  /** The request's events as stored, in request order (duplicates carry the first internal id). */
+  events: readonly StoredEvent[];
+}
+
 /** CORS for `POST /e/*`: `true` (any origin), `false` (no CORS headers) or one allowed origin. */
 export type CorsOption = boolean | { origin: string };
 
@@ -117,6 +125,16 @@ export interface EventApiOptions {
    * @default Date.now
    */
   now?: () => number;
+  /**
+   * Called with every event of an accepted request (new ones and duplicates, each with the
+   * internal id answered) once they are stored and **before** the answer is sent; awaited.
+   * This is where the functions the events trigger are queued (`@evt/functions`), so that an
+   * acknowledged event always has its runs. A rejection answers 503: the events stay stored,
+   * and a retry of the request (deduplicated) calls it again with the same internal ids, so
+   * the callee must be idempotent by internal id.
+   * @default none
+   */
+  dispatch?: (batch: DispatchBatch) => Promise<void> | void;
   /** Logger (pino-compatible). Event and API keys never appear in what is logged. */
   logger?: EventApiLogger;
   /** Metric callbacks. */
@@ -205,6 +223,18 @@ export interface EventApi {
    * body, too many concurrent requests), reporting it to the hooks like any other.
    */
   reject(reason: RejectReason, message: string, method?: string, url?: string): ApiTextResponse;
+  /**
+   * Store events on the server's own behalf (system events such as `inngest/function.failed`),
+   * through the same validation, deduplication and {@link EventApiOptions.dispatch} as
+   * `POST /e/:eventKey`, without an event key. Resolves with the internal ids, or rejects with
+   * a `ServerError` saying why nothing was stored (`invalid_event`, `unavailable`, ...).
+   *
+   * @example
+   * ```ts
+   * const ids = await api.send([{ id: `failed:${runId}`, name: "inngest/function.failed", data }]);
+   * ```
+   */
+  send(events: readonly unknown[], options?: { env?: string }): Promise<string[]>;
   /** `true` when both stores answer a ping. */
   ready(): Promise<boolean>;
   /**
