@@ -17,6 +17,33 @@ export {
 /** Name of this package. */
 export const PACKAGE_NAME = "@evt/functions";
 export {
+  type CallInput,
+  type CallOutcome,
+  callBody,
+  type JsonObject,
+  memoOf,
+  readCallAnswer,
+  retryAfterMs,
+  type StepOp,
+  sdkEvent,
+} from "./call";
+export {
+  createDispatcher,
+  type Dispatcher,
+  type DispatcherOptions,
+  type DispatchResult,
+  triggersOf,
+} from "./dispatcher";
+export {
+  createExecutor,
+  type Executor,
+  type ExecutorHooks,
+  type ExecutorLogger,
+  type ExecutorOptions,
+  retriesOf,
+  type SystemEvent,
+} from "./executor";
+export {
   DEFAULT_RETRIES,
   handleRegister,
   MAX_REGISTER_FUNCTIONS,
@@ -37,3 +64,12 @@ export {
   type SigningKey,
   signRequest,
 } from "./signing";
+export { type AppSyncer, type AppSyncerOptions, type AppSyncState, createAppSyncer } from "./sync";
+export {
+  DEFAULT_RETRY_POLICY,
+  DEV_RETRY_POLICY,
+  type RetryPolicy,
+  retryDelayMs,
+  sleepUntil,
+} from "./timing";
+export { functionView, type RunStatusName, runDetailView, runView } from "./views";

@@ -1,0 +1,157 @@
+import type { StoredEvent } from "@evt/schema";
+import {
+  createTriggerIndex,
+  type EvaluationErrorInfo,
+  type TriggerDefinition,
+  type TriggerIndex,
+} from "@evt/triggers";
+import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
+
+/** Options of {@link createDispatcher}. */
+export interface DispatcherOptions {
+  /** Where functions are read from and runs are created. */
+  runs: RunStore;
+  /** Clock (ms since the epoch). @default Date.now */
+  now?: () => number;
+  /** Told about each `if` expression that fails on an event (the function does not run). */
+  onEvaluationError?: (info: EvaluationErrorInfo) => void;
+}
+
+/** What {@link Dispatcher.dispatch} did. */
+export interface DispatchResult {
+  /** Runs created by this call (not the ones that already existed). */
+  created: RunRecord[];
+  /** Matches whose run already existed (a retried request, a second gateway). */
+  existing: number;
+}
+
+/**
+ * Turns stored events into runs: matches each event against the registered functions
+ * (`@evt/triggers`) and creates one run per (function, event), idempotently. See
+ * {@link createDispatcher}.
+ */
+export interface Dispatcher {
+  /** Create the runs `events` (stored in `env`) trigger. Safe to call again with the same events. */
+  dispatch(env: string, events: readonly StoredEvent[]): Promise<DispatchResult>;
+  /**
+   * Re-read the functions from the run store (after a sync here or on another gateway);
+   * only added, changed and removed functions are re-indexed.
+   */
+  refresh(): Promise<void>;
+  /** The function last read with this id, or `undefined`. */
+  functionById(id: string): FunctionRecord | undefined;
+  /** How many functions are indexed. */
+  readonly size: number;
+}
+
+/** The event triggers of a stored function config (cron triggers are the scheduler's). */
+export function triggersOf(config: JsonValue): TriggerDefinition[] {
+  const triggers =
+    typeof config === "object" && config !== null && !Array.isArray(config)
+      ? config.triggers
+      : undefined;
+  return Array.isArray(triggers) ? (triggers as unknown as TriggerDefinition[]) : [];
+}
+
+/**
+ * Create a dispatcher over a run store's functions. Call {@link Dispatcher.refresh} once
+ * before the first dispatch, and again whenever functions may have changed.
+ *
+ * @example
+ * ```ts
+ * import { createDispatcher } from "@evt/functions";
+ * import { createMemoryRunStore } from "@evt/functions/memory";
+ *
+ * const dispatcher = createDispatcher({ runs: createMemoryRunStore() });
+ * await dispatcher.refresh();
+ * const { created } = await dispatcher.dispatch("production", storedEvents);
+ * ```
+ */
+export function createDispatcher(options: DispatcherOptions): Dispatcher {
+  const { runs } = options;
+  const now = options.now ?? Date.now;
+  const index: TriggerIndex = createTriggerIndex(
+    [],
+    options.onEvaluationError ? { onEvaluationError: options.onEvaluationError } : {},
+  );
+  let known = new Map<string, FunctionRecord>();
+  let refreshing: Promise<void> | null = null;
+
+  async function load(): Promise<void> {
+    const list = await runs.listFunctions();
+    const next = new Map<string, FunctionRecord>();
+    for (const fn of list) next.set(fn.id, fn);
+    const stale: string[] = [];
+    const fresh: FunctionRecord[] = [];
+    for (const [id, fn] of known) {
+      const now = next.get(id);
+      if (now === undefined || now.version !== fn.version || now.appUrl !== fn.appUrl)
+        stale.push(id);
+    }
+    for (const [id, fn] of next) {
+      const before = known.get(id);
+      if (before === undefined || before.version !== fn.version || before.appUrl !== fn.appUrl)
+        fresh.push(fn);
+    }
+    if (stale.length > 0) index.remove(stale);
+    // Registration checked every trigger; a function that no longer compiles (a newer
+    // @evt/triggers) is left out rather than blocking the others.
+    for (const fn of fresh) {
+      try {
+        index.add([{ id: fn.id, triggers: triggersOf(fn.config) }]);
+      } catch {
+        next.delete(fn.id);
+      }
+    }
+    known = next;
+  }
+
+  return {
+    refresh() {
+      // Calls during a refresh wait for the next one, which sees their change.
+      const run = async () => {
+        if (refreshing !== null) await refreshing.catch(() => {});
+        await load();
+      };
+      const p = run();
+      refreshing = p;
+      return p.finally(() => {
+        if (refreshing === p) refreshing = null;
+      });
+    },
+    async dispatch(env, events) {
+      const created: RunRecord[] = [];
+      let existing = 0;
+      if (known.size === 0) return { created, existing };
+      const at = now();
+      for (const event of events) {
+        const matches = index.match({
+          name: event.name,
+          data: event.data as Record<string, unknown> | null,
+          user: event.user as Record<string, unknown> | null,
+          id: event.id,
+          ts: event.ts,
+          v: event.v,
+        });
+        for (const m of matches) {
+          const result = await runs.createRun({
+            functionId: m.functionId,
+            eventInternalId: event.internal_id,
+            env,
+            dueAt: at,
+            now: at,
+          });
+          if (result.created) created.push(result.run);
+          else existing++;
+        }
+      }
+      return { created, existing };
+    },
+    functionById(id) {
+      return known.get(id);
+    },
+    get size() {
+      return known.size;
+    },
+  };
+}
