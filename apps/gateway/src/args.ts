@@ -16,7 +16,7 @@ export type CliCommand =
   | { kind: "run"; config: GatewayConfig; prettyGiven: boolean }
   | { kind: "migrate"; config: GatewayConfig };
 
-const REPEATABLE = new Set(["event-key", "api-key", "allowed-hosts", "cors-origin"]);
+const REPEATABLE = new Set(["event-key", "api-key", "allowed-hosts", "cors-origin", "app-url"]);
 /** Flags that take no value (`--pretty` means true); their env vars take true/false. */
 const BOOLEAN = new Set(["pretty", "public-reads"]);
 
@@ -123,7 +123,8 @@ ${rows.join("\n")}
   -h, --help      show this help
   -v, --version   print the version
 
-Routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:id, GET /health, GET /ready, GET /metrics
+Routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:id, GET /v1/events/:id/runs, GET /v1/runs/:id,
+  DELETE /v1/runs/:id, GET /v1/apps, GET /v1/functions, POST /fn/register, GET /dev, GET /health, GET /ready, GET /metrics
 Signals: SIGTERM/SIGINT shut down gracefully within --shutdown-timeout (exit 0; 1 past the timeout).
 Exit codes: 0 ok, 1 runtime failure, 2 configuration error.
 `;

@@ -89,6 +89,23 @@ export interface GatewayConfig {
   maxPageBytes: number;
   /** `GET /v1/events` reads served at once; more get 429 with `Retry-After`. @default 4 */
   maxConcurrentReads: number;
+  /**
+   * Run store (functions, runs, steps): `sqlite` (`runs.sqlite` in the data folder), `memory`,
+   * or `postgres://...` (several gateways share runs). @default "sqlite"
+   */
+  runs: string;
+  /** Serve URLs of SDK apps to sync at start and every minute (`/api/inngest`). @default [] */
+  appUrls: string[];
+  /**
+   * Signing key (`signkey-<env>-<hex>`): calls and syncs are signed with it and `/fn/register`
+   * needs it (hashed) as its bearer token. Required in `start` when functions are used.
+   * @default null
+   */
+  signingKey: string | null;
+  /** A second signing key accepted at `/fn/register`, for rotation. @default null */
+  signingKeyFallback: string | null;
+  /** Function runs worked on at once by this gateway. @default 32 */
+  maxConcurrentRuns: number;
 }
 
 /** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
@@ -105,6 +122,24 @@ const ORIGIN = /^https?:\/\/[A-Za-z0-9.[\]:_-]{1,260}$/;
 const PREFIX = /^[a-z_][a-z0-9_]{0,39}$/;
 const REDIS_PREFIX = /^[\x21-\x7e]{1,100}$/;
 const DAY = 86_400_000;
+
+/** `signkey-<env>-<hex>` with an even number of hex digits (what the SDK's hash decodes). */
+const SIGNING_KEY = /^signkey-\w+-(?:[0-9a-fA-F]{2}){8,256}$/;
+
+/** An http(s) URL with a host and no `user:password@`. */
+function isHttpUrl(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return (
+      (u.protocol === "http:" || u.protocol === "https:") &&
+      u.hostname !== "" &&
+      u.username === "" &&
+      u.password === ""
+    );
+  } catch {
+    return false;
+  }
+}
 
 /** `scheme://host[:port]` and nothing else (no path, user, query): what browsers send as `Origin`. */
 function isOrigin(value: string): boolean {
@@ -425,6 +460,57 @@ export const SETTINGS = [
     fromText: int,
     schema: z.number().int().min(1).max(1000),
   }),
+  setting({
+    key: "runs",
+    describe:
+      "run store of functions (runs.sqlite in the data folder, or PostgreSQL for several gateways)",
+    flag: "runs",
+    env: "EVT_RUNS",
+    expected: "sqlite, memory or postgres://user@host:port/db",
+    fromText: (t) => t.trim(),
+    schema: z
+      .string()
+      .refine(
+        (v) => v === "memory" || v === "sqlite" || isDriverUrl(v, ["postgres:", "postgresql:"]),
+      ),
+  }),
+  setting({
+    key: "appUrls",
+    describe: "serve URL of an inngest SDK app, synced at start and every minute",
+    flag: "app-url",
+    env: "EVT_APP_URLS",
+    expected: "http:// or https:// URLs, e.g. http://127.0.0.1:3000/api/inngest",
+    fromText: list,
+    schema: z.array(z.string().refine((v) => isHttpUrl(v))),
+  }),
+  setting({
+    key: "signingKey",
+    describe:
+      "signing key shared with the SDK apps (INNGEST_SIGNING_KEY): calls are signed with it",
+    flag: "signing-key",
+    env: "EVT_SIGNING_KEY",
+    expected: "signkey-<env>-<hex of even length>, e.g. signkey-prod-<64 hex digits>",
+    fromText: (t) => t.trim(),
+    schema: z.string().regex(SIGNING_KEY).nullable(),
+  }),
+  setting({
+    key: "signingKeyFallback",
+    describe: "previous signing key, still accepted at /fn/register while apps rotate",
+    flag: "signing-key-fallback",
+    env: "EVT_SIGNING_KEY_FALLBACK",
+    expected: "signkey-<env>-<hex of even length>",
+    fromText: (t) => t.trim(),
+    schema: z.string().regex(SIGNING_KEY).nullable(),
+  }),
+  setting({
+    key: "maxConcurrentRuns",
+    describe: "function runs this gateway works on at once",
+    flag: "max-concurrent-runs",
+    env: "EVT_MAX_CONCURRENT_RUNS",
+    expected: "an integer 1..1000",
+    fromText: int,
+    schema: z.number().int().min(1).max(1000),
+  }),
 ] as const;
 
 /** Defaults of every setting except `mode`. */
@@ -454,10 +540,15 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   logBufferBytes: 1024 * 1024,
   maxPageBytes: 8 * 1024 * 1024,
   maxConcurrentReads: 4,
+  runs: "sqlite",
+  appUrls: [],
+  signingKey: null,
+  signingKeyFallback: null,
+  maxConcurrentRuns: 32,
 };
 
 /** Settings read as comma-separated lists (repeatable flags). */
-const LISTS = new Set<string>(["eventKeys", "apiKeys", "allowedHosts", "corsOrigins"]);
+const LISTS = new Set<string>(["eventKeys", "apiKeys", "allowedHosts", "corsOrigins", "appUrls"]);
 
 /** Where a value came from, for error messages: `--port`, `EVT_PORT` or `options.port`. */
 type Origin = (s: { key: string; flag: string }) => string;
@@ -470,6 +561,12 @@ function check<K extends keyof GatewayConfig>(
 ): GatewayConfig[K] {
   const result = s.schema.safeParse(value);
   if (!result.success) {
+    if (s.key === "signingKey" || s.key === "signingKeyFallback") {
+      const length = typeof value === "string" ? `${value.length} characters, ` : "";
+      throw new ConfigError(
+        `${origin} is not a valid signing key (${length}the key itself is not shown): expected ${s.expected}`,
+      );
+    }
     if (SECRET_LISTS.has(s.key)) {
       throw new ConfigError(`${origin} ${keyProblem(value)}: expected ${s.expected}`);
     }
@@ -486,9 +583,9 @@ function check<K extends keyof GatewayConfig>(
 }
 
 /** Settings whose values are secrets: an error names the position and the fault, never a key. */
-const SECRET_LISTS = new Set<string>(["eventKeys", "apiKeys"]);
+const SECRET_LISTS = new Set<string>(["eventKeys", "apiKeys", "signingKey", "signingKeyFallback"]);
 /** Settings that may hold a URL with a password (`postgres://user:secret@host/db`). */
-const URL_SETTINGS = new Set<string>(["dedup", "store", "corsOrigins"]);
+const URL_SETTINGS = new Set<string>(["dedup", "store", "runs", "corsOrigins", "appUrls"]);
 
 /**
  * Validates settings given as values (the programmatic API) and fills in the defaults.
@@ -528,6 +625,11 @@ export function resolveConfig(options: GatewayOptions, origin?: Origin): Gateway
   if (resolved.maxInflightBytes < resolved.maxRequestBytes) {
     throw new ConfigError(
       `--max-inflight-bytes (${resolved.maxInflightBytes} bytes) is smaller than --max-request-bytes (${resolved.maxRequestBytes} bytes): one request of the largest size could never be read; raise --max-inflight-bytes (EVT_MAX_INFLIGHT_BYTES) or lower --max-request-bytes`,
+    );
+  }
+  if (resolved.signingKeyFallback !== null && resolved.signingKey === null) {
+    throw new ConfigError(
+      "--signing-key-fallback needs --signing-key (EVT_SIGNING_KEY): the fallback is the previous key of a rotation",
     );
   }
   if (resolved.mode === "start" && resolved.apiKeys.length > 0 && resolved.publicReads) {
@@ -597,7 +699,7 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   }
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
-  if (key === "keysFile") return "none";
+  if (key === "keysFile" || key === "signingKey" || key === "signingKeyFallback") return "none";
   if (key === "pretty") return "on for dev when stdout is a terminal";
   if (Array.isArray(value)) return "none";
   if (value === null) return "driver default";

@@ -1,10 +1,18 @@
 import type { Server } from "node:http";
+import type { RunStore } from "@evt/functions";
 import { createEventApi, type EventApiHooks } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
-import { driverName, type GatewayConfig, type GatewayOptions, resolveConfig } from "./config";
+import {
+  ConfigError,
+  driverName,
+  type GatewayConfig,
+  type GatewayOptions,
+  resolveConfig,
+} from "./config";
 import { createCorsPolicy } from "./cors";
 import { type GatewayStores, openStores } from "./drivers";
+import { createGatewayFunctions, openRunStore } from "./functions";
 import { hostPolicy, isLoopback } from "./host-policy";
 import { createGatewayListener } from "./http";
 import { type LoadedKey, loadKeysFile } from "./keys-file";
@@ -37,6 +45,8 @@ export interface StartGatewayExtras {
   logger?: Logger;
   /** Stores to use instead of the ones `dedup`/`store` name; the gateway closes them on `close()`. */
   stores?: GatewayStores;
+  /** Run store to use instead of the one `runs` names; the gateway closes it on `close()`. */
+  runStore?: RunStore;
 }
 
 /**
@@ -55,7 +65,7 @@ export interface StartGatewayExtras {
 export async function startGateway(
   options: GatewayOptions & StartGatewayExtras = {},
 ): Promise<Gateway> {
-  const { logger: givenLogger, stores: givenStores, ...settings } = options;
+  const { logger: givenLogger, stores: givenStores, runStore: givenRuns, ...settings } = options;
   const config = resolveConfig(settings);
   const logger =
     givenLogger ??
@@ -106,9 +116,21 @@ export async function startGateway(
     );
   }
 
+  if (!dev && config.signingKey === null && config.appUrls.length > 0) {
+    throw new ConfigError(
+      "start with --app-url needs --signing-key signkey-<env>-<hex> (EVT_SIGNING_KEY): apps in production check that every call is signed; give the app the same INNGEST_SIGNING_KEY",
+    );
+  }
   const { dedup, store } = givenStores ?? openStores(config);
-  const closeStores = async () => {
+  let runs: RunStore;
+  try {
+    runs = givenRuns ?? openRunStore(config);
+  } catch (err) {
     await Promise.allSettled([dedup.close(), store.close()]);
+    throw err;
+  }
+  const closeStores = async () => {
+    await Promise.allSettled([dedup.close(), store.close(), runs.close()]);
   };
 
   try {
@@ -119,6 +141,19 @@ export async function startGateway(
   }
 
   const metrics = createMetrics({ logLinesDropped: () => logLinesDropped(logger) });
+  const functions = createGatewayFunctions({
+    config,
+    runs,
+    store,
+    logger,
+    hooks: metrics.functionHooks,
+  });
+  try {
+    await functions.dispatcher.refresh();
+  } catch (err) {
+    // A run store server that is not up yet: the functions are read at the first sync.
+    logger.warn({ err }, "reading the registered functions failed; retrying at the next sync");
+  }
   const apiKeys = dev ? [] : config.apiKeys;
   const api = createEventApi({
     dedup,
@@ -133,6 +168,7 @@ export async function startGateway(
     cors: false,
     logger,
     hooks: dev ? withDevEventLog(metrics.hooks, logger) : metrics.hooks,
+    dispatch: (batch) => functions.dispatch(batch),
   });
   const hosts = hostPolicy(config);
   for (const warning of hosts.warnings) logger.warn({ host: config.host }, warning);
@@ -153,6 +189,7 @@ export async function startGateway(
           apiKeys,
           cors: createCorsPolicy(config.mode, config.corsOrigins),
           reject: api.reject,
+          functions,
         }),
     });
   } catch (err) {
@@ -167,9 +204,12 @@ export async function startGateway(
   }
 
   const { url, server } = listener;
+  functions.start(api);
   const retention = startRetention(store, config.retentionMs, logger);
-  const drivers = `dedup: ${dedup.driver}, store: ${store.driver}`;
-  const usesFiles = !givenStores && (config.dedup === "sqlite" || config.store === "sqlite");
+  const drivers = `dedup: ${dedup.driver}, store: ${store.driver}, runs: ${runs.driver}`;
+  const usesFiles =
+    (!givenStores && (config.dedup === "sqlite" || config.store === "sqlite")) ||
+    (!givenRuns && config.runs === "sqlite");
   const summary = `evt-gateway ${config.mode} listening on ${url} (${drivers}${usesFiles ? `, data: ${config.dataDir}` : ""})`;
   logger.info({ url, mode: config.mode, dedup: dedup.driver, store: store.driver }, "listening");
 
@@ -178,6 +218,8 @@ export async function startGateway(
     closed ??= (async () => {
       // listen()'s close: stop accepting, answer what was received (503 for new events), end
       // idle connections at once and busy ones after their answer.
+      // Runs first: calls in flight may still send events (step.sendEvent) to this gateway.
+      await functions.stop(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
       await Promise.all([listener.close(), retention.stop()]);
       await closeStores();
       logger.info({}, "closed");

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { bearerToken, type EventApi, KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
 import { applyCors, type CorsPolicy } from "./cors";
+import type { GatewayFunctions } from "./functions";
 import type { GatewayMetrics } from "./metrics";
 
 /** A node:http request listener. */
@@ -37,9 +38,14 @@ export function routeOf(url: string | undefined): string {
   if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
   if (path === "/v1/events") return "/v1/events";
   if (path.startsWith("/v1/events/")) {
-    return path.indexOf("/", 11) < 0 ? "/v1/events/:internalId" : "unknown";
+    const slash = path.indexOf("/", 11);
+    if (slash < 0) return "/v1/events/:internalId";
+    return path.slice(slash) === "/runs" ? "/v1/events/:internalId/runs" : "unknown";
   }
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
+  if (path === "/fn/register" || path === "/dev" || path === "/v1/apps" || path === "/v1/functions")
+    return path;
+  if (path.startsWith("/v1/runs/")) return path.indexOf("/", 9) < 0 ? "/v1/runs/:runId" : "unknown";
   return "unknown";
 }
 
@@ -70,6 +76,8 @@ export interface GatewayListenerOptions {
   cors: CorsPolicy;
   /** The Event API's `reject`, for refusals answered here (counted like the API's own). */
   reject: EventApi["reject"];
+  /** The functions routes (`/fn/register`, `/v1/runs/:id`, ...). */
+  functions?: Pick<GatewayFunctions, "route">;
 }
 
 /**
@@ -125,6 +133,7 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
       });
       return;
     }
+    if (options.functions?.route(req, res, route)) return;
     api(req, res);
   };
 }

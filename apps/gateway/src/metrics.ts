@@ -1,3 +1,4 @@
+import type { ExecutorHooks } from "@evt/functions";
 import type { EventApiHooks } from "@evt/server";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
@@ -7,6 +8,8 @@ export interface GatewayMetrics {
   readonly registry: Registry;
   /** Hooks for `createEventApi({ hooks })`. */
   readonly hooks: EventApiHooks;
+  /** Hooks for the functions executor (runs by function, call latency, first-call lag). */
+  readonly functionHooks: ExecutorHooks & { onRunCancelled(functionId: string): void };
   /** Call when a request starts; call the returned function once it is answered. */
   requestStarted(): () => void;
   /** Prometheus text exposition of every metric. */
@@ -101,6 +104,50 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     registers: [registry],
   });
 
+  const runsStarted = new Counter({
+    name: "evt_runs_started_total",
+    help: "Function runs called for the first time, by function.",
+    labelNames: ["function"] as const,
+    registers: [registry],
+  });
+  const runsFinished = new Counter({
+    name: "evt_runs_finished_total",
+    help: "Function runs that reached a final status (completed, failed, cancelled), by function.",
+    labelNames: ["function", "status"] as const,
+    registers: [registry],
+  });
+  const callDuration = new Histogram({
+    name: "evt_function_call_duration_seconds",
+    help: "Duration of one HTTP call to an SDK app, by function and status (none: no answer).",
+    labelNames: ["function", "status"] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const firstCallLag = new Histogram({
+    name: "evt_run_first_call_lag_seconds",
+    help: "Time from an event's receipt to the first call of a run it triggered.",
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const functionHooks: GatewayMetrics["functionHooks"] = {
+    onRunStarted({ functionId, lagMs }) {
+      runsStarted.inc({ function: functionId });
+      firstCallLag.observe(lagMs / 1000);
+    },
+    onCall({ functionId, status, durationMs }) {
+      callDuration.observe(
+        { function: functionId, status: status === null ? "none" : String(status) },
+        durationMs / 1000,
+      );
+    },
+    onRunFinished({ functionId, status }) {
+      runsFinished.inc({ function: functionId, status });
+    },
+    onRunCancelled(functionId) {
+      runsFinished.inc({ function: functionId, status: "cancelled" });
+    },
+  };
+
   const hooks: EventApiHooks = {
     onRequest({ route, method, status, durationMs }) {
       requestDuration.observe({ route, method, status: String(status) }, durationMs / 1000);
@@ -123,6 +170,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
   return {
     registry,
     hooks,
+    functionHooks,
     contentType: registry.contentType,
     requestStarted() {
       inFlight.inc();

@@ -1,0 +1,420 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { join } from "node:path";
+import {
+  type AppSyncer,
+  checkRegisterAuth,
+  createAppSyncer,
+  createDispatcher,
+  createExecutor,
+  DEFAULT_RETRY_POLICY,
+  DEV_RETRY_POLICY,
+  type Dispatcher,
+  type Executor,
+  type ExecutorHooks,
+  functionView,
+  handleRegister,
+  isFunctionsError,
+  type RunStore,
+  runDetailView,
+  runView,
+  signRequest,
+} from "@evt/functions";
+import { createMemoryRunStore } from "@evt/functions/memory";
+import { createPostgresRunStore } from "@evt/functions/postgres";
+import { createSqliteRunStore } from "@evt/functions/sqlite";
+import { bearerToken, type DispatchBatch, type EventApi, KeyMatcher } from "@evt/server";
+import type { EventStore } from "@evt/store";
+import type { Logger } from "pino";
+import { driverName, type GatewayConfig } from "./config";
+import { prepareDataDir } from "./data-dir";
+import { VERSION } from "./version";
+
+/** File name of the SQLite run store inside the data folder. */
+export const RUNS_FILE = "runs.sqlite";
+
+/** Largest `/fn/register` body: 1,000 functions with their config. */
+const MAX_REGISTER_BYTES = 16 * 1024 * 1024;
+/** Time allowed for the body of a `/fn/register` request. */
+const REGISTER_BODY_TIMEOUT_MS = 10_000;
+
+/** Opens the run store `config.runs` names (`runs.sqlite` in the data folder by default). */
+export function openRunStore(config: GatewayConfig): RunStore {
+  switch (driverName(config.runs)) {
+    case "memory":
+      return createMemoryRunStore();
+    case "sqlite":
+      prepareDataDir(config.dataDir, [RUNS_FILE]);
+      return createSqliteRunStore({ path: join(config.dataDir, RUNS_FILE) });
+    default:
+      return createPostgresRunStore({
+        connectionString: config.runs,
+        ...(config.pgTablePrefix ? { tablePrefix: config.pgTablePrefix } : {}),
+      });
+  }
+}
+
+/** The functions half of a gateway: dispatch on ingest, the executor, app syncs and routes. */
+export interface GatewayFunctions {
+  readonly runs: RunStore;
+  readonly dispatcher: Dispatcher;
+  readonly executor: Executor;
+  readonly syncer: AppSyncer;
+  /** For `createEventApi({ dispatch })`: creates the runs of stored events before the answer. */
+  dispatch(batch: DispatchBatch): Promise<void>;
+  /** Serve the functions routes; `false` when the request is not one of them. */
+  route(req: IncomingMessage, res: ServerResponse, route: string): boolean;
+  /** Start the executor and the app syncs (once the gateway listens). */
+  start(api: EventApi): void;
+  /** Stop syncing and claiming; let calls in flight finish for up to `timeoutMs`. */
+  stop(timeoutMs: number): Promise<void>;
+}
+
+export interface GatewayFunctionsOptions {
+  config: GatewayConfig;
+  runs: RunStore;
+  store: EventStore;
+  logger: Logger;
+  hooks: ExecutorHooks & { onRunCancelled?(functionId: string): void };
+  /** The gateway's own URL, for logs. */
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string | "too_large" | "timeout"> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (value: string | "too_large" | "timeout") => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const timer = setTimeout(() => finish("timeout"), REGISTER_BODY_TIMEOUT_MS);
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        finish("too_large");
+        req.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => finish(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", () => finish("timeout"));
+  });
+}
+
+/**
+ * Composes `@evt/functions` into the gateway: the dispatcher the Event API calls before each
+ * answer, the executor that calls the apps, the syncer of `--app-url`, and the routes
+ * `/fn/register`, `/dev`, `/v1/apps`, `/v1/functions`, `/v1/runs/:id`, `/v1/events/:id/runs`.
+ */
+export function createGatewayFunctions(options: GatewayFunctionsOptions): GatewayFunctions {
+  const { config, runs, store, logger, hooks } = options;
+  const dev = config.mode === "dev";
+  const signingKey = config.signingKey;
+  const registerKeys = [signingKey, config.signingKeyFallback].filter(
+    (k): k is string => k !== null,
+  );
+  const sign = signingKey === null ? undefined : (body: string) => signRequest(body, signingKey);
+  const readKeys = new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys);
+  const shared = driverName(config.runs) === "postgres";
+  let api: EventApi | null = null;
+
+  const dispatcher = createDispatcher({
+    runs,
+    onEvaluationError: (info) =>
+      logger.debug(
+        { functionId: info.functionId, eventName: info.eventName, err: info.error },
+        "a trigger's if expression failed on an event; the function does not run",
+      ),
+  });
+  const syncer = createAppSyncer({
+    urls: config.appUrls,
+    serverKind: dev ? "dev" : "cloud",
+    ...(sign ? { sign } : {}),
+    logger,
+  });
+  const executor = createExecutor({
+    runs,
+    loadEvent: (id, env) => store.get(id, env),
+    send: async (events, env) => {
+      if (api === null) throw new Error("the Event API is not started");
+      return api.send(events, { env });
+    },
+    getFunction: (id) => dispatcher.functionById(id) ?? runs.getFunction(id),
+    ...(sign ? { sign } : {}),
+    onUnknownFunction: (url) => {
+      void syncer.syncNow(url);
+    },
+    concurrency: config.maxConcurrentRuns,
+    pollMs: shared ? 1_000 : 5_000,
+    retry: dev ? DEV_RETRY_POLICY : DEFAULT_RETRY_POLICY,
+    logger,
+    hooks,
+  });
+  let refreshTimer: NodeJS.Timeout | null = null;
+
+  async function register(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== "POST") {
+      req.resume();
+      sendJson(res, 405, { status: 405, error: "POST /fn/register only" }, { allow: "POST" });
+      return;
+    }
+    if (!dev && registerKeys.length === 0) {
+      req.resume();
+      sendJson(res, 401, {
+        ok: false,
+        status: 401,
+        error:
+          "evt-gateway start has no signing key: start it with --signing-key signkey-<env>-<hex> (EVT_SIGNING_KEY) and give the app the same INNGEST_SIGNING_KEY",
+      });
+      return;
+    }
+    if (registerKeys.length > 0 && !checkRegisterAuth(req.headers.authorization, registerKeys)) {
+      req.resume();
+      sendJson(res, 401, {
+        ok: false,
+        status: 401,
+        error:
+          "evt refused the registration: the app's signing key does not match the gateway's (Authorization: Bearer <hashed INNGEST_SIGNING_KEY>); give the app the key of --signing-key",
+      });
+      return;
+    }
+    const text = await readBody(req, MAX_REGISTER_BYTES);
+    if (text === "too_large" || text === "timeout") {
+      sendJson(
+        res,
+        text === "too_large" ? 413 : 408,
+        {
+          ok: false,
+          status: text === "too_large" ? 413 : 408,
+          error:
+            text === "too_large"
+              ? `evt refused the registration: the body is larger than ${MAX_REGISTER_BYTES} bytes`
+              : "evt refused the registration: the body did not arrive in time",
+        },
+        { connection: "close" },
+      );
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      sendJson(res, 400, {
+        ok: false,
+        status: 400,
+        error: "evt refused the registration: the body is not JSON",
+      });
+      return;
+    }
+    const answer = await handleRegister(runs, body);
+    if (answer.body.ok) {
+      await dispatcher.refresh();
+      const app = body as { url?: unknown; appName?: unknown };
+      logger.info(
+        {
+          appId: app.appName,
+          appUrl: app.url,
+          functions: dispatcher.size,
+          modified: answer.body.modified,
+        },
+        "app registered its functions",
+      );
+      executor.wake();
+    } else {
+      logger.warn({ error: answer.body.error }, "a registration was refused");
+    }
+    sendJson(res, answer.status, answer.body);
+  }
+
+  function devInfo(res: ServerResponse): void {
+    sendJson(
+      res,
+      200,
+      {
+        version: `evt-gateway ${VERSION}`,
+        authed: false,
+        startOpts: { dev: true, sdkURLs: config.appUrls },
+        functions: [],
+        handlers: [],
+        isSingleNodeService: true,
+        isMissingSigningKey: signingKey === null,
+        isMissingEventKeys: true,
+        features: {},
+      },
+      { "x-inngest-server-kind": "dev" },
+    );
+  }
+
+  async function reads(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    req.resume();
+    if (!readKeys.open && !readKeys.matches(bearerToken(req.headers.authorization))) {
+      sendJson(
+        res,
+        401,
+        { status: 401, error: "this route needs an API key: Authorization: Bearer <key>" },
+        { "www-authenticate": "Bearer" },
+      );
+      return;
+    }
+    const method = req.method ?? "GET";
+    const parts = path.split("/").filter((p) => p !== "");
+    // v1 apps | v1 functions | v1 runs :id [replay] | v1 events :id runs
+    if (parts[1] === "apps" && parts.length === 2) {
+      if (method !== "GET") return notAllowed(res, "GET");
+      const apps = await runs.listApps();
+      sendJson(res, 200, {
+        data: apps.map((a) => ({
+          id: a.appId,
+          url: a.url,
+          sdk: a.sdk,
+          framework: a.framework,
+          synced_at: a.syncedAt === null ? null : new Date(a.syncedAt).toISOString(),
+          error: a.lastError,
+        })),
+      });
+      return;
+    }
+    if (parts[1] === "functions" && parts.length === 2) {
+      if (method !== "GET") return notAllowed(res, "GET");
+      const [apps, fns] = await Promise.all([runs.listApps(), runs.listFunctions()]);
+      const appIds = new Map(apps.map((a) => [a.url, a.appId]));
+      sendJson(res, 200, { data: fns.map((f) => functionView(f, appIds.get(f.appUrl) ?? null)) });
+      return;
+    }
+    if (parts[1] === "runs" && parts.length === 3) {
+      const runId = decodeURIComponent(parts[2]!);
+      if (method === "GET") {
+        const run = await runs.getRun(runId);
+        if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
+        sendJson(res, 200, { data: runDetailView(run, await runs.listSteps(runId)) });
+        return;
+      }
+      if (method === "DELETE") {
+        const run = await runs.getRun(runId);
+        if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
+        const cancelled = await runs.cancelRun(runId, Date.now());
+        if (cancelled) hooks.onRunCancelled?.(run.functionId);
+        const after = await runs.getRun(runId);
+        sendJson(res, cancelled ? 200 : 409, {
+          ...(cancelled
+            ? {}
+            : { error: `run ${runId} had already finished (${after?.status}); nothing changed` }),
+          data: after === null ? null : runView(after),
+        });
+        return;
+      }
+      return notAllowed(res, "GET, DELETE");
+    }
+    if (parts[1] === "events" && parts.length === 4 && parts[3] === "runs") {
+      if (method !== "GET") return notAllowed(res, "GET");
+      const list = await runs.listRunsForEvent(decodeURIComponent(parts[2]!));
+      sendJson(res, 200, { data: list.map(runView) });
+      return;
+    }
+    notFound(res, "no such route");
+  }
+
+  function notAllowed(res: ServerResponse, allow: string): void {
+    sendJson(res, 405, { status: 405, error: `method not allowed (allowed: ${allow})` }, { allow });
+  }
+  function notFound(res: ServerResponse, error: string): void {
+    sendJson(res, 404, { status: 404, error });
+  }
+
+  function failed(res: ServerResponse, err: unknown, what: string): void {
+    const unavailable = isFunctionsError(err, "unavailable", "closed");
+    const invalid = isFunctionsError(err, "invalid_input");
+    logger[invalid ? "debug" : "error"]({ err }, `${what} failed`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (invalid) {
+      sendJson(res, 400, {
+        status: 400,
+        error: (err as Error).message.replace(/^\[evt\/functions\] \[[a-z]+\] /, ""),
+      });
+      return;
+    }
+    sendJson(
+      res,
+      unavailable ? 503 : 500,
+      {
+        status: unavailable ? 503 : 500,
+        error: unavailable ? "the run store is unavailable; retry" : "internal error",
+      },
+      unavailable ? { "retry-after": "1" } : {},
+    );
+  }
+
+  return {
+    runs,
+    dispatcher,
+    executor,
+    syncer,
+    async dispatch({ env, events }) {
+      const result = await dispatcher.dispatch(env, events);
+      if (result.created.length > 0) executor.wake();
+    },
+    route(req, res, route) {
+      if (route === "/fn/register") {
+        register(req, res).catch((err: unknown) => failed(res, err, "/fn/register"));
+        return true;
+      }
+      if (route === "/dev") {
+        req.resume();
+        if (!dev) notFound(res, "GET /dev answers in evt-gateway dev only");
+        else if (req.method !== "GET") notAllowed(res, "GET");
+        else devInfo(res);
+        return true;
+      }
+      if (
+        route.startsWith("/v1/") &&
+        route !== "/v1/events" &&
+        route !== "/v1/events/:internalId"
+      ) {
+        const path = (req.url ?? "/").split("?", 1)[0]!;
+        reads(req, res, path).catch((err: unknown) => failed(res, err, route));
+        return true;
+      }
+      return false;
+    },
+    start(eventApi) {
+      api = eventApi;
+      executor.start();
+      syncer.start();
+      if (shared) {
+        // Another gateway may take a sync: re-read the functions (only changes are re-indexed).
+        refreshTimer = setInterval(() => {
+          dispatcher
+            .refresh()
+            .catch((err: unknown) => logger.warn({ err }, "re-reading the functions failed"));
+        }, 2_000);
+        refreshTimer.unref();
+      }
+    },
+    async stop(timeoutMs) {
+      syncer.stop();
+      if (refreshTimer !== null) clearInterval(refreshTimer);
+      await executor.stop(timeoutMs);
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  httpRequest,
+  type RunningGateway,
+  sendEvents,
+  startGatewayProcess,
+  stopProcess,
+  waitFor,
+} from "./helpers";
+import { freePort, type SdkVersion, startSeedApp, type TestApp } from "./sdk-apps";
+
+interface RunView {
+  run_id: string;
+  function_id: string;
+  status: string;
+  output: unknown;
+  attempt: number;
+  event_id: string;
+  steps?: { id: string; op: string }[];
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const res = await httpRequest(url);
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${res.body}`);
+  return JSON.parse(res.body) as T;
+}
+
+/** The runs an event started, once every one of them has finished. */
+async function finishedRuns(gw: RunningGateway, internalId: string, expected: number) {
+  let runs: RunView[] = [];
+  const ok = await waitFor(async () => {
+    runs = (await getJson<{ data: RunView[] }>(`${gw.url}/v1/events/${internalId}/runs`)).data;
+    return runs.length === expected && runs.every((r) => r.status !== "Running");
+  }, 20_000);
+  if (!ok) throw new Error(`runs of ${internalId} did not finish: ${JSON.stringify(runs)}`);
+  return runs;
+}
+
+describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK %s", (version) => {
+  let gw: RunningGateway;
+  let app: TestApp;
+  const appId = `seed-${version}`;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    app = await startSeedApp(version, `http://127.0.0.1:${port}`);
+    gw = await startGatewayProcess([
+      "dev",
+      "--port",
+      String(port),
+      "--dedup",
+      "memory",
+      "--store",
+      "memory",
+      "--runs",
+      "memory",
+      "--app-url",
+      app.url,
+    ]);
+    const synced = await waitFor(async () => {
+      const fns = await getJson<{ data: { id: string }[] }>(`${gw.url}/v1/functions`);
+      return fns.data.length >= 9;
+    });
+    expect(synced, gw.stdout()).toBe(true);
+  });
+
+  afterAll(async () => {
+    await stopProcess(gw);
+    await app?.close();
+  });
+
+  it("syncs the app at start: every function under its composite id, the onFailure handler too", async () => {
+    const fns = await getJson<{ data: { id: string; app_id: string; triggers: unknown[] }[] }>(
+      `${gw.url}/v1/functions`,
+    );
+    const ids = fns.data.map((f) => f.id).sort();
+    expect(ids).toContain(`${appId}-user-onboarding`);
+    expect(ids).toContain(`${appId}-fatal-failure`);
+    expect(fns.data.find((f) => f.id === `${appId}-import-contacts`)).toMatchObject({
+      app_id: appId,
+      triggers: [{ event: "user.signup" }],
+    });
+    const apps = await getJson<{ data: { id: string; url: string }[] }>(`${gw.url}/v1/apps`);
+    expect(apps.data).toEqual([expect.objectContaining({ id: appId, url: app.url })]);
+  });
+
+  it("runs the seed's user-onboarding chain: step.sendEvent triggers on-activated once, with the same userId", async () => {
+    const userId = `u-${version}-${Date.now()}`;
+    const sent = await sendEvents(gw.url, "any-key", { name: "app/user.signup", data: { userId } });
+    expect(sent.status).toBe(200);
+    const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(run).toMatchObject({
+      function_id: `${appId}-user-onboarding`,
+      status: "Completed",
+      output: { onboarded: userId },
+    });
+    expect(
+      await waitFor(() =>
+        app.journal.calls.some((c) => c.fn === "on-activated" && c.data.userId === userId),
+      ),
+    ).toBe(true);
+    // The activated event is a stored event like any other, with its own finished run.
+    const listed = await getJson<{ data: { name: string; internal_id: string; data: { userId?: string } }[] }>(
+      `${gw.url}/v1/events?name=app/user.activated`,
+    );
+    const activated = listed.data.filter((e) => e.data.userId === userId);
+    expect(activated).toHaveLength(1);
+    const [chained] = await finishedRuns(gw, activated[0]!.internal_id, 1);
+    expect(chained).toMatchObject({ function_id: `${appId}-on-activated`, status: "Completed" });
+    expect(app.journal.effects.filter((e) => e.runId === run!.run_id)).toEqual([
+      { fn: "user-onboarding", runId: run!.run_id, key: "profile" },
+    ]);
+  });
+
+  it("fans one user.signup out to send-welcome-email and import-contacts once each; the same id again runs nothing", async () => {
+    const id = `signup-${version}-${Date.now()}`;
+    const first = await sendEvents(gw.url, "k", { id, name: "user.signup", data: { email: "a@b.c" } });
+    const runs = await finishedRuns(gw, first.body.ids![0]!, 2);
+    expect(runs.map((r) => r.function_id).sort()).toEqual([
+      `${appId}-import-contacts`,
+      `${appId}-send-welcome-email`,
+    ]);
+    const again = await sendEvents(gw.url, "k", { id, name: "user.signup", data: { email: "a@b.c" } });
+    expect(again.body.ids).toEqual(first.body.ids);
+    // A later event's runs finishing shows the queue moved past the duplicate.
+    const later = await sendEvents(gw.url, "k", { name: "user.signup", data: {} });
+    await finishedRuns(gw, later.body.ids![0]!, 2);
+    expect(await finishedRuns(gw, first.body.ids![0]!, 2)).toHaveLength(2);
+    const welcome = runs.find((r) => r.function_id.endsWith("send-welcome-email"))!;
+    expect(app.journal.effects.filter((e) => e.runId === welcome.run_id)).toHaveLength(1);
+  });
+
+  it("retries a function that throws on attempt 0: attempt 1 completes it", async () => {
+    const sent = await sendEvents(gw.url, "k", { name: "test/flaky", data: { n: 1 } });
+    const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(run).toMatchObject({ status: "Completed", output: { attempt: 1 }, attempt: 1 });
+    const attempts = app.journal.calls.filter((c) => c.runId === run!.run_id).map((c) => c.attempt);
+    expect(attempts).toEqual([0, 1]);
+  });
+
+  it("fails a NonRetriableError after one attempt and runs the onFailure handler with inngest/function.failed", async () => {
+    const sent = await sendEvents(gw.url, "k", { name: "test/fatal", data: { n: 2 } });
+    const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(run).toMatchObject({ function_id: `${appId}-fatal`, status: "Failed" });
+    expect(app.journal.calls.filter((c) => c.runId === run!.run_id)).toHaveLength(1);
+    expect(
+      await waitFor(() => app.journal.failures.some((f) => f.functionId === `${appId}-fatal`)),
+    ).toBe(true);
+    expect(app.journal.failures.find((f) => f.functionId === `${appId}-fatal`)).toMatchObject({
+      error: expect.stringContaining("this cannot work"),
+      eventName: "test/fatal",
+    });
+    const detail = await getJson<{ data: RunView & { error: { message: string } } }>(
+      `${gw.url}/v1/runs/${run!.run_id}`,
+    );
+    expect(detail.data.error.message).toContain("this cannot work");
+  });
+
+  it("memoizes steps across a step.sleep: each step runs once, and the run completes after the sleep", async () => {
+    const started = Date.now();
+    const sent = await sendEvents(gw.url, "k", { name: "test/sleep", data: { sleep: "1s" } });
+    const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(run).toMatchObject({ status: "Completed", output: "rested" });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(
+      app.journal.effects.filter((e) => e.runId === run!.run_id).map((e) => e.key),
+    ).toEqual(["before", "after"]);
+    const detail = await getJson<{ data: RunView }>(`${gw.url}/v1/runs/${run!.run_id}`);
+    expect(detail.data.steps!.map((s) => s.op)).toEqual(["StepRun", "Sleep", "StepRun"]);
+  });
+
+  it("runs parallel steps (Promise.all) once each and returns both results", async () => {
+    const sent = await sendEvents(gw.url, "k", { name: "test/parallel", data: {} });
+    const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(run).toMatchObject({ status: "Completed", output: "AB" });
+    expect(
+      app.journal.effects
+        .filter((e) => e.runId === run!.run_id)
+        .map((e) => e.key)
+        .sort(),
+    ).toEqual(["a", "b"]);
+  });
+});
