@@ -95,46 +95,58 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       output: { onboarded: userId },
     });
     expect(
-      await waitFor(() =>
-        app.journal.calls.some((c) => c.fn === "on-activated" && c.data.userId === userId),
+      await waitFor(async () =>
+        (await app.journal()).calls.some(
+          (c) => c.fn === "on-activated" && c.data.userId === userId,
+        ),
       ),
     ).toBe(true);
     // The activated event is a stored event like any other, with its own finished run.
-    const listed = await getJson<{ data: { name: string; internal_id: string; data: { userId?: string } }[] }>(
-      `${gw.url}/v1/events?name=app/user.activated`,
-    );
+    const listed = await getJson<{
+      data: { name: string; internal_id: string; data: { userId?: string } }[];
+    }>(`${gw.url}/v1/events?name=app/user.activated`);
     const activated = listed.data.filter((e) => e.data.userId === userId);
     expect(activated).toHaveLength(1);
     const [chained] = await finishedRuns(gw, activated[0]!.internal_id, 1);
     expect(chained).toMatchObject({ function_id: `${appId}-on-activated`, status: "Completed" });
-    expect(app.journal.effects.filter((e) => e.runId === run!.run_id)).toEqual([
+    expect((await app.journal()).effects.filter((e) => e.runId === run!.run_id)).toEqual([
       { fn: "user-onboarding", runId: run!.run_id, key: "profile" },
     ]);
   });
 
   it("fans one user.signup out to send-welcome-email and import-contacts once each; the same id again runs nothing", async () => {
     const id = `signup-${version}-${Date.now()}`;
-    const first = await sendEvents(gw.url, "k", { id, name: "user.signup", data: { email: "a@b.c" } });
+    const first = await sendEvents(gw.url, "k", {
+      id,
+      name: "user.signup",
+      data: { email: "a@b.c" },
+    });
     const runs = await finishedRuns(gw, first.body.ids![0]!, 2);
     expect(runs.map((r) => r.function_id).sort()).toEqual([
       `${appId}-import-contacts`,
       `${appId}-send-welcome-email`,
     ]);
-    const again = await sendEvents(gw.url, "k", { id, name: "user.signup", data: { email: "a@b.c" } });
+    const again = await sendEvents(gw.url, "k", {
+      id,
+      name: "user.signup",
+      data: { email: "a@b.c" },
+    });
     expect(again.body.ids).toEqual(first.body.ids);
     // A later event's runs finishing shows the queue moved past the duplicate.
     const later = await sendEvents(gw.url, "k", { name: "user.signup", data: {} });
     await finishedRuns(gw, later.body.ids![0]!, 2);
     expect(await finishedRuns(gw, first.body.ids![0]!, 2)).toHaveLength(2);
     const welcome = runs.find((r) => r.function_id.endsWith("send-welcome-email"))!;
-    expect(app.journal.effects.filter((e) => e.runId === welcome.run_id)).toHaveLength(1);
+    expect((await app.journal()).effects.filter((e) => e.runId === welcome.run_id)).toHaveLength(1);
   });
 
   it("retries a function that throws on attempt 0: attempt 1 completes it", async () => {
     const sent = await sendEvents(gw.url, "k", { name: "test/flaky", data: { n: 1 } });
     const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
     expect(run).toMatchObject({ status: "Completed", output: { attempt: 1 }, attempt: 1 });
-    const attempts = app.journal.calls.filter((c) => c.runId === run!.run_id).map((c) => c.attempt);
+    const attempts = (await app.journal()).calls
+      .filter((c) => c.runId === run!.run_id)
+      .map((c) => c.attempt);
     expect(attempts).toEqual([0, 1]);
   });
 
@@ -142,11 +154,15 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
     const sent = await sendEvents(gw.url, "k", { name: "test/fatal", data: { n: 2 } });
     const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
     expect(run).toMatchObject({ function_id: `${appId}-fatal`, status: "Failed" });
-    expect(app.journal.calls.filter((c) => c.runId === run!.run_id)).toHaveLength(1);
+    expect((await app.journal()).calls.filter((c) => c.runId === run!.run_id)).toHaveLength(1);
     expect(
-      await waitFor(() => app.journal.failures.some((f) => f.functionId === `${appId}-fatal`)),
+      await waitFor(async () =>
+        (await app.journal()).failures.some((f) => f.functionId === `${appId}-fatal`),
+      ),
     ).toBe(true);
-    expect(app.journal.failures.find((f) => f.functionId === `${appId}-fatal`)).toMatchObject({
+    expect(
+      (await app.journal()).failures.find((f) => f.functionId === `${appId}-fatal`),
+    ).toMatchObject({
       error: expect.stringContaining("this cannot work"),
       eventName: "test/fatal",
     });
@@ -163,7 +179,7 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
     expect(run).toMatchObject({ status: "Completed", output: "rested" });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     expect(
-      app.journal.effects.filter((e) => e.runId === run!.run_id).map((e) => e.key),
+      (await app.journal()).effects.filter((e) => e.runId === run!.run_id).map((e) => e.key),
     ).toEqual(["before", "after"]);
     const detail = await getJson<{ data: RunView }>(`${gw.url}/v1/runs/${run!.run_id}`);
     expect(detail.data.steps!.map((s) => s.op)).toEqual(["StepRun", "Sleep", "StepRun"]);
@@ -174,7 +190,7 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
     const [run] = await finishedRuns(gw, sent.body.ids![0]!, 1);
     expect(run).toMatchObject({ status: "Completed", output: "AB" });
     expect(
-      app.journal.effects
+      (await app.journal()).effects
         .filter((e) => e.runId === run!.run_id)
         .map((e) => e.key)
         .sort(),
