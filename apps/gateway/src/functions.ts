@@ -399,7 +399,21 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     },
     start(eventApi) {
       api = eventApi;
-      executor.start();
+      if (shared) executor.start();
+      else {
+        // The only gateway on this store: runs still marked running were held by a process
+        // that died (kill -9, power loss). Resume them now rather than when their leases end.
+        runs
+          .expireLeases(Date.now())
+          .then(
+            (freed) => {
+              if (freed > 0) logger.info({ runs: freed }, "resuming runs a previous process held");
+            },
+            (err: unknown) =>
+              logger.warn({ err }, "freeing the leases of a previous process failed"),
+          )
+          .finally(() => executor.start());
+      }
       syncer.start();
       if (shared) {
         // Another gateway may take a sync: re-read the functions (only changes are re-indexed).

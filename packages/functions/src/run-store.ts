@@ -202,6 +202,12 @@ export interface RunStore {
    * already finished (it keeps its status).
    */
   cancelRun(runId: string, now: number): Promise<boolean>;
+  /**
+   * Make every running run claimable at `now`, whoever held it: the leases of a process that
+   * died. Only for a store that one gateway uses (SQLite, memory) at its start; with several
+   * gateways it would take runs from live ones. Returns how many runs were freed.
+   */
+  expireLeases(now: number): Promise<number>;
   /** The earliest `due_at` of a queued or running run, or `null` when none: when to claim next. */
   nextDueAt(): Promise<number | null>;
 

@@ -212,6 +212,25 @@ export function runRunStoreConformance(
         });
       });
 
+      it("expireLeases frees every held run at once (a restart of the only gateway); queued and finished runs keep their times", async () => {
+        const store = await open();
+        const { run: held } = await create(store, 1);
+        const { run: later } = await create(store, 2, T0 + 5);
+        const [claimed] = await store.claimDue(T0, "dead", 30_000, 10);
+        expect(claimed!.runId).toBe(held.runId);
+        expect(await store.claimDue(T0 + 10, "new", 1_000, 10)).toMatchObject([
+          { runId: later.runId },
+        ]);
+        await store.release(later.runId, "new", { status: "completed", now: T0 + 11 });
+        expect(await store.claimDue(T0 + 20, "new", 1_000, 10)).toEqual([]);
+        expect(await store.expireLeases(T0 + 20)).toBe(1);
+        expect(await store.nextDueAt()).toBe(T0 + 20);
+        const [again] = await store.claimDue(T0 + 20, "new", 1_000, 10);
+        expect(again).toMatchObject({ runId: held.runId, leaseOwner: "new" });
+        expect(await store.getRun(later.runId)).toMatchObject({ status: "completed" });
+        expect(await store.renewLease(held.runId, "dead", T0 + 21, 1_000)).toBe(false);
+      });
+
       it("renewLease keeps the run from other claimers until the new end", async () => {
         const store = await open();
         const { run } = await create(store, 1);

@@ -328,6 +328,19 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         return true;
       }),
 
+    expireLeases: (now: number) =>
+      call("expireLeases", () => {
+        const at = checkTime(DRIVER, "now", now);
+        let freed = 0;
+        for (const row of runs.values()) {
+          if (row.status !== "running") continue;
+          row.lease_until = at;
+          setDue(row, at);
+          freed++;
+        }
+        return freed;
+      }),
+
     nextDueAt: () => call("nextDueAt", () => dueIndex.first()),
 
     saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>

@@ -124,6 +124,7 @@ export const sql = (p: string) => ({
   cancel: `UPDATE "${p}runs" SET status = 'cancelled', ended_at = $1, due_at = NULL,
       lease_owner = NULL, lease_until = NULL
     WHERE run_id = $2 AND ${ACTIVE}`,
+  expireLeases: `UPDATE "${p}runs" SET due_at = $1, lease_until = $1 WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) AS due FROM "${p}runs" WHERE ${ACTIVE}`,
   /** Lock the run while steps are written, so a claim or cancel waits for them. */
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = $1 AND status = 'running' AND lease_owner = $2

@@ -488,6 +488,13 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         (p, at) => changed(on(p)(s.cancel, [at, runId])),
       ),
 
+    expireLeases: (now: number) =>
+      call(
+        "expireLeases",
+        () => checkTime(DRIVER, "now", now),
+        async (p, at) => (await on(p)(s.expireLeases, [at])).rowCount ?? 0,
+      ),
+
     nextDueAt: () =>
       call(
         "nextDueAt",

@@ -91,6 +91,7 @@ export const sql = (p: string) => ({
   cancel: `UPDATE "${p}runs" SET status = 'cancelled', ended_at = ?, due_at = NULL,
       lease_owner = NULL, lease_until = NULL
     WHERE run_id = ? AND status IN ('queued', 'running')`,
+  expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
   upsertStep: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at)

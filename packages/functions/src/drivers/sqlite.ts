@@ -419,6 +419,13 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s }, at) => s.cancel.run(at, runId).changes === 1,
       ),
 
+    expireLeases: (now: number) =>
+      tx(
+        "expireLeases",
+        () => checkTime(DRIVER, "now", now),
+        ({ s }, at) => s.expireLeases.run(at, at).changes,
+      ),
+
     nextDueAt: () =>
       tx(
         "nextDueAt",
