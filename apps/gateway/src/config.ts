@@ -106,6 +106,11 @@ export interface GatewayConfig {
   signingKeyFallback: string | null;
   /** Function runs worked on at once by this gateway. @default 32 */
   maxConcurrentRuns: number;
+  /**
+   * Lease of a run a gateway works on, renewed while it does; a killed gateway's runs are
+   * taken over by another once their lease ends. @default 30_000
+   */
+  runLeaseMs: number;
 }
 
 /** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
@@ -511,6 +516,15 @@ export const SETTINGS = [
     fromText: int,
     schema: z.number().int().min(1).max(1000),
   }),
+  setting({
+    key: "runLeaseMs",
+    describe: "lease of a run being worked on (a killed gateway's runs move to another after it)",
+    flag: "run-lease",
+    env: "EVT_RUN_LEASE",
+    expected: "a duration from 1s to 10m, e.g. 30s",
+    fromText: (t) => parseDuration(t) ?? Number.NaN,
+    schema: z.number().int().min(1_000).max(600_000),
+  }),
 ] as const;
 
 /** Defaults of every setting except `mode`. */
@@ -545,6 +559,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   signingKey: null,
   signingKeyFallback: null,
   maxConcurrentRuns: 32,
+  runLeaseMs: 30_000,
 };
 
 /** Settings read as comma-separated lists (repeatable flags). */
@@ -692,7 +707,12 @@ export function driverName(value: string): string {
 /** Help text of one setting's default, as the flag takes it. */
 export function defaultText(key: keyof typeof DEFAULTS): string {
   const value = DEFAULTS[key];
-  if (key === "dedupWindowMs" || key === "shutdownTimeoutMs" || key === "sqliteTimeoutMs")
+  if (
+    key === "dedupWindowMs" ||
+    key === "shutdownTimeoutMs" ||
+    key === "sqliteTimeoutMs" ||
+    key === "runLeaseMs"
+  )
     return formatDuration(value as number);
   if (key === "maxInflightBytes" || key === "maxPageBytes") {
     return `${(value as number) / 1024 / 1024}mb`;

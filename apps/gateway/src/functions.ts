@@ -163,6 +163,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       void syncer.syncNow(url);
     },
     concurrency: config.maxConcurrentRuns,
+    leaseMs: config.runLeaseMs,
     pollMs: shared ? 1_000 : 5_000,
     retry: dev ? DEV_RETRY_POLICY : DEFAULT_RETRY_POLICY,
     logger,
