@@ -276,7 +276,19 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       return;
     }
     const method = req.method ?? "GET";
-    const parts = path.split("/").filter((p) => p !== "");
+    let parts: string[];
+    try {
+      parts = path
+        .split("/")
+        .filter((p) => p !== "")
+        .map((p) => decodeURIComponent(p));
+    } catch {
+      sendJson(res, 400, {
+        status: 400,
+        error: "the path is not valid percent-encoding (RFC 3986)",
+      });
+      return;
+    }
     // v1 apps | v1 functions | v1 runs :id [replay] | v1 events :id runs
     if (parts[1] === "apps" && parts.length === 2) {
       if (method !== "GET") return notAllowed(res, "GET");
@@ -301,7 +313,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       return;
     }
     if (parts[1] === "runs" && parts.length === 3) {
-      const runId = decodeURIComponent(parts[2]!);
+      const runId = parts[2]!;
       if (method === "GET") {
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
@@ -326,7 +338,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     }
     if (parts[1] === "events" && parts.length === 4 && parts[3] === "runs") {
       if (method !== "GET") return notAllowed(res, "GET");
-      const list = await runs.listRunsForEvent(decodeURIComponent(parts[2]!));
+      const list = await runs.listRunsForEvent(parts[2]!);
       sendJson(res, 200, { data: list.map(runView) });
       return;
     }

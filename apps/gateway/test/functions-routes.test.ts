@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  httpRequest,
+  type RunningGateway,
+  sendEvents,
+  sleep,
+  startGatewayProcess,
+  stopProcess,
+  waitFor,
+} from "./helpers";
+import { freePort, startSeedApp, type TestApp } from "./sdk-apps";
+
+const register = (gw: RunningGateway, body: string, headers: Record<string, string> = {}) =>
+  httpRequest(`${gw.url}/fn/register`, { method: "POST", body, headers });
+
+describe("functions routes refuse hostile input with errors that say what was wrong", () => {
+  let gw: RunningGateway;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    app = await startSeedApp("v4", `http://127.0.0.1:${port}`);
+    gw = await startGatewayProcess([
+      "dev",
+      "--port",
+      String(port),
+      "--dedup",
+      "memory",
+      "--store",
+      "memory",
+      "--runs",
+      "memory",
+      "--app-url",
+      app.url,
+    ]);
+    await waitFor(async () => {
+      const res = await httpRequest(`${gw.url}/v1/functions`);
+      return JSON.parse(res.body).data.length >= 10;
+    });
+  });
+
+  afterAll(async () => {
+    await stopProcess(gw);
+    await app?.close();
+  });
+
+  it("/fn/register: not JSON, not the SDK's shape, bad triggers: 400 with the JSON status and path the SDK shows; nothing stored", async () => {
+    const before = JSON.parse((await httpRequest(`${gw.url}/v1/functions`)).body).data.length;
+    const notJson = await register(gw, "{nope");
+    expect(notJson.status).toBe(400);
+    expect(JSON.parse(notJson.body)).toMatchObject({
+      ok: false,
+      status: 400,
+      error: expect.stringContaining("not JSON"),
+    });
+
+    const badShape = await register(gw, JSON.stringify([1, 2]));
+    expect(JSON.parse(badShape.body)).toMatchObject({
+      status: 400,
+      error: expect.stringContaining("body"),
+    });
+
+    const badTrigger = await register(
+      gw,
+      JSON.stringify({
+        url: "http://127.0.0.1:1/api/inngest",
+        appName: "hostile",
+        functions: [
+          {
+            id: "hostile-x",
+            name: "x",
+            triggers: [{ event: "a/b", expression: "event.data.x ==" }],
+            steps: { step: { id: "step", runtime: { type: "http", url: "http://127.0.0.1:1/x" } } },
+          },
+        ],
+      }),
+    );
+    expect(badTrigger.status).toBe(400);
+    const answer = JSON.parse(badTrigger.body);
+    expect(answer.error).toContain("functions[0].triggers[0].expression");
+    const after = JSON.parse((await httpRequest(`${gw.url}/v1/functions`)).body).data.length;
+    expect(after).toBe(before);
+  });
+
+  it("/fn/register: a body over 16 MiB is refused with 413 before it is read whole; GET is 405", async () => {
+    const huge = await register(gw, `{"url":"${"x".repeat(17 * 1024 * 1024)}"}`).catch(
+      (err: Error) => ({ status: -1, body: err.message }),
+    );
+    // The gateway answers 413 and closes; a client still writing may see the reset instead.
+    expect([413, -1]).toContain(huge.status);
+    const get = await httpRequest(`${gw.url}/fn/register`);
+    expect(get.status).toBe(405);
+    expect(get.headers.allow).toBe("POST");
+    // The gateway is still healthy after both.
+    expect((await httpRequest(`${gw.url}/health`)).status).toBe(200);
+  });
+
+  it("run reads: unknown run 404, unknown route under /v1 404, wrong method 405, odd ids answered without a crash", async () => {
+    const missing = await httpRequest(`${gw.url}/v1/runs/01ARZ3NDEKTSV4RRFFQ69G5FAV`);
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.body).error).toContain("not found");
+    for (const id of ["%2e%2e%2f%2e%2e", "a".repeat(2000), "%00", "%E0%A4%A"]) {
+      const res = await httpRequest(`${gw.url}/v1/runs/${id}`);
+      expect([400, 404]).toContain(res.status);
+      expect(() => JSON.parse(res.body)).not.toThrow();
+    }
+    expect((await httpRequest(`${gw.url}/v1/apps`, { method: "POST", body: "{}" })).status).toBe(
+      405,
+    );
+    expect((await httpRequest(`${gw.url}/v1/runs/x/y/z`)).status).toBe(404);
+    const runs = await httpRequest(`${gw.url}/v1/events/${"z".repeat(300)}/runs`);
+    expect([200, 400]).toContain(runs.status);
+    expect((await httpRequest(`${gw.url}/health`)).status).toBe(200);
+  });
+
+  it("DELETE /v1/runs/:id cancels a sleeping run: it is never called again; a second DELETE is 409", async () => {
+    const sent = await sendEvents(gw.url, "k", { name: "test/sleep", data: { sleep: "2s" } });
+    let runId = "";
+    await waitFor(async () => {
+      const runs = JSON.parse(
+        (await httpRequest(`${gw.url}/v1/events/${sent.body.ids![0]}/runs`)).body,
+      ).data;
+      if (runs.length !== 1) return false;
+      runId = runs[0].run_id;
+      const detail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${runId}`)).body).data;
+      return detail.steps.some((s: { op: string }) => s.op === "Sleep");
+    });
+    const cancel = await httpRequest(`${gw.url}/v1/runs/${runId}`, { method: "DELETE" });
+    expect(cancel.status).toBe(200);
+    expect(JSON.parse(cancel.body).data).toMatchObject({ status: "Cancelled" });
+    const callsBefore = (await app.journal()).calls.filter((c) => c.runId === runId).length;
+    await sleep(3_000);
+    const journal = await app.journal();
+    expect(journal.calls.filter((c) => c.runId === runId)).toHaveLength(callsBefore);
+    expect(journal.effects.filter((e) => e.runId === runId).map((e) => e.key)).toEqual(["before"]);
+    const again = await httpRequest(`${gw.url}/v1/runs/${runId}`, { method: "DELETE" });
+    expect(again.status).toBe(409);
+    expect(JSON.parse(again.body).error).toContain("already finished");
+  });
+});
