@@ -11,7 +11,7 @@ export interface AppSyncerOptions {
   sign?(body: string): string;
   /** Re-sync every app this often (new functions after an app restart). @default 60_000 */
   intervalMs?: number;
-  /** First retry delay of an app that does not answer; doubles up to 30 s. @default 1_000 */
+  /** First retry delay of an app that does not answer; doubles up to 10 s. @default 1_000 */
   retryMs?: number;
   /** Time allowed for one sync. @default 10_000 */
   timeoutMs?: number;
@@ -41,7 +41,7 @@ const silent: ExecutorLogger = { debug() {}, info() {}, warn() {}, error() {} };
 /**
  * Sync apps the way Inngest's servers do: `PUT <serve url>` with `{ "url": ... }`, after
  * which the SDK posts its functions to `/fn/register`. An app that does not answer is retried
- * (1 s, 2 s, ... 30 s); every app is synced again every `intervalMs`.
+ * (1 s, 2 s, ... 10 s); every app is synced again every `intervalMs`.
  *
  * @example
  * ```ts
@@ -115,7 +115,7 @@ export function createAppSyncer(options: AppSyncerOptions): AppSyncer {
     state.ok = false;
     state.error = error;
     state.failures++;
-    later(state, Math.min(30_000, retryMs * 2 ** Math.min(state.failures - 1, 10)));
+    later(state, Math.min(10_000, retryMs * 2 ** Math.min(state.failures - 1, 10)));
   }
 
   return {
