@@ -126,6 +126,20 @@ describe("createDispatcher", () => {
     expect(created.map((r) => r.eventInternalId)).toEqual([newEvent.internal_id]);
   });
 
+  it("re-indexes a function removed and re-added between two refreshes (its version restarts at 1)", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "old" }])]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    await runs.syncApp(app, []);
+    await runs.syncApp(app, [fn("shop-a", [{ event: "new" }])]);
+    await d.refresh();
+    expect(d.functionById("shop-a")?.version).toBe(1);
+    const oldEvent = event("old");
+    const newEvent = event("new");
+    const { created } = await d.dispatch("production", [oldEvent, newEvent]);
+    expect(created.map((r) => r.eventInternalId)).toEqual([newEvent.internal_id]);
+  });
+
   it("stops matching a function a later sync removed", async () => {
     await runs.syncApp(app, [fn("shop-a", [{ event: "e" }]), fn("shop-b", [{ event: "e" }])]);
     const d = dispatcherOver(runs);
