@@ -176,6 +176,35 @@ describe("readCallAnswer: errors", () => {
   });
 });
 
+describe("readCallAnswer: oversized errors", () => {
+  const huge = {
+    name: "Error",
+    message: "m".repeat(300_000),
+    stack: "s".repeat(300_000),
+    __serialized: true,
+    extra: "e".repeat(300_000),
+  };
+
+  it("keeps the name and the start of message and stack of a huge error", () => {
+    const r = retryOf(read(500, JSON.stringify(huge)));
+    expect(JSON.stringify(r.error).length).toBeLessThan(10_000);
+    expect(r.error).toMatchObject({ name: "Error", __serialized: true, evt_truncated: true });
+    expect(r.error.message).toMatch(/^m{4096}…$/);
+    expect(r.error.stack).toMatch(/^s{4096}…$/);
+    expect(r.error).not.toHaveProperty("extra");
+  });
+
+  it("bounds a huge step error in a 206 too", () => {
+    const [op] = opsOf(read(206, JSON.stringify([{ id: "a", op: "StepError", error: huge }])));
+    expect(JSON.stringify(op!.error).length).toBeLessThan(10_000);
+  });
+
+  it("leaves an ordinary error as it is", () => {
+    const small = { name: "TypeError", message: "x", stack: "at f", cause: { a: 1 } };
+    expect(retryOf(read(500, JSON.stringify(small))).error).toEqual(small);
+  });
+});
+
 describe("callBody", () => {
   const event = { id: "01EVT", name: "demo/a", data: { x: 1 }, user: {}, ts: 5 };
   const step = (stepId: string, op: string, data: unknown, error: unknown): StepRecord => ({
