@@ -154,6 +154,10 @@ export function retryAfterMs(value: string | null, now: number): number | null {
   if (value === null || value.trim() === "") return null;
   const text = value.trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  // Only an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 850, asctime) or an ISO date:
+  // Date.parse alone reads garbage such as "later 5" as a date in 2001, a retry at once.
+  if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s/i.test(text) && !/^\d{4}-\d{2}-\d{2}/.test(text))
+    return null;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return null;
   return Math.max(0, at - now);

@@ -145,6 +145,16 @@ describe("readCallAnswer: errors", () => {
     expect(retryOf(read(500, err, { "retry-after": at })).retryAfterMs).toBe(45_000);
   });
 
+  it("reads retry-after as an ISO date", () => {
+    const at = new Date(NOW + 5_000).toISOString();
+    expect(retryOf(read(500, err, { "retry-after": at })).retryAfterMs).toBe(5_000);
+  });
+
+  it("ignores a retry-after that is neither seconds nor a date (backoff applies)", () => {
+    for (const value of ["later 5", "-5", "soon", "30s"])
+      expect(retryOf(read(500, err, { "retry-after": value })).retryAfterMs).toBeNull();
+  });
+
   it("has no retry-after delay when none is sent", () => {
     expect(retryOf(read(500, err)).retryAfterMs).toBeNull();
   });
