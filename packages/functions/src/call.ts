@@ -1,5 +1,6 @@
 import type { StoredEvent } from "@evt/schema";
 import type { JsonValue, StepRecord } from "./run-store";
+import { MAX_TIME_MS } from "./timing";
 
 /** A JSON object. */
 export type JsonObject = { [key: string]: JsonValue };
@@ -153,7 +154,9 @@ function snippet(text: string): string {
 export function retryAfterMs(value: string | null, now: number): number | null {
   if (value === null || value.trim() === "") return null;
   const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  // At most until MAX_TIME_MS: a later due time is one the run store refuses.
+  if (/^\d+(\.\d+)?$/.test(text))
+    return Math.min(Math.round(Number(text) * 1000), Math.max(0, MAX_TIME_MS - now));
   // Only an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 850, asctime) or an ISO date:
   // Date.parse alone reads garbage such as "later 5" as a date in 2001, a retry at once.
   if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s/i.test(text) && !/^\d{4}-\d{2}-\d{2}/.test(text))

@@ -155,6 +155,11 @@ describe("readCallAnswer: errors", () => {
       expect(retryOf(read(500, err, { "retry-after": value })).retryAfterMs).toBeNull();
   });
 
+  it("keeps a huge retry-after within a due time the run store can hold", () => {
+    const r = retryOf(read(500, err, { "retry-after": "99999999999999999999" }));
+    expect(NOW + (r.retryAfterMs ?? 0)).toBe(8_640_000_000_000_000);
+  });
+
   it("has no retry-after delay when none is sent", () => {
     expect(retryOf(read(500, err)).retryAfterMs).toBeNull();
   });

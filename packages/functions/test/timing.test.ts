@@ -57,6 +57,13 @@ describe("sleepUntil", () => {
     },
   );
 
+  it("keeps wake times the run store can hold (0 up to the last Date)", () => {
+    const far = sleepUntil("99999999999999999d", now);
+    expect(far).toBe(8_640_000_000_000_000);
+    expect(Number.isSafeInteger(far)).toBe(true);
+    expect(sleepUntil("1960-01-01T00:00:00Z", now)).toBe(0);
+  });
+
   it("answers null for no text", () => {
     expect(sleepUntil(null, now)).toBeNull();
   });
