@@ -1,5 +1,6 @@
 import type { StoredEvent } from "@evt/schema";
 import type { JsonValue, StepRecord } from "./run-store";
+import { MAX_TIME_MS } from "./timing";
 
 /** A JSON object. */
 export type JsonObject = { [key: string]: JsonValue };
@@ -138,8 +139,12 @@ function parseJson(text: string): { ok: true; value: JsonValue } | { ok: false }
 
 const SNIPPET = 200;
 
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 function snippet(text: string): string {
-  return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text;
+  return cut(text, SNIPPET);
 }
 
 /**
@@ -149,10 +154,41 @@ function snippet(text: string): string {
 export function retryAfterMs(value: string | null, now: number): number | null {
   if (value === null || value.trim() === "") return null;
   const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  // At most until MAX_TIME_MS: a later due time is one the run store refuses.
+  if (/^\d+(\.\d+)?$/.test(text))
+    return Math.min(Math.round(Number(text) * 1000), Math.max(0, MAX_TIME_MS - now));
+  // Only an HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 850, asctime) or an ISO date:
+  // Date.parse alone reads garbage such as "later 5" as a date in 2001, a retry at once.
+  if (!/^(mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s/i.test(text) && !/^\d{4}-\d{2}-\d{2}/.test(text))
+    return null;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return null;
   return Math.max(0, at - now);
+}
+
+/** Longest error evt keeps from an app (JSON characters); the run store takes 4 MiB at most. */
+const MAX_ERROR_CHARS = 65_536;
+/** What is kept of each text field of an error over {@link MAX_ERROR_CHARS}. */
+const MAX_ERROR_FIELD = 4_096;
+
+/**
+ * An error from an app, made small enough to store: an error over {@link MAX_ERROR_CHARS}
+ * keeps its `name`, the start of its `message` and `stack`, and `__serialized`. Without
+ * this, an app throwing a huge error could never be marked failed (the store refuses it).
+ */
+function boundedError(error: JsonObject): JsonObject {
+  if (JSON.stringify(error).length <= MAX_ERROR_CHARS) return error;
+  const out: JsonObject = {
+    name: typeof error.name === "string" ? cut(error.name, 200) : "Error",
+    message:
+      typeof error.message === "string"
+        ? cut(error.message, MAX_ERROR_FIELD)
+        : "the app's error was too large to keep",
+  };
+  if (typeof error.stack === "string") out.stack = cut(error.stack, MAX_ERROR_FIELD);
+  if (error.__serialized === true) out.__serialized = true;
+  out.evt_truncated = true;
+  return out;
 }
 
 /** A step op read from an SDK answer, or a reason it is not one. */
@@ -167,7 +203,12 @@ function readOp(value: unknown, at: number): StepOp | string {
     displayName: typeof value.displayName === "string" ? value.displayName : null,
     opts: isObject(value.opts) ? value.opts : null,
     data: value.data === undefined ? null : value.data,
-    error: value.error === undefined ? null : value.error,
+    error:
+      value.error === undefined
+        ? null
+        : isObject(value.error)
+          ? boundedError(value.error)
+          : value.error,
   };
 }
 
@@ -245,7 +286,7 @@ export function readCallAnswer(
   const parsed = parseJson(text);
   const error: JsonObject =
     parsed.ok && isObject(parsed.value)
-      ? parsed.value
+      ? boundedError(parsed.value)
       : errorObject(
           "EvtCallError",
           `the app answered ${status}${text.trim() === "" ? " with an empty body" : `: ${snippet(text)}`}`,

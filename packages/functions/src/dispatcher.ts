@@ -54,6 +54,18 @@ export function triggersOf(config: JsonValue): TriggerDefinition[] {
 }
 
 /**
+ * Whether a function must be re-indexed. The version alone does not tell: a function removed
+ * by one sync and added back by the next starts again at version 1, with other triggers.
+ */
+function changed(before: FunctionRecord, after: FunctionRecord): boolean {
+  return (
+    before.version !== after.version ||
+    before.appUrl !== after.appUrl ||
+    JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
+  );
+}
+
+/**
  * Create a dispatcher over a run store's functions. Call {@link Dispatcher.refresh} once
  * before the first dispatch, and again whenever functions may have changed.
  *
@@ -85,13 +97,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     const fresh: FunctionRecord[] = [];
     for (const [id, fn] of known) {
       const now = next.get(id);
-      if (now === undefined || now.version !== fn.version || now.appUrl !== fn.appUrl)
-        stale.push(id);
+      if (now === undefined || changed(fn, now)) stale.push(id);
     }
     for (const [id, fn] of next) {
       const before = known.get(id);
-      if (before === undefined || before.version !== fn.version || before.appUrl !== fn.appUrl)
-        fresh.push(fn);
+      if (before === undefined || changed(before, fn)) fresh.push(fn);
     }
     if (stale.length > 0) index.remove(stale);
     // Registration checked every trigger; a function that no longer compiles (a newer

@@ -43,9 +43,19 @@ const UNIT_MS: Record<string, number> = {
 };
 
 /**
+ * The latest time evt schedules anything at (ms since the epoch): the last moment a `Date`
+ * can hold, and still a safe integer, which the run store requires of `due_at`.
+ */
+export const MAX_TIME_MS = 8_640_000_000_000_000;
+
+function clampTime(ms: number): number {
+  return Math.min(MAX_TIME_MS, Math.max(0, ms));
+}
+
+/**
  * When a `step.sleep` / `step.sleepUntil` op wakes: its `name` holds a duration as the SDK
  * writes it (`"3s"`, `"1h30m"`, `"2d"`) or, for `sleepUntil`, an ISO date. `null` when the
- * text is neither.
+ * text is neither. The time is kept between 0 and {@link MAX_TIME_MS}.
  *
  * @example
  * ```ts
@@ -71,10 +81,12 @@ export function sleepUntil(text: string | null, now: number): number | null {
     at = re.lastIndex;
     matched = true;
   }
-  if (matched && at === value.length) return now + Math.round(total);
+  // Clamped: a wake time the run store refuses (past year 275760, before 1970) would leave
+  // the run unreleasable. A date in the past wakes at once.
+  if (matched && at === value.length) return clampTime(now + Math.round(total));
   if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
     const date = Date.parse(value);
-    if (!Number.isNaN(date)) return date;
+    if (!Number.isNaN(date)) return clampTime(date);
   }
   return null;
 }

@@ -1,0 +1,188 @@
+import {
+  type AppRecord,
+  createDispatcher,
+  createMemoryRunStore,
+  type FunctionInput,
+  type JsonValue,
+  type RunStore,
+  retriesOf,
+} from "@evt/functions";
+import type { StoredEvent } from "@evt/schema";
+import { beforeEach, describe, expect, it } from "vitest";
+
+const T0 = Date.UTC(2030, 0, 1);
+const app: AppRecord = {
+  url: "http://127.0.0.1:3000/api/inngest",
+  appId: "shop",
+  sdk: "js:v4.24.0",
+  framework: "nodejs",
+  syncedAt: T0,
+  lastError: null,
+};
+
+function fn(id: string, triggers: JsonValue[]): FunctionInput {
+  return {
+    id,
+    name: id,
+    config: { id, triggers },
+    stepUrl: `${app.url}?fnId=${id}&stepId=step`,
+  };
+}
+
+let seq = 0;
+function event(name: string, data: Record<string, unknown> = {}): StoredEvent {
+  seq++;
+  return {
+    internal_id: `01J0000000000000000000${String(seq).padStart(4, "0")}`,
+    id: null,
+    name,
+    data,
+    user: null,
+    ts: T0,
+    v: null,
+    env: "production",
+    received_at: T0,
+  };
+}
+
+let runs: RunStore;
+beforeEach(() => {
+  runs = createMemoryRunStore();
+});
+
+function dispatcherOver(store: RunStore) {
+  return createDispatcher({ runs: store, now: () => T0 });
+}
+
+describe("createDispatcher", () => {
+  it("indexes the stored functions on refresh", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "shop/a" }]), fn("shop-b", [{ event: "x" }])]);
+    const d = dispatcherOver(runs);
+    expect(d.size).toBe(0);
+    await d.refresh();
+    expect(d.size).toBe(2);
+    expect(d.functionById("shop-a")?.stepUrl).toBe(`${app.url}?fnId=shop-a&stepId=step`);
+  });
+
+  it("creates one run per matching function and event", async () => {
+    await runs.syncApp(app, [
+      fn("shop-a", [{ event: "shop/order" }]),
+      fn("shop-b", [{ event: "shop/order" }, { event: "shop/other" }]),
+      fn("shop-c", [{ event: "shop/unrelated" }]),
+    ]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    const e1 = event("shop/order");
+    const e2 = event("shop/other");
+    const { created, existing } = await d.dispatch("production", [e1, e2]);
+    expect(existing).toBe(0);
+    expect(created.map((r) => [r.functionId, r.eventInternalId])).toEqual([
+      ["shop-a", e1.internal_id],
+      ["shop-b", e1.internal_id],
+      ["shop-b", e2.internal_id],
+    ]);
+    expect(created[0]).toMatchObject({ env: "production", status: "queued", dueAt: T0 });
+    expect(await runs.listRunsForEvent(e1.internal_id)).toHaveLength(2);
+  });
+
+  it("creates no run for events it already dispatched, counting them as existing", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "shop/order" }])]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    const e = event("shop/order");
+    expect((await d.dispatch("production", [e])).created).toHaveLength(1);
+    expect(await d.dispatch("production", [e])).toEqual({ created: [], existing: 1 });
+    expect(await runs.listRunsForEvent(e.internal_id)).toHaveLength(1);
+  });
+
+  it("matches wildcard triggers and `if` expressions", async () => {
+    await runs.syncApp(app, [
+      fn("shop-any", [{ event: "shop/*" }]),
+      fn("shop-big", [{ event: "shop/order", expression: "event.data.total > 100" }]),
+    ]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    const small = event("shop/order", { total: 5 });
+    const big = event("shop/order", { total: 500 });
+    const other = event("mail/sent");
+    const { created } = await d.dispatch("production", [small, big, other]);
+    expect(created.map((r) => [r.functionId, r.eventInternalId])).toEqual([
+      ["shop-any", small.internal_id],
+      ["shop-any", big.internal_id],
+      ["shop-big", big.internal_id],
+    ]);
+  });
+
+  it("re-indexes a function whose triggers a later sync changed", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "old" }])]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    await runs.syncApp(app, [fn("shop-a", [{ event: "new" }])]);
+    await d.refresh();
+    expect(d.functionById("shop-a")?.version).toBe(2);
+    const oldEvent = event("old");
+    const newEvent = event("new");
+    const { created } = await d.dispatch("production", [oldEvent, newEvent]);
+    expect(created.map((r) => r.eventInternalId)).toEqual([newEvent.internal_id]);
+  });
+
+  it("re-indexes a function removed and re-added between two refreshes (its version restarts at 1)", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "old" }])]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    await runs.syncApp(app, []);
+    await runs.syncApp(app, [fn("shop-a", [{ event: "new" }])]);
+    await d.refresh();
+    expect(d.functionById("shop-a")?.version).toBe(1);
+    const oldEvent = event("old");
+    const newEvent = event("new");
+    const { created } = await d.dispatch("production", [oldEvent, newEvent]);
+    expect(created.map((r) => r.eventInternalId)).toEqual([newEvent.internal_id]);
+  });
+
+  it("stops matching a function a later sync removed", async () => {
+    await runs.syncApp(app, [fn("shop-a", [{ event: "e" }]), fn("shop-b", [{ event: "e" }])]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    await runs.syncApp(app, [fn("shop-b", [{ event: "e" }])]);
+    await d.refresh();
+    expect(d.functionById("shop-a")).toBeUndefined();
+    const { created } = await d.dispatch("production", [event("e")]);
+    expect(created.map((r) => r.functionId)).toEqual(["shop-b"]);
+  });
+
+  it("makes no store call for a dispatch when no function is registered", async () => {
+    const calls: string[] = [];
+    const spied = new Proxy(runs, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          calls.push(String(prop));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const d = dispatcherOver(spied);
+    await d.refresh();
+    calls.length = 0;
+    expect(await d.dispatch("production", [event("e"), event("f")])).toEqual({
+      created: [],
+      existing: 0,
+    });
+    expect(calls).toEqual([]);
+  });
+});
+
+describe("retriesOf", () => {
+  it("defaults to 4 retries", () => {
+    expect(retriesOf({ id: "x", triggers: [] })).toBe(4);
+    expect(retriesOf(null)).toBe(4);
+    expect(retriesOf({ steps: { step: { id: "step" } } })).toBe(4);
+  });
+
+  it("reads steps.step.retries.attempts", () => {
+    expect(retriesOf({ steps: { step: { retries: { attempts: 2 } } } })).toBe(2);
+    expect(retriesOf({ steps: { step: { retries: { attempts: 0 } } } })).toBe(0);
+  });
+});
