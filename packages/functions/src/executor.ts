@@ -276,7 +276,22 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function release(run: RunRecord, update: ReleaseInput): Promise<void> {
-    const held = await runs.release(run.runId, owner, update);
+    let held: boolean;
+    try {
+      held = await runs.release(run.runId, owner, update);
+    } catch (err) {
+      // An error the store cannot hold (too large, not JSON) must not keep the run held
+      // forever: store a short one that says so instead.
+      if (!isFunctionsError(err, "too_large", "invalid_input") || update.error === undefined)
+        throw err;
+      held = await runs.release(run.runId, owner, {
+        ...update,
+        error: errorObject(
+          "EvtStoreError",
+          `the error could not be stored: ${describeError(err).slice(0, 500)}`,
+        ),
+      });
+    }
     if (!held) throw new LeaseLost("lease lost");
   }
 
@@ -482,6 +497,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       let stepError: JsonObject | null = null;
       let unsupported: StepOp | null = null;
       const planned: StepOp[] = [];
+      let plannedFailure: JsonObject | null = null;
       const take = (op: StepOp): void => {
         switch (op.op) {
           case "StepRun":
@@ -509,11 +525,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
                 : errorObject("Error", "step failed");
             break;
           case "Sleep": {
-            const until =
-              sleepUntil(
-                typeof op.opts?.duration === "string" ? op.opts.duration : op.name,
-                now(),
-              ) ?? null;
+            const text = typeof op.opts?.duration === "string" ? op.opts.duration : op.name;
+            // step.sleep(0) comes with an empty name: wake at once.
+            const until = text === null || text.trim() === "" ? now() : sleepUntil(text, now());
             if (until === null) {
               unsupported = op;
               break;
@@ -551,16 +565,29 @@ export function createExecutor(options: ExecutorOptions): Executor {
         await Promise.all(
           Array.from({ length: Math.min(PLANNED_CONCURRENCY, planned.length) }, worker),
         );
-        for (const o of outcomes) {
+        for (const [i, o] of outcomes.entries()) {
           if (o.kind === "steps") {
             for (const op of o.ops) {
-              if (op.op === "StepPlanned") continue;
+              if (op.op === "StepPlanned") {
+                stepError ??= errorObject(
+                  "EvtCallError",
+                  `asked to run step ${planned[i]!.id}, the app planned steps again`,
+                );
+                continue;
+              }
               take(op);
             }
-          } else if (o.kind === "retry" || o.kind === "failed") {
+          } else if (o.kind === "retry") {
             stepError ??= o.error;
+          } else if (o.kind === "failed") {
+            plannedFailure ??= o.error;
           }
+          // A 200 here is the function's end seen early: the next discovery call returns it.
         }
+      }
+      if (plannedFailure !== null) {
+        await emitAndRelease(run, event, { status: "failed", error: plannedFailure }, attempt);
+        return;
       }
       if (unsupported !== null) {
         const op = unsupported as StepOp;
