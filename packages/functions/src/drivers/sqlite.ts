@@ -211,13 +211,68 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
   ): Promise<T> {
     const args = check();
     const r = await use(op);
-    try {
-      if (!write) return fn(r, args);
-      const run = r.db.transaction(() => fn(r, args));
-      return run.immediate();
-    } catch (error) {
-      throw toFunctionsError(op, error);
+    if (!write) {
+      try {
+        return fn(r, args);
+      } catch (error) {
+        throw toFunctionsError(op, error);
+      }
     }
+    return new Promise<T>((resolve, reject) => {
+      queue.push({
+        op,
+        r,
+        run: () => fn(r, args),
+        resolve: resolve as (v: unknown) => void,
+        reject,
+      });
+      if (!flushing) {
+        flushing = true;
+        setImmediate(flush);
+      }
+    });
+  }
+
+  /**
+   * Group commit: the writes asked for in one turn of the event loop share one transaction
+   * (one fsync), each in a savepoint of its own, so one that fails leaves the others stored
+   * and is itself stored not at all. Each call resolves only once the transaction committed.
+   */
+  interface Queued {
+    op: string;
+    r: Ready;
+    run: () => unknown;
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+  }
+  const queue: Queued[] = [];
+  let flushing = false;
+
+  function flush(): void {
+    flushing = false;
+    const batch = queue.splice(0);
+    if (batch.length === 0) return;
+    const { db } = batch[0]!.r;
+    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    try {
+      db.transaction(() => {
+        for (const item of batch) {
+          try {
+            results.push({ ok: true, value: db.transaction(item.run)() });
+          } catch (error) {
+            results.push({ ok: false, error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      for (const item of batch) item.reject(toFunctionsError(item.op, error));
+      return;
+    }
+    batch.forEach((item, i) => {
+      const result = results[i]!;
+      if (result.ok) item.resolve(result.value);
+      else item.reject(toFunctionsError(item.op, result.error));
+    });
   }
 
   return {
@@ -471,6 +526,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       if (closed) return;
       closed = true;
       const r = ready ?? (opening ? await opening.catch(() => null) : null);
+      // Writes asked for before close() are committed, not dropped.
+      if (queue.length > 0) flush();
       if (r && owned) r.db.close();
     },
   };
