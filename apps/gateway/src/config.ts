@@ -91,7 +91,7 @@ export interface GatewayConfig {
   maxConcurrentReads: number;
   /**
    * Run store (functions, runs, steps): `sqlite` (`runs.sqlite` in the data folder), `memory`,
-   * or `postgres://...` (several gateways share runs). @default "sqlite"
+   * or `postgres://...` (several gateways share runs). @default the value of `store`
    */
   runs: string;
   /** Serve URLs of SDK apps to sync at start and every minute (`/api/inngest`). @default [] */
@@ -627,6 +627,9 @@ export function resolveConfig(options: GatewayOptions, origin?: Origin): Gateway
         : check(s, given, given, origin ? origin(s) : `options.${s.key}`);
   }
   const resolved = config as unknown as GatewayConfig;
+  // Runs live where the events do unless told otherwise: several gateways on one PostgreSQL
+  // share runs without a second setting, and a memory store keeps its runs in memory too.
+  if (options.runs === undefined) resolved.runs = resolved.store;
   if (resolved.mode === "start" && resolved.eventKeys.length === 0 && resolved.keysFile === null) {
     throw new ConfigError(
       'start (production mode) needs at least one event key: pass --event-key <key> (repeatable), set EVT_EVENT_KEYS=key1,key2 or give a --keys-file; use "evt-gateway dev" to accept any key while developing',
@@ -720,6 +723,7 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
   if (key === "keysFile" || key === "signingKey" || key === "signingKeyFallback") return "none";
+  if (key === "runs") return "the value of --store";
   if (key === "pretty") return "on for dev when stdout is a terminal";
   if (Array.isArray(value)) return "none";
   if (value === null) return "driver default";

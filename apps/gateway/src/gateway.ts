@@ -124,7 +124,10 @@ export async function startGateway(
   const { dedup, store } = givenStores ?? openStores(config);
   let runs: RunStore;
   try {
-    runs = givenRuns ?? openRunStore(config);
+    // Stores given in memory (tests, embedding) keep their runs in memory too, unless told.
+    const runsLikeGiven =
+      givenStores !== undefined && settings.runs === undefined && store.driver === "memory";
+    runs = givenRuns ?? openRunStore(runsLikeGiven ? { ...config, runs: "memory" } : config);
   } catch (err) {
     await Promise.allSettled([dedup.close(), store.close()]);
     throw err;
@@ -209,7 +212,7 @@ export async function startGateway(
   const drivers = `dedup: ${dedup.driver}, store: ${store.driver}, runs: ${runs.driver}`;
   const usesFiles =
     (!givenStores && (config.dedup === "sqlite" || config.store === "sqlite")) ||
-    (!givenRuns && config.runs === "sqlite");
+    (!givenRuns && runs.driver === "sqlite");
   const summary = `evt-gateway ${config.mode} listening on ${url} (${drivers}${usesFiles ? `, data: ${config.dataDir}` : ""})`;
   logger.info({ url, mode: config.mode, dedup: dedup.driver, store: store.driver }, "listening");
 

@@ -32,7 +32,7 @@ describe("evt-gateway start: logs, metrics, keys (built binary)", () => {
       .split("\n")
       .find((l) => l.startsWith("evt-gateway "));
     expect(line).toBe(
-      `evt-gateway start listening on ${gw.url} (dedup: sqlite, store: sqlite, data: ${dataDir})`,
+      `evt-gateway start listening on ${gw.url} (dedup: sqlite, store: sqlite, runs: sqlite, data: ${dataDir})`,
     );
   });
 
@@ -139,7 +139,7 @@ describe("evt-gateway dev", () => {
     ]);
     try {
       expect(gw.stdout()).toContain("evt-gateway dev listening on http://127.0.0.1:");
-      expect(gw.stdout()).toContain("(dedup: memory, store: memory)");
+      expect(gw.stdout()).toContain("(dedup: memory, store: memory, runs: memory)");
       expect(gw.stdout()).toMatch(/"level":40.*any event key is accepted/);
       const res = await sendEvents(gw.url, "whatever", { name: "app/dev" });
       expect(res.status).toBe(200);

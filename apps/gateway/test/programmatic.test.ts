@@ -64,7 +64,7 @@ describe("startGateway (in-process)", () => {
     try {
       expect(gw.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(gw.summary).toBe(
-        `evt-gateway dev listening on ${gw.url} (dedup: memory, store: memory)`,
+        `evt-gateway dev listening on ${gw.url} (dedup: memory, store: memory, runs: memory)`,
       );
       const res = await fetch(`${gw.url}/e/k`, { method: "POST", body: '{"name":"app/x"}' });
       expect(res.status).toBe(200);

@@ -92,7 +92,7 @@ describe("two gateways sharing Redis (dedup) and PostgreSQL (store)", () => {
       ])),
     );
     const [a, b] = gateways as [RunningGateway, RunningGateway];
-    expect(a.stdout()).toContain("(dedup: redis, store: postgres)");
+    expect(a.stdout()).toContain("(dedup: redis, store: postgres, runs: postgres)");
 
     const ids = Array.from({ length: 1000 }, (_, i) => `shared-${RUN}-${i}`);
     const [fromA, fromB] = await Promise.all([

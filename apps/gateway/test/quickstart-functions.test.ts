@@ -1,0 +1,94 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  httpRequest,
+  type RunningGateway,
+  sendEvents,
+  startGatewayProcess,
+  stopProcess,
+  waitFor,
+} from "./helpers";
+import { freePort } from "./sdk-apps";
+
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const README = readFileSync(`${ROOT}README.md`, "utf8");
+const EXAMPLE = `${ROOT}examples/functions/app.mjs`;
+
+describe("the README's functions quick start, as written", () => {
+  let gw: RunningGateway | undefined;
+  let app: ChildProcess | undefined;
+
+  afterAll(async () => {
+    await stopProcess(gw);
+    app?.kill("SIGKILL");
+  });
+
+  it("names the commands this test runs", () => {
+    expect(README).toContain("npm start -- --app-url http://127.0.0.1:3000/api/inngest");
+    expect(README).toContain("INNGEST_DEV=1 node examples/functions/app.mjs");
+    expect(README).toContain(
+      `curl -X POST http://127.0.0.1:8288/e/dev-key -d '{"name":"app/user.signup","data":{"userId":"u1"}}'`,
+    );
+    expect(README).toContain("welcome email sent to u1");
+    expect(README).toContain(
+      '"function_id":"my-app-user-onboarding","status":"Completed","output":{"onboarded":"u1"}',
+    );
+  });
+
+  it("runs examples/functions/app.mjs against the gateway: the chain prints the welcome line, the run reads Completed", async () => {
+    // The README's ports (8288, 3000) may be taken on a test machine: the same commands on free ports.
+    const gwPort = await freePort();
+    const appPort = await freePort();
+    const appUrl = `http://127.0.0.1:${appPort}/api/inngest`;
+    gw = await startGatewayProcess([
+      "dev",
+      "--port",
+      String(gwPort),
+      "--data-dir",
+      `${ROOT}scratch/.qs-${process.pid}`,
+      "--app-url",
+      appUrl,
+    ]);
+    let out = "";
+    app = spawn(process.execPath, [EXAMPLE], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        INNGEST_DEV: "1",
+        INNGEST_BASE_URL: gw.url,
+        PORT: String(appPort),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    app.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    app.stderr!.on("data", (c: Buffer) => {
+      out += c.toString();
+    });
+    expect(await waitFor(() => out.includes(`functions served on ${appUrl}`), 15_000), out).toBe(
+      true,
+    );
+    expect(
+      await waitFor(async () => {
+        const res = await httpRequest(`${gw!.url}/v1/functions`);
+        return JSON.parse(res.body).data.length === 2;
+      }, 15_000),
+      gw.stdout(),
+    ).toBe(true);
+    const sent = await sendEvents(gw.url, "dev-key", {
+      name: "app/user.signup",
+      data: { userId: "u1" },
+    });
+    expect(sent.status).toBe(200);
+    expect(await waitFor(() => out.includes("welcome email sent to u1"), 15_000), out).toBe(true);
+    const runs = JSON.parse(
+      (await httpRequest(`${gw.url}/v1/events/${sent.body.ids![0]}/runs`)).body,
+    );
+    expect(runs.data).toMatchObject([
+      { function_id: "my-app-user-onboarding", status: "Completed", output: { onboarded: "u1" } },
+    ]);
+  });
+});
