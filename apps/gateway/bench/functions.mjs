@@ -1,0 +1,423 @@
+// Functions benchmark: what running functions costs the gateway, on the default SQLite run
+// store (each case a fresh `node dist/cli.js dev` with a temp data dir).
+// Usage: node bench/functions.mjs   (build first: `sh scripts/pnpm.sh exec turbo run build
+// --filter @evt/gateway...`; the built dist/cli.js is started). Writes
+// bench/results/functions-<date>.json. Env: RATE (default 500), LATENCY_SECONDS (10),
+// EVENTS (20000), INGEST_SECONDS (10), FUNCTIONS (1000), RUNS (the gateway's --runs: sqlite).
+//
+// A bare node:http endpoint in this process plays the app: it answers the gateway's sync
+// (PUT) by POSTing an inngest SDK register body to /fn/register, and every call (POST) with
+// 200 {"ok":true} (a one-call run), noting when the call for each event arrived.
+//  1. event to first call: RATE one-event requests/s for LATENCY_SECONDS, p50/p99 of
+//     (first call arrival - send time) per event, keyed by the internal id the gateway answers.
+//  2. throughput: EVENTS events in requests of 100, runs/s from the first send to the last
+//     call, and until the last event's run reads Completed.
+//  3. ingest with FUNCTIONS registered functions that match nothing vs none: autocannon,
+//     one event per request, 64 connections, 1 s warm-up then INGEST_SECONDS, in the order
+//     none, FUNCTIONS, FUNCTIONS, none (means of the two of each, and their ratio).
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Agent, createServer, request } from "node:http";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+
+const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+const RATE = Number(process.env.RATE ?? 500);
+const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
+const EVENTS = Number(process.env.EVENTS ?? 20_000);
+const BATCH = 100;
+const INGEST_SECONDS = Number(process.env.INGEST_SECONDS ?? 10);
+const FUNCTIONS = Number(process.env.FUNCTIONS ?? 1_000);
+const RUNS = process.env.RUNS ?? "sqlite";
+const KEY = "bench-fn-key";
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+// ---- the app: a bare node:http endpoint ----------------------------------------------------
+
+/** First call arrival (performance.now()) by event internal id, and the call count. */
+const arrivals = new Map();
+let calls = 0;
+let lastArrival = 0;
+let onArrival = () => {};
+/** What the endpoint registers on the gateway's next PUT, and where. */
+const app = { gateway: null, functions: [] };
+
+function fn(id, event, serveUrl) {
+  return {
+    id,
+    name: id,
+    triggers: [{ event }],
+    steps: {
+      step: {
+        id: "step",
+        name: "step",
+        runtime: { type: "http", url: `${serveUrl}?fnId=${id}&stepId=step` },
+        retries: { attempts: 0 },
+      },
+    },
+  };
+}
+
+function readAll(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+const endpoint = createServer(async (req, res) => {
+  const t = performance.now();
+  const text = await readAll(req);
+  if (req.method === "PUT") {
+    // The SDK's sync: POST the register body to the gateway, then answer the PUT.
+    const gateway = await app.gateway;
+    const answer = await post(`${gateway}/fn/register`, {
+      url: serveUrl,
+      deployType: "ping",
+      framework: "nodejs",
+      appName: "bench",
+      sdk: "js:v4.24.0",
+      v: "0.1",
+      functions: app.functions,
+    });
+    if (answer.status !== 200) console.error(`register answered ${answer.status}: ${answer.body}`);
+    res.writeHead(answer.status === 200 ? 200 : 500, { "content-type": "application/json" });
+    res.end(answer.body);
+    return;
+  }
+  calls++;
+  try {
+    const id = JSON.parse(text).event?.id;
+    if (typeof id === "string" && !arrivals.has(id)) {
+      arrivals.set(id, t);
+      lastArrival = t;
+      onArrival();
+    }
+  } catch {}
+  res.writeHead(200, { "content-type": "application/json", "content-length": 11 });
+  res.end('{"ok":true}');
+});
+await new Promise((r) => endpoint.listen(0, "127.0.0.1", r));
+const serveUrl = `http://127.0.0.1:${endpoint.address().port}/api/inngest`;
+
+// ---- helpers -------------------------------------------------------------------------------
+
+function post(url, body) {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: "POST", agent, headers: { "content-type": "application/json" } },
+      (res) => {
+        readAll(res).then((text) => resolve({ status: res.statusCode, body: text }), reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(typeof body === "string" ? body : JSON.stringify(body));
+  });
+}
+
+async function getJson(url) {
+  const res = await fetch(url);
+  return res.json();
+}
+
+/** Starts a dev gateway on a temp data dir (SQLite everything); `appUrl` null: no app. */
+function startGateway(appUrl) {
+  const dataDir = mkdtempSync(join(tmpdir(), "evt-fnbench-"));
+  const args = [CLI, "dev", "--port", "0", "--data-dir", dataDir, "--runs", RUNS];
+  args.push("--log-level", "warn");
+  if (appUrl) args.push("--app-url", appUrl);
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+  let resolveUrl;
+  app.gateway = new Promise((r) => {
+    resolveUrl = r;
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let listening = false;
+    proc.stdout.on("data", (d) => {
+      if (listening) return;
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        listening = true;
+        resolveUrl(m[1]);
+        resolve({
+          proc,
+          url: m[1],
+          async stop() {
+            proc.kill("SIGTERM");
+            if (proc.exitCode === null) await new Promise((r) => proc.once("exit", r));
+            rmSync(dataDir, { recursive: true, force: true });
+          },
+        });
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`gateway exited with ${code} before listening`)));
+  });
+}
+
+/** Resolves once the gateway lists `n` functions (the app's sync went through). */
+async function waitForFunctions(url, n) {
+  const until = Date.now() + 30_000;
+  while (Date.now() < until) {
+    const { data } = await getJson(`${url}/v1/functions`);
+    if (data.length === n) return;
+    await sleep(50);
+  }
+  throw new Error(`the gateway did not list ${n} functions within 30 s`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function waitForArrivals(n, ms) {
+  if (arrivals.size >= n) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    onArrival = () => {
+      if (arrivals.size >= n) {
+        clearTimeout(timer);
+        onArrival = () => {};
+        resolve(true);
+      }
+    };
+  });
+}
+
+function quantile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+
+const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+function resetArrivals() {
+  arrivals.clear();
+  calls = 0;
+  lastArrival = 0;
+}
+
+// ---- 1. event to first call ----------------------------------------------------------------
+
+async function latencyCase() {
+  app.functions = [fn("bench-one", "bench/tick", serveUrl)];
+  const gw = await startGateway(serveUrl);
+  try {
+    await waitForFunctions(gw.url, 1);
+    resetArrivals();
+    const total = RATE * LATENCY_SECONDS;
+    const sent = new Map(); // internal id -> send time
+    const pending = [];
+    let failures = 0;
+    const send = (i) => {
+      const t = performance.now();
+      pending.push(
+        post(`${gw.url}/e/${KEY}`, { name: "bench/tick", data: { i } }).then(
+          (r) => {
+            if (r.status !== 200) failures++;
+            else sent.set(JSON.parse(r.body).ids[0], t);
+          },
+          () => failures++,
+        ),
+      );
+    };
+    // Open loop: event i is due at t0 + i / RATE; each tick sends every event that is due.
+    const t0 = performance.now();
+    let i = 0;
+    while (i < total) {
+      const now = performance.now();
+      while (i < total && t0 + (i * 1000) / RATE <= now) send(i++);
+      await sleep(1);
+    }
+    const sendSeconds = (performance.now() - t0) / 1000;
+    await Promise.all(pending);
+    const complete = await waitForArrivals(total - failures, 300_000);
+    const ms = [];
+    for (const [id, t] of sent) {
+      const a = arrivals.get(id);
+      if (a !== undefined) ms.push(a - t);
+    }
+    ms.sort((a, b) => a - b);
+    const r = {
+      name: "event to first call",
+      eventsSent: total,
+      sendSeconds: round(sendSeconds, 2),
+      rateAchieved: Math.round(total / sendSeconds),
+      ingestFailures: failures,
+      calledEvents: ms.length,
+      allCalled: complete && ms.length === total,
+      p50Ms: round(quantile(ms, 0.5), 2),
+      p90Ms: round(quantile(ms, 0.9), 2),
+      p99Ms: round(quantile(ms, 0.99), 2),
+      maxMs: round(quantile(ms, 1), 2),
+      goal: "p50 <= 5 ms, p99 <= 25 ms",
+    };
+    r.met = r.p50Ms <= 5 && r.p99Ms <= 25;
+    console.log(
+      `1. event to first call (${RATE}/s for ${LATENCY_SECONDS} s, ${r.calledEvents}/${total} called): p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (goal p50 <= 5, p99 <= 25: ${r.met ? "met" : "MISSED"})`,
+    );
+    return r;
+  } finally {
+    await gw.stop();
+  }
+}
+
+// ---- 2. throughput of one-call runs --------------------------------------------------------
+
+async function throughputCase() {
+  app.functions = [fn("bench-one", "bench/tick", serveUrl)];
+  const gw = await startGateway(serveUrl);
+  try {
+    await waitForFunctions(gw.url, 1);
+    resetArrivals();
+    const requests = Math.ceil(EVENTS / BATCH);
+    const inFlight = 8;
+    let next = 0;
+    let failures = 0;
+    let lastId = null;
+    const t0 = performance.now();
+    const worker = async () => {
+      while (next < requests) {
+        const k = next++;
+        const events = [];
+        for (let j = 0; j < BATCH && k * BATCH + j < EVENTS; j++) {
+          events.push({ name: "bench/tick", data: { i: k * BATCH + j } });
+        }
+        const r = await post(`${gw.url}/e/${KEY}`, events).catch(() => ({ status: 0 }));
+        if (r.status !== 200) failures++;
+        else if (k === requests - 1) lastId = JSON.parse(r.body).ids.at(-1);
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    const ingestDone = performance.now();
+    const allCalled = await waitForArrivals(EVENTS, 600_000);
+    // The last event's run: poll until it reads Completed.
+    let completedAt = null;
+    const until = Date.now() + 60_000;
+    while (lastId !== null && Date.now() < until) {
+      const { data } = await getJson(`${gw.url}/v1/events/${lastId}/runs`);
+      if (data[0]?.status === "Completed") {
+        completedAt = performance.now();
+        break;
+      }
+      await sleep(5);
+    }
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    const finished = metrics
+      .split("\n")
+      .filter((l) => l.startsWith("evt_runs_finished_total"))
+      .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
+    const callSeconds = (lastArrival - t0) / 1000;
+    const r = {
+      name: "one-call runs throughput",
+      events: EVENTS,
+      eventsPerRequest: BATCH,
+      requestsInFlight: inFlight,
+      ingestFailures: failures,
+      ingestSeconds: round((ingestDone - t0) / 1000, 2),
+      ingestEventsPerSec: Math.round(EVENTS / ((ingestDone - t0) / 1000)),
+      calledEvents: arrivals.size,
+      calls,
+      allCalled,
+      firstSendToLastCallSeconds: round(callSeconds, 2),
+      runsPerSec: Math.round(arrivals.size / callSeconds),
+      lastRunCompletedSeconds: completedAt === null ? null : round((completedAt - t0) / 1000, 2),
+      runsFinishedMetric: finished,
+      goal: "runs/s >= 3000",
+    };
+    r.met = r.runsPerSec >= 3000;
+    console.log(
+      `2. throughput (${EVENTS} events, ${BATCH}/request): ingest ${r.ingestSeconds} s (${r.ingestEventsPerSec} events/s), ${r.calledEvents} called in ${r.firstSendToLastCallSeconds} s = ${r.runsPerSec} runs/s, last run Completed at ${r.lastRunCompletedSeconds} s, evt_runs_finished_total ${finished} (goal >= 3000 runs/s: ${r.met ? "met" : "MISSED"})`,
+    );
+    return r;
+  } finally {
+    await gw.stop();
+  }
+}
+
+// ---- 3. ingest with FUNCTIONS non-matching functions vs none -------------------------------
+
+async function ingestCase(functions) {
+  app.functions = Array.from({ length: functions }, (_, i) =>
+    fn(`bench-other-${i}`, `other/${i}`, serveUrl),
+  );
+  const gw = await startGateway(functions > 0 ? serveUrl : null);
+  try {
+    if (functions > 0) await waitForFunctions(gw.url, functions);
+    let n = 0;
+    const opts = {
+      url: `${gw.url}/e/${KEY}`,
+      connections: 64,
+      requests: [
+        {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          setupRequest: (req) => ({
+            ...req,
+            body: JSON.stringify({ name: "bench/ingest", data: { n: n++ } }),
+          }),
+        },
+      ],
+    };
+    await autocannon({ ...opts, duration: 1 });
+    const res = await autocannon({ ...opts, duration: INGEST_SECONDS });
+    const r = {
+      functions,
+      connections: 64,
+      seconds: INGEST_SECONDS,
+      reqPerSec: Math.round(res.requests.average),
+      p50Ms: res.latency.p50,
+      p99Ms: res.latency.p99,
+      non2xx: res.non2xx,
+      errors: res.errors,
+      callsToApp: calls,
+    };
+    console.log(
+      `3. ingest, ${functions} functions registered (none matching): ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx}, errors ${r.errors}`,
+    );
+    return r;
+  } finally {
+    await gw.stop();
+  }
+}
+
+const date = new Date().toISOString();
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}`;
+const loadBefore = loadavg().map((x) => round(x, 2));
+const latency = await latencyCase();
+const throughput = await throughputCase();
+resetArrivals();
+// Order none, many, many, none: the two rounds cancel a drift of the machine over the minute.
+const rounds = [];
+for (const functions of [0, FUNCTIONS, FUNCTIONS, 0]) rounds.push(await ingestCase(functions));
+const mean = (functions) => {
+  const rs = rounds.filter((r) => r.functions === functions);
+  return Math.round(rs.reduce((s, r) => s + r.reqPerSec, 0) / rs.length);
+};
+const ratio = round(mean(FUNCTIONS) / mean(0), 3);
+const ingest = {
+  name: "ingest with non-matching functions vs none",
+  rounds,
+  noneReqPerSec: mean(0),
+  manyReqPerSec: mean(FUNCTIONS),
+  ratio,
+  goal: "within 10%",
+  met: ratio >= 0.9,
+};
+console.log(
+  `3. mean ${mean(FUNCTIONS)} req/s with ${FUNCTIONS} functions, ${mean(0)} with none: ratio ${ratio}x (goal within 10%: ${ingest.met ? "met" : "MISSED"})`,
+);
+endpoint.close();
+agent.destroy();
+
+const dir = fileURLToPath(new URL("./results/", import.meta.url));
+mkdirSync(dir, { recursive: true });
+const file = join(dir, `functions-${date.slice(0, 10)}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ date, machine, loadBefore, loadAfter: loadavg().map((x) => round(x, 2)), runs: RUNS, latency, throughput, ingest }, null, 2)}\n`,
+);
+console.log(`wrote ${file}`);
