@@ -8,6 +8,7 @@ import {
   sendEvents,
   startGatewayProcess,
   stopProcess,
+  tempDir,
   waitFor,
 } from "./helpers";
 import { freePort } from "./sdk-apps";
@@ -47,7 +48,7 @@ describe("the README's functions quick start, as written", () => {
       "--port",
       String(gwPort),
       "--data-dir",
-      `${ROOT}scratch/.qs-${process.pid}`,
+      tempDir("evt-qs-"),
       "--app-url",
       appUrl,
     ]);
@@ -84,9 +85,11 @@ describe("the README's functions quick start, as written", () => {
     });
     expect(sent.status).toBe(200);
     expect(await waitFor(() => out.includes("welcome email sent to u1"), 15_000), out).toBe(true);
-    const runs = JSON.parse(
-      (await httpRequest(`${gw.url}/v1/events/${sent.body.ids![0]}/runs`)).body,
-    );
+    let runs: { data: unknown[] } = { data: [] };
+    await waitFor(async () => {
+      runs = JSON.parse((await httpRequest(`${gw!.url}/v1/events/${sent.body.ids![0]}/runs`)).body);
+      return JSON.stringify(runs).includes('"status":"Completed"');
+    });
     expect(runs.data).toMatchObject([
       { function_id: "my-app-user-onboarding", status: "Completed", output: { onboarded: "u1" } },
     ]);
