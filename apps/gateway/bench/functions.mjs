@@ -31,6 +31,10 @@ const BATCH = 100;
 const INGEST_SECONDS = Number(process.env.INGEST_SECONDS ?? 10);
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 1_000);
 const RUNS = process.env.RUNS ?? "sqlite";
+/** Which cases to run (CASES=2 for throughput only). */
+const CASES = new Set((process.env.CASES ?? "1,2,3").split(",").map((c) => c.trim()));
+/** Extra node flags for the gateway, e.g. GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const KEY = "bench-fn-key";
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -128,7 +132,7 @@ async function getJson(url) {
 /** Starts a dev gateway on a temp data dir (SQLite everything); `appUrl` null: no app. */
 function startGateway(appUrl) {
   const dataDir = mkdtempSync(join(tmpdir(), "evt-fnbench-"));
-  const args = [CLI, "dev", "--port", "0", "--data-dir", dataDir, "--runs", RUNS];
+  const args = [...NODE_ARGS, CLI, "dev", "--port", "0", "--data-dir", dataDir, "--runs", RUNS];
   args.push("--log-level", "warn");
   if (appUrl) args.push("--app-url", appUrl);
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -387,12 +391,13 @@ async function ingestCase(functions) {
 const date = new Date().toISOString();
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${Math.round(totalmem() / 2 ** 30)} GB, Node ${process.version}`;
 const loadBefore = loadavg().map((x) => round(x, 2));
-const latency = await latencyCase();
-const throughput = await throughputCase();
+const latency = CASES.has("1") ? await latencyCase() : null;
+const throughput = CASES.has("2") ? await throughputCase() : null;
 resetArrivals();
 // Order none, many, many, none: the two rounds cancel a drift of the machine over the minute.
 const rounds = [];
-for (const functions of [0, FUNCTIONS, FUNCTIONS, 0]) rounds.push(await ingestCase(functions));
+if (CASES.has("3"))
+  for (const functions of [0, FUNCTIONS, FUNCTIONS, 0]) rounds.push(await ingestCase(functions));
 const mean = (functions) => {
   const rs = rounds.filter((r) => r.functions === functions);
   return Math.round(rs.reduce((s, r) => s + r.reqPerSec, 0) / rs.length);
@@ -407,7 +412,13 @@ const ingest = {
   goal: "within 10%",
   met: ratio >= 0.9,
 };
-console.log(
+if (!CASES.has("1") || !CASES.has("2") || !CASES.has("3")) {
+  // A partial run (profiling, one case) is printed, not recorded.
+  endpoint.close();
+  agent.destroy();
+  process.exit(0);
+}
+if (CASES.has("3")) console.log(
   `3. mean ${mean(FUNCTIONS)} req/s with ${FUNCTIONS} functions, ${mean(0)} with none: ratio ${ratio}x (goal within 10%: ${ingest.met ? "met" : "MISSED"})`,
 );
 endpoint.close();

@@ -27,6 +27,7 @@ import type { EventStore } from "@evt/store";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig } from "./config";
 import { prepareDataDir } from "./data-dir";
+import { openSqliteThread } from "./sqlite-thread";
 import { VERSION } from "./version";
 
 /** File name of the SQLite run store inside the data folder. */
@@ -44,6 +45,15 @@ export function openRunStore(config: GatewayConfig): RunStore {
       return createMemoryRunStore();
     case "sqlite":
       prepareDataDir(config.dataDir, [RUNS_FILE]);
+      // Like the event files: in a worker thread, so commits and fsyncs leave the HTTP thread.
+      if (config.sqliteThread) {
+        return openSqliteThread({
+          dedupPath: null,
+          storePath: null,
+          runsPath: join(config.dataDir, RUNS_FILE),
+          callTimeoutMs: config.sqliteTimeoutMs,
+        }).runs!;
+      }
       return createSqliteRunStore({ path: join(config.dataDir, RUNS_FILE) });
     default:
       return createPostgresRunStore({

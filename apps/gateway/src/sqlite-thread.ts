@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import { type ClaimEntry, type ClaimResult, DedupError, type DedupStore } from "@evt/dedup";
+import { FunctionsError, type RunStore } from "@evt/functions";
 import {
   type EventStore,
   type ListPage,
@@ -28,6 +29,7 @@ export const SQLITE_CALL_TIMEOUT_MS = 5_000;
 export interface SqliteThreadStores {
   dedup: DedupStore | null;
   store: EventStore | null;
+  runs: RunStore | null;
   /**
    * Stops the worker at once, as a crash would: calls in flight reject with a retryable
    * `unavailable` error and the next call starts a new worker. (Use the stores' `close()` for a
@@ -63,6 +65,13 @@ function rebuild(target: Target, w: WireError): Error {
       ...(w.driver ? { driver: w.driver } : {}),
       ...(w.retryable !== undefined ? { retryable: w.retryable } : {}),
     });
+  } else if (w.name === "FunctionsError") {
+    error = new FunctionsError(
+      w.where ?? "sqlite",
+      (w.code ?? "failed") as FunctionsError["code"],
+      "",
+      w.retryable !== undefined ? { retryable: w.retryable } : {},
+    );
   } else if (w.name === "StoreError") {
     error = new StoreError(w.driver ?? "sqlite", (w.code ?? "failed") as StoreError["code"], "", {
       ...(w.retryable !== undefined ? { retryable: w.retryable } : {}),
@@ -79,6 +88,7 @@ function rebuild(target: Target, w: WireError): Error {
 }
 
 function unavailable(target: Target, message: string): Error {
+  if (target === "runs") return new FunctionsError("sqlite", "unavailable", message);
   return target === "dedup"
     ? new DedupError("unavailable", message, { driver: "sqlite" })
     : new StoreError("sqlite", "unavailable", message);
@@ -86,6 +96,12 @@ function unavailable(target: Target, message: string): Error {
 
 function invalidArgument(target: Target, method: string, error: unknown): Error {
   const why = error instanceof Error ? error.message : String(error);
+  if (target === "runs")
+    return new FunctionsError(
+      "sqlite",
+      "invalid_input",
+      `${method}: the arguments cannot be copied (${why})`,
+    );
   return target === "dedup"
     ? new DedupError("invalid_argument", `${method}: the arguments cannot be copied (${why})`, {
         driver: "sqlite",
@@ -98,6 +114,7 @@ function invalidArgument(target: Target, method: string, error: unknown): Error 
 }
 
 function closedError(target: Target): Error {
+  if (target === "runs") return new FunctionsError("sqlite", "closed", "the run store is closed");
   return target === "dedup"
     ? new DedupError("closed", "the store is closed; create a new store to keep claiming", {
         driver: "sqlite",
@@ -125,7 +142,11 @@ function closedError(target: Target): Error {
  */
 export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStores {
   const callTimeoutMs = options.callTimeoutMs ?? SQLITE_CALL_TIMEOUT_MS;
-  const setup: WorkerSetup = { dedupPath: options.dedupPath, storePath: options.storePath };
+  const setup: WorkerSetup = {
+    dedupPath: options.dedupPath,
+    storePath: options.storePath,
+    runsPath: options.runsPath ?? null,
+  };
   let worker: Worker | null = null;
   let nextId = 1;
   const pending = new Map<number, Pending>();
@@ -143,6 +164,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
   const open: Record<Target, boolean> = {
     dedup: options.dedupPath !== null,
     store: options.storePath !== null,
+    runs: (options.runsPath ?? null) !== null,
   };
 
   /** Rejects the calls sent to `w` (calls already sent to a newer worker are not affected). */
@@ -276,7 +298,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     try {
       await done;
     } finally {
-      if (!open.dedup && !open.store && worker) {
+      if (!open.dedup && !open.store && !open.runs && worker) {
         const w = worker;
         worker = null;
         await w.terminate();
@@ -312,9 +334,35 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
         close: () => close("store"),
       }
     : null;
+  const methods = [
+    "upsertApp",
+    "getApp",
+    "listApps",
+    "syncApp",
+    "getFunction",
+    "listFunctions",
+    "createRun",
+    "getRun",
+    "listRunsForEvent",
+    "claimDue",
+    "renewLease",
+    "release",
+    "cancelRun",
+    "expireLeases",
+    "nextDueAt",
+    "saveSteps",
+    "listSteps",
+  ] as const;
+  let runs: RunStore | null = null;
+  if (options.runsPath) {
+    const proxy: Record<string, unknown> = { driver: "sqlite", close: () => close("runs") };
+    for (const m of methods) proxy[m] = (...args: unknown[]) => call("runs", m, args);
+    runs = proxy as unknown as RunStore;
+  }
   return {
     dedup,
     store,
+    runs,
     async terminate() {
       const w = worker;
       worker = null;

@@ -5,12 +5,14 @@
  */
 
 /** Which store of the worker a call is for. */
-export type Target = "dedup" | "store";
+export type Target = "dedup" | "store" | "runs";
 
 /** What the worker opens: a SQLite file for either store, or both. */
 export interface WorkerSetup {
   dedupPath: string | null;
   storePath: string | null;
+  /** The run store of functions (`@evt/functions/sqlite`). @default null */
+  runsPath?: string | null;
 }
 
 /** One method call on a store in the worker. */
@@ -27,6 +29,8 @@ export interface WireError {
   message: string;
   code?: string;
   driver?: string;
+  /** `FunctionsError.where` (the driver or module that raised it). */
+  where?: string;
   retryable?: boolean;
   stack?: string;
 }
@@ -48,6 +52,7 @@ export function toWire(error: unknown): WireError {
   };
   if (typeof e.code === "string") out.code = e.code;
   if (typeof e.driver === "string") out.driver = e.driver;
+  if (typeof e.where === "string") out.where = e.where;
   if (typeof e.retryable === "boolean") out.retryable = e.retryable;
   if (typeof e.stack === "string") out.stack = e.stack;
   return out;

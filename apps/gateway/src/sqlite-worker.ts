@@ -6,6 +6,8 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createSqliteStore, type DedupStore } from "@evt/dedup";
+import type { RunStore } from "@evt/functions";
+import { createSqliteRunStore } from "@evt/functions/sqlite";
 import { createSqliteEventStore, type EventStore } from "@evt/store";
 import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
 
@@ -13,9 +15,10 @@ const port = parentPort;
 if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gateway only");
 
 const setup = workerData as WorkerSetup;
-const stores: Record<Target, DedupStore | EventStore | null> = {
+const stores: Record<Target, DedupStore | EventStore | RunStore | null> = {
   dedup: setup.dedupPath ? createSqliteStore({ path: setup.dedupPath }) : null,
   store: setup.storePath ? createSqliteEventStore({ path: setup.storePath }) : null,
+  runs: setup.runsPath ? createSqliteRunStore({ path: setup.runsPath }) : null,
 };
 
 let replies: Reply[] = [];
