@@ -146,6 +146,12 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
   const shared = driverName(config.runs) === "postgres";
   let api: EventApi | null = null;
 
+  // The system events of runs that end in one turn of the event loop are stored by one
+  // ingest (one dedup claim, one append), not one each.
+  const systemEvents = createCoalescingSender((events, env) => {
+    if (api === null) return Promise.reject(new Error("the Event API is not started"));
+    return api.send(events, { env });
+  });
   const dispatcher = createDispatcher({
     runs,
     onEvaluationError: (info) =>
@@ -163,10 +169,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
   const executor = createExecutor({
     runs,
     loadEvent: (id, env) => store.get(id, env),
-    send: async (events, env) => {
-      if (api === null) throw new Error("the Event API is not started");
-      return api.send(events, { env });
-    },
+    send: (events, env) => systemEvents.send(events, env),
     getFunction: (id) => dispatcher.functionById(id) ?? runs.getFunction(id),
     ...(sign ? { sign } : {}),
     onUnknownFunction: (url) => {
@@ -452,6 +455,50 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       syncer.stop();
       if (refreshTimer !== null) clearInterval(refreshTimer);
       await executor.stop(timeoutMs);
+    },
+  };
+}
+
+/**
+ * Collects the events sent in one turn of the event loop and sends them per environment in
+ * one call; each caller resolves (or rejects) with the call that carried its events.
+ */
+function createCoalescingSender<E>(sendAll: (events: E[], env: string) => Promise<unknown>) {
+  let queue = new Map<
+    string,
+    { events: E[]; waiters: { resolve(): void; reject(e: unknown): void }[] }
+  >();
+  let scheduled = false;
+  function flush(): void {
+    scheduled = false;
+    const batches = queue;
+    queue = new Map();
+    for (const [env, batch] of batches) {
+      sendAll(batch.events, env).then(
+        () => {
+          for (const w of batch.waiters) w.resolve();
+        },
+        (error: unknown) => {
+          for (const w of batch.waiters) w.reject(error);
+        },
+      );
+    }
+  }
+  return {
+    send(events: readonly E[], env: string): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        let batch = queue.get(env);
+        if (batch === undefined) {
+          batch = { events: [], waiters: [] };
+          queue.set(env, batch);
+        }
+        batch.events.push(...events);
+        batch.waiters.push({ resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
     },
   };
 }

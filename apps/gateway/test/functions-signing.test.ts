@@ -76,10 +76,15 @@ describe("start mode with a signing key: apps in cloud mode (no INNGEST_DEV)", (
       20_000,
     );
     expect(chained).toBe(true);
-    const runs = JSON.parse(
-      (await httpRequest(`${gateway.url}/v1/events/${sent.body.ids![0]}/runs`, { headers: auth }))
-        .body,
-    ).data;
+    // on-activated can run before user-onboarding's last call: wait for that to finish too.
+    let runs: unknown[] = [];
+    await waitFor(async () => {
+      const res = await httpRequest(`${gateway.url}/v1/events/${sent.body.ids![0]}/runs`, {
+        headers: auth,
+      });
+      runs = JSON.parse(res.body).data;
+      return JSON.stringify(runs).includes('"Completed"');
+    });
     expect(runs).toMatchObject([{ status: "Completed", output: { onboarded: userId } }]);
     // Run reads need the API key like event reads.
     expect((await httpRequest(`${gateway.url}/v1/functions`)).status).toBe(401);

@@ -11,6 +11,7 @@ import {
   sdkEvent,
 } from "./call";
 import { describeError, isFunctionsError } from "./errors";
+import { createHttpPost, PostError } from "./http-post";
 import { DEFAULT_RETRIES } from "./register";
 import type {
   FunctionRecord,
@@ -171,7 +172,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const pollMs = options.pollMs ?? 1_000;
   const callTimeoutMs = options.callTimeoutMs ?? 300_000;
   const retry = options.retry ?? DEFAULT_RETRY_POLICY;
-  const doFetch = options.fetch ?? fetch;
+  const givenFetch = options.fetch;
+  const transport = givenFetch === undefined ? createHttpPost() : null;
   const now = options.now ?? Date.now;
   const logger = options.logger ?? silent;
   const hooks = options.hooks ?? {};
@@ -370,18 +372,36 @@ export function createExecutor(options: ExecutorOptions): Executor {
   ): Promise<CallOutcome> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (options.sign) headers["x-inngest-signature"] = options.sign(body);
-    const timeout = AbortSignal.timeout(callTimeoutMs);
-    const both = AbortSignal.any([signal, timeout]);
     const t0 = performance.now();
+    let timedOut = false;
     try {
-      const res = await doFetch(url, { method: "POST", headers, body, signal: both });
-      const text = await res.text();
+      let res: { status: number; header(name: string): string | null; text: string };
+      if (transport !== null) {
+        res = await transport.post(url, headers, body, signal, callTimeoutMs).catch((err) => {
+          if (err instanceof PostError && /^no answer within/.test(err.message)) timedOut = true;
+          throw err;
+        });
+      } else {
+        const timeout = AbortSignal.timeout(callTimeoutMs);
+        const answer = await givenFetch!(url, {
+          method: "POST",
+          headers,
+          body,
+          signal: AbortSignal.any([signal, timeout]),
+        }).catch((err) => {
+          timedOut = timeout.aborted;
+          throw err;
+        });
+        const text = await answer.text();
+        res = { status: answer.status, header: (h) => answer.headers.get(h), text };
+      }
+      const text = res.text;
       hooks.onCall?.({
         functionId: fn.id,
         status: res.status,
         durationMs: performance.now() - t0,
       });
-      const outcome = readCallAnswer(res.status, (h) => res.headers.get(h), text, now());
+      const outcome = readCallAnswer(res.status, (h) => res.header(h), text, now());
       if (
         outcome.kind === "retry" &&
         typeof outcome.error.message === "string" &&
@@ -393,7 +413,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
       hooks.onCall?.({ functionId: fn.id, status: null, durationMs: performance.now() - t0 });
-      const why = timeout.aborted
+      const why = timedOut
         ? `no answer within ${callTimeoutMs} ms`
         : describeError((err as { cause?: unknown }).cause ?? err);
       return {
@@ -655,26 +675,34 @@ export function createExecutor(options: ExecutorOptions): Executor {
       void look();
     },
     async stop(timeoutMs = 10_000) {
-      stopping = true;
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
-      if (working.size > 0) {
-        await new Promise<void>((resolve) => {
-          const cut = setTimeout(resolve, timeoutMs);
-          idle = () => {
-            clearTimeout(cut);
-            resolve();
-          };
-        });
+      try {
+        await stopWorking(timeoutMs);
+      } finally {
+        transport?.close();
       }
-      if (working.size === 0) return;
-      const left = [...working.entries()];
-      for (const [, controller] of left) controller.abort(new LeaseLost("shutting down"));
-      // Hand the runs back, due now, so that the next start (or another gateway) resumes them
-      // at once instead of after their lease.
-      await Promise.allSettled(
-        left.map(([runId]) => runs.release(runId, owner, { status: "queued", now: now() })),
-      );
     },
   };
+
+  async function stopWorking(timeoutMs: number): Promise<void> {
+    stopping = true;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (working.size > 0) {
+      await new Promise<void>((resolve) => {
+        const cut = setTimeout(resolve, timeoutMs);
+        idle = () => {
+          clearTimeout(cut);
+          resolve();
+        };
+      });
+    }
+    if (working.size === 0) return;
+    const left = [...working.entries()];
+    for (const [, controller] of left) controller.abort(new LeaseLost("shutting down"));
+    // Hand the runs back, due now, so that the next start (or another gateway) resumes them
+    // at once instead of after their lease.
+    await Promise.allSettled(
+      left.map(([runId]) => runs.release(runId, owner, { status: "queued", now: now() })),
+    );
+  }
 }
