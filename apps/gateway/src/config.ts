@@ -104,7 +104,7 @@ export interface GatewayConfig {
   signingKey: string | null;
   /** A second signing key accepted at `/fn/register`, for rotation. @default null */
   signingKeyFallback: string | null;
-  /** Function runs worked on at once by this gateway. @default 32 */
+  /** Function runs worked on at once by this gateway. @default 128 */
   maxConcurrentRuns: number;
   /**
    * Lease of a run a gateway works on, renewed while it does; a killed gateway's runs are
@@ -558,7 +558,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   appUrls: [],
   signingKey: null,
   signingKeyFallback: null,
-  maxConcurrentRuns: 32,
+  maxConcurrentRuns: 128,
   runLeaseMs: 30_000,
 };
 
