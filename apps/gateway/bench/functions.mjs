@@ -418,9 +418,10 @@ if (!CASES.has("1") || !CASES.has("2") || !CASES.has("3")) {
   agent.destroy();
   process.exit(0);
 }
-if (CASES.has("3")) console.log(
-  `3. mean ${mean(FUNCTIONS)} req/s with ${FUNCTIONS} functions, ${mean(0)} with none: ratio ${ratio}x (goal within 10%: ${ingest.met ? "met" : "MISSED"})`,
-);
+if (CASES.has("3"))
+  console.log(
+    `3. mean ${mean(FUNCTIONS)} req/s with ${FUNCTIONS} functions, ${mean(0)} with none: ratio ${ratio}x (goal within 10%: ${ingest.met ? "met" : "MISSED"})`,
+  );
 endpoint.close();
 agent.destroy();
 

@@ -349,6 +349,25 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       }
       return notAllowed(res, "GET, DELETE");
     }
+    if (parts[1] === "runs" && parts.length === 4 && parts[3] === "replay") {
+      if (method !== "POST") return notAllowed(res, "POST");
+      const runId = parts[2]!;
+      const before = await runs.getRun(runId);
+      if (before === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
+      const replayed = await runs.replayRun(runId, Date.now());
+      if (replayed === null) {
+        sendJson(res, 409, {
+          status: 409,
+          error: `run ${runId} is ${before.status}; only a failed or cancelled run can be replayed`,
+          data: runView(before),
+        });
+        return;
+      }
+      logger.info({ runId, functionId: replayed.functionId }, "run replayed");
+      executor.wake();
+      sendJson(res, 202, { data: runView(replayed) });
+      return;
+    }
     if (parts[1] === "events" && parts.length === 4 && parts[3] === "runs") {
       if (method !== "GET") return notAllowed(res, "GET");
       const list = await runs.listRunsForEvent(parts[2]!);

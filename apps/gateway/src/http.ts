@@ -45,7 +45,11 @@ export function routeOf(url: string | undefined): string {
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
   if (path === "/fn/register" || path === "/dev" || path === "/v1/apps" || path === "/v1/functions")
     return path;
-  if (path.startsWith("/v1/runs/")) return path.indexOf("/", 9) < 0 ? "/v1/runs/:runId" : "unknown";
+  if (path.startsWith("/v1/runs/")) {
+    const slash = path.indexOf("/", 9);
+    if (slash < 0) return "/v1/runs/:runId";
+    return path.slice(slash) === "/replay" ? "/v1/runs/:runId/replay" : "unknown";
+  }
   return "unknown";
 }
 

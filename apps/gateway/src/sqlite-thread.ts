@@ -348,6 +348,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "renewLease",
     "release",
     "cancelRun",
+    "replayRun",
     "expireLeases",
     "nextDueAt",
     "saveSteps",

@@ -137,4 +137,43 @@ describe("functions routes refuse hostile input with errors that say what was wr
     expect(again.status).toBe(409);
     expect(JSON.parse(again.body).error).toContain("already finished");
   });
+
+  it("POST /v1/runs/:id/replay starts a failed run again: called again, fails again, onFailure runs again; 409 while it is not failed", async () => {
+    const sent = await sendEvents(gw.url, "k", { name: "test/fatal", data: { replay: true } });
+    const id = sent.body.ids![0]!;
+    const runOf = async () =>
+      JSON.parse((await httpRequest(`${gw.url}/v1/events/${id}/runs`)).body).data[0] as
+        | { run_id: string; status: string }
+        | undefined;
+    expect(await waitFor(async () => (await runOf())?.status === "Failed")).toBe(true);
+    const runId = (await runOf())!.run_id;
+    const failuresOf = async () =>
+      (await app.journal()).failures.filter((f) => f.functionId === "seed-v4-fatal").length;
+    expect(await waitFor(async () => (await failuresOf()) >= 1)).toBe(true);
+    const before = await failuresOf();
+    const replay = await httpRequest(`${gw.url}/v1/runs/${runId}/replay`, {
+      method: "POST",
+      body: "",
+    });
+    expect(replay.status).toBe(202);
+    expect(JSON.parse(replay.body).data).toMatchObject({ run_id: runId, attempt: 0 });
+    expect(await waitFor(async () => (await failuresOf()) === before + 1)).toBe(true);
+    expect((await app.journal()).calls.filter((c) => c.runId === runId)).toHaveLength(2);
+    expect((await runOf())!.status).toBe("Failed");
+    // A completed run is not replayed.
+    const ok = await sendEvents(gw.url, "k", { name: "test/parallel", data: {} });
+    let done: { run_id: string; status: string } | undefined;
+    await waitFor(async () => {
+      done = JSON.parse((await httpRequest(`${gw.url}/v1/events/${ok.body.ids![0]}/runs`)).body)
+        .data[0];
+      return done?.status === "Completed";
+    });
+    const refused = await httpRequest(`${gw.url}/v1/runs/${done!.run_id}/replay`, {
+      method: "POST",
+      body: "",
+    });
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.body).error).toContain("only a failed or cancelled run");
+    expect((await httpRequest(`${gw.url}/v1/runs/${runId}/replay`)).status).toBe(405);
+  });
 });

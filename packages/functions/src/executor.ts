@@ -26,7 +26,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelayMs, sleepUntil } from
 
 /** A system event the executor emits (`inngest/function.failed`, `.finished`). */
 export interface SystemEvent {
-  /** Deterministic (`failed:<run id>`), so a re-emitted event is deduplicated. */
+  /** Deterministic (`failed:<run id>:<start time>`), so a re-emitted event is deduplicated. */
   id: string;
   name: string;
   data: JsonObject;
@@ -312,23 +312,25 @@ export function createExecutor(options: ExecutorOptions): Executor {
       event.name.startsWith("inngest/function.");
     if (!triggeredBySystem) {
       const base = { function_id: functionId, run_id: run.runId, event: event ?? null };
+      // Deterministic per start of the run (a replay starts it again and emits again).
+      const generation = run.startedAt ?? run.createdAt;
       const events: SystemEvent[] =
         outcome.status === "completed"
           ? [
               {
-                id: `finished:${run.runId}`,
+                id: `finished:${run.runId}:${generation}`,
                 name: "inngest/function.finished",
                 data: { ...base, result: outcome.output },
               },
             ]
           : [
               {
-                id: `failed:${run.runId}`,
+                id: `failed:${run.runId}:${generation}`,
                 name: "inngest/function.failed",
                 data: { ...base, error: outcome.error },
               },
               {
-                id: `finished:${run.runId}`,
+                id: `finished:${run.runId}:${generation}`,
                 name: "inngest/function.finished",
                 data: { ...base, error: outcome.error },
               },

@@ -203,6 +203,13 @@ export interface RunStore {
    */
   cancelRun(runId: string, now: number): Promise<boolean>;
   /**
+   * Start a failed or cancelled run again from its event: it becomes queued and due at `now`
+   * with attempt 0, its output, error, start and end times cleared and its memoized steps
+   * deleted (the run id stays: one run per (function, event)). `null` (and nothing changed)
+   * when the run does not exist or is not failed or cancelled.
+   */
+  replayRun(runId: string, now: number): Promise<RunRecord | null>;
+  /**
    * Make every running run claimable at `now`, whoever held it: the leases of a process that
    * died. Only for a store that one gateway uses (SQLite, memory) at its start; with several
    * gateways it would take runs from live ones. Returns how many runs were freed.

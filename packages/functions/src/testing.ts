@@ -308,6 +308,47 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("replay", () => {
+      it("replays a failed or cancelled run from scratch (queued, attempt 0, steps gone); other runs are left as they are", async () => {
+        const store = await open();
+        const { run } = await create(store, 1);
+        const [claimed] = await store.claimDue(T0, "w", 1_000, 10);
+        expect(claimed!.runId).toBe(run.runId);
+        await store.saveSteps(run.runId, "w", [
+          { stepId: "s1", op: "StepRun", data: 1, error: null, attempts: 1 },
+        ]);
+        await store.release(run.runId, "w", {
+          status: "failed",
+          now: T0 + 5,
+          attempt: 3,
+          error: { message: "boom" },
+        });
+        const replayed = await store.replayRun(run.runId, T0 + 10);
+        expect(replayed).toMatchObject({
+          runId: run.runId,
+          status: "queued",
+          attempt: 0,
+          error: null,
+          output: null,
+          startedAt: null,
+          endedAt: null,
+          dueAt: T0 + 10,
+        });
+        expect(await store.listSteps(run.runId)).toEqual([]);
+        const [again] = await store.claimDue(T0 + 10, "w2", 1_000, 10);
+        expect(again).toMatchObject({ runId: run.runId, startedAt: T0 + 10 });
+        // A running, queued or completed run is not replayed.
+        expect(await store.replayRun(run.runId, T0 + 11)).toBeNull();
+        await store.release(run.runId, "w2", { status: "completed", now: T0 + 12 });
+        expect(await store.replayRun(run.runId, T0 + 13)).toBeNull();
+        const { run: other } = await create(store, 2);
+        expect(await store.replayRun(other.runId, T0 + 14)).toBeNull();
+        await store.cancelRun(other.runId, T0 + 15);
+        expect(await store.replayRun(other.runId, T0 + 16)).toMatchObject({ status: "queued" });
+        expect(await store.replayRun("01ARZ3NDEKTSV4RRFFQ69G5FAV", T0)).toBeNull();
+      });
+    });
+
     describe("cancel", () => {
       it("cancels a queued or a held run; the holder loses it; a finished run stays as it is", async () => {
         const store = await open();

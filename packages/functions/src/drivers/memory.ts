@@ -328,6 +328,25 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         return true;
       }),
 
+    replayRun: (runId: string, now: number) =>
+      call("replayRun", () => {
+        checkRunId(DRIVER, "runId", runId);
+        const at = checkTime(DRIVER, "now", now);
+        const row = runs.get(runId);
+        if (!row || (row.status !== "failed" && row.status !== "cancelled")) return null;
+        row.status = "queued";
+        row.attempt = 0;
+        row.output = null;
+        row.error = null;
+        row.started_at = null;
+        row.ended_at = null;
+        row.lease_owner = null;
+        row.lease_until = null;
+        setDue(row, at);
+        steps.delete(runId);
+        return decodeRun(row);
+      }),
+
     expireLeases: (now: number) =>
       call("expireLeases", () => {
         const at = checkTime(DRIVER, "now", now);

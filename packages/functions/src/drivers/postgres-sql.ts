@@ -124,6 +124,10 @@ export const sql = (p: string) => ({
   cancel: `UPDATE "${p}runs" SET status = 'cancelled', ended_at = $1, due_at = NULL,
       lease_owner = NULL, lease_until = NULL
     WHERE run_id = $2 AND ${ACTIVE}`,
+  replay: `UPDATE "${p}runs" SET status = 'queued', attempt = 0, output = NULL, error = NULL,
+      started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = $1
+    WHERE run_id = $2 AND status IN ('failed', 'cancelled') RETURNING ${RUN}`,
+  deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = $1`,
   expireLeases: `UPDATE "${p}runs" SET due_at = $1, lease_until = $1 WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) AS due FROM "${p}runs" WHERE ${ACTIVE}`,
   /** Lock the run while steps are written, so a claim or cancel waits for them. */

@@ -488,6 +488,22 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         (p, at) => changed(on(p)(s.cancel, [at, runId])),
       ),
 
+    replayRun: (runId: string, now: number) =>
+      call(
+        "replayRun",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          return checkTime(DRIVER, "now", now);
+        },
+        (p, at) =>
+          transaction(p, async (q) => {
+            const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
+            if (!row) return null;
+            await q(s.deleteSteps, [runId]);
+            return decodeRun(row);
+          }),
+      ),
+
     expireLeases: (now: number) =>
       call(
         "expireLeases",

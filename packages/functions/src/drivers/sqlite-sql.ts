@@ -91,6 +91,10 @@ export const sql = (p: string) => ({
   cancel: `UPDATE "${p}runs" SET status = 'cancelled', ended_at = ?, due_at = NULL,
       lease_owner = NULL, lease_until = NULL
     WHERE run_id = ? AND status IN ('queued', 'running')`,
+  replay: `UPDATE "${p}runs" SET status = 'queued', attempt = 0, output = NULL, error = NULL,
+      started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = ?
+    WHERE run_id = ? AND status IN ('failed', 'cancelled')`,
+  deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = ?`,
   expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,

@@ -474,6 +474,20 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s }, at) => s.cancel.run(at, runId).changes === 1,
       ),
 
+    replayRun: (runId: string, now: number) =>
+      tx(
+        "replayRun",
+        () => {
+          checkRunId(DRIVER, "runId", runId);
+          return checkTime(DRIVER, "now", now);
+        },
+        ({ s }, at) => {
+          if (s.replay.run(at, runId).changes !== 1) return null;
+          s.deleteSteps.run(runId);
+          return decodeRun(s.getRun.get(runId) as RunRow);
+        },
+      ),
+
     expireLeases: (now: number) =>
       tx(
         "expireLeases",
