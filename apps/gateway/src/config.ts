@@ -111,6 +111,11 @@ export interface GatewayConfig {
    * taken over by another once their lease ends. @default 30_000
    */
   runLeaseMs: number;
+  /**
+   * Furthest an event's `ts` may lie ahead of its receipt: a future `ts` delays the event's
+   * runs until then; further ahead is refused with 400. @default 31_536_000_000 (365 days)
+   */
+  maxEventDelayMs: number;
 }
 
 /** Options of `startGateway`: any subset of {@link GatewayConfig}; the rest takes the defaults. */
@@ -525,6 +530,19 @@ export const SETTINGS = [
     fromText: (t) => parseDuration(t) ?? Number.NaN,
     schema: z.number().int().min(1_000).max(600_000),
   }),
+  setting({
+    key: "maxEventDelayMs",
+    describe: "furthest a future event ts may be (its runs wait until then; further: 400)",
+    flag: "max-event-delay",
+    env: "EVT_MAX_EVENT_DELAY",
+    expected: "a duration from 1s to 3650d, e.g. 365d",
+    fromText: (t) => parseDuration(t) ?? Number.NaN,
+    schema: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(3650 * DAY),
+  }),
 ] as const;
 
 /** Defaults of every setting except `mode`. */
@@ -560,6 +578,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   signingKeyFallback: null,
   maxConcurrentRuns: 128,
   runLeaseMs: 30_000,
+  maxEventDelayMs: 365 * DAY,
 };
 
 /** Settings read as comma-separated lists (repeatable flags). */
@@ -714,7 +733,8 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
     key === "dedupWindowMs" ||
     key === "shutdownTimeoutMs" ||
     key === "sqliteTimeoutMs" ||
-    key === "runLeaseMs"
+    key === "runLeaseMs" ||
+    key === "maxEventDelayMs"
   )
     return formatDuration(value as number);
   if (key === "maxInflightBytes" || key === "maxPageBytes") {

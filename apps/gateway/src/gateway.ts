@@ -167,6 +167,7 @@ export async function startGateway(
     maxRequestBytes: config.maxRequestBytes,
     maxPageBytes: config.maxPageBytes,
     maxConcurrentReads: config.maxConcurrentReads,
+    maxEventDelayMs: config.maxEventDelayMs,
     // CORS is the gateway's (loopback origins in dev, --cors-origin): see createCorsPolicy.
     cors: false,
     logger,

@@ -57,11 +57,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     level: options.level ?? "info",
     // pino serialises only `err` as an error by default; these keys hold errors too (the
     // Event API's readiness and ingest failures), and would otherwise print as `{}`.
+    // `errWithCause` keeps the message and stack an error's own and puts its cause in `cause`
+    // (the default `err` writes the cause into the message and into the stack: twice).
     serializers: {
-      err: pino.stdSerializers.err,
-      dedupErr: pino.stdSerializers.err,
-      storeErr: pino.stdSerializers.err,
-      releaseErr: pino.stdSerializers.err,
+      err: pino.stdSerializers.errWithCause,
+      dedupErr: pino.stdSerializers.errWithCause,
+      storeErr: pino.stdSerializers.errWithCause,
+      releaseErr: pino.stdSerializers.errWithCause,
     },
     base: { app: "evt-gateway", pid: process.pid },
     redact: { paths: REDACT, censor: "[redacted]" },

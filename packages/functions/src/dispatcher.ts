@@ -144,11 +144,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           v: event.v,
         });
         for (const m of matches) {
+          // An event with a future `ts` starts its runs then (the Event API bounds how far).
+          const dueAt = event.ts > at ? event.ts : at;
           const result = await runs.createRun({
             functionId: m.functionId,
             eventInternalId: event.internal_id,
             env,
-            dueAt: at,
+            dueAt,
             now: at,
           });
           if (result.created) created.push(result.run);

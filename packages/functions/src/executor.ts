@@ -450,7 +450,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
     let steps: StepRecord[] = await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
-      hooks.onRunStarted?.({ functionId: fn.id, lagMs: Math.max(0, now() - stored.received_at) });
+      // From when the run was due: the receipt, or a future `ts`.
+      const due = Math.max(stored.received_at, stored.ts);
+      hooks.onRunStarted?.({ functionId: fn.id, lagMs: Math.max(0, now() - due) });
     }
 
     const retryOrFail = async (error: JsonObject, retryAfter: number | null): Promise<void> => {

@@ -46,6 +46,7 @@ import { DEFAULT_ENV, ENV_ALLOWED, envProblem, parseIntParam, quote } from "./va
 import { createWriteHealth } from "./write-health.js";
 
 const DAY_MS = 86_400_000;
+const DEFAULT_MAX_EVENT_DELAY_MS = 365 * DAY_MS;
 const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
 const READY_TIMEOUT_MS = 5_000;
 /** Seconds a client should wait before retrying a 503. */
@@ -55,6 +56,11 @@ const NOT_FOUND =
   "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /health, GET /ready)";
 
 const silent: EventApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** `365 days`, `10 s`: a span for a message. */
+function span(ms: number): string {
+  return ms >= DAY_MS && ms % DAY_MS === 0 ? `${ms / DAY_MS} days` : `${ms / 1000} s`;
+}
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -158,6 +164,11 @@ export function createEventApi(options: EventApiOptions): EventApi {
   const logger = options.logger ?? silent;
   const nextUlid = createUlidFactory();
   const deps = { dedup, store, windowMs, hooks };
+  const maxEventDelayMs = positiveInt(
+    "maxEventDelayMs",
+    options.maxEventDelayMs,
+    DEFAULT_MAX_EVENT_DELAY_MS,
+  );
   const dispatchRuns = options.dispatch;
   if (dispatchRuns !== undefined && typeof dispatchRuns !== "function") {
     throw new ServerError(
@@ -266,6 +277,15 @@ export function createEventApi(options: EventApiOptions): EventApi {
     const events = parsed.events;
     const nameDenied = nameRefusal(scope, events);
     if (nameDenied !== null) return rejectEvents("forbidden", nameDenied);
+    const latest = receivedAt + maxEventDelayMs;
+    for (let i = 0; i < events.length; i++) {
+      const ts = events[i]!.ts;
+      if (ts <= latest) continue;
+      return rejectEvents(
+        "invalid_event",
+        `events[${i}].ts: ${new Date(ts).toISOString()} is more than ${span(maxEventDelayMs)} ahead of the server's clock (${new Date(receivedAt).toISOString()}); a future ts delays the event's runs until then (allowed: at most ${new Date(latest).toISOString()})`,
+      );
+    }
     const n = events.length;
     if (n === 0) {
       hooks?.onEvents?.({ accepted: 0, duplicates: 0, env, events: [], ids: [] });

@@ -153,6 +153,13 @@ export interface EventApiOptions {
    * @default 4
    */
   maxConcurrentReads?: number;
+  /**
+   * Furthest an event's `ts` may lie ahead of its receipt, in ms. A future `ts` delays the
+   * runs the event triggers until then; one further ahead is refused with 400, so a typo in
+   * `ts` (seconds read as ms, a wrong year) cannot park runs for decades.
+   * @default 31_536_000_000 (365 days)
+   */
+  maxEventDelayMs?: number;
 }
 
 /** What an adapter knows of a request before reading its body. Header names are lower-case. */
