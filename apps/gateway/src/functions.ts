@@ -17,7 +17,9 @@ import {
   type RunStore,
   runDetailView,
   runView,
+  sdkEvent,
   signRequest,
+  unsupportedFeatures,
 } from "@evt/functions";
 import { createMemoryRunStore } from "@evt/functions/memory";
 import { createPostgresRunStore } from "@evt/functions/postgres";
@@ -241,6 +243,12 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     const answer = await handleRegister(runs, body);
     if (answer.body.ok) {
       await dispatcher.refresh();
+      const listed = (body as { functions?: unknown }).functions;
+      for (const f of Array.isArray(listed) ? listed : []) {
+        const { id, name: _name, ...config } = f as { id: string; name: string };
+        for (const warning of unsupportedFeatures(config as never))
+          logger.warn({ functionId: id }, `function registered with ${warning}`);
+      }
       const app = body as { url?: unknown; appName?: unknown };
       logger.info(
         {
@@ -337,7 +345,30 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
         const cancelled = await runs.cancelRun(runId, Date.now());
-        if (cancelled) hooks.onRunCancelled?.(run.functionId);
+        if (cancelled) {
+          hooks.onRunCancelled?.(run.functionId);
+          // Stored like any event (it triggers functions, shows in reads); its id makes a
+          // repeat harmless.
+          const stored = await store.get(run.eventInternalId, run.env).catch(() => null);
+          await systemEvents
+            .send(
+              [
+                {
+                  id: `cancelled:${run.runId}:${run.startedAt ?? run.createdAt}`,
+                  name: "inngest/function.cancelled",
+                  data: {
+                    function_id: run.functionId,
+                    run_id: run.runId,
+                    event: stored === null ? null : sdkEvent(stored),
+                  },
+                },
+              ],
+              run.env,
+            )
+            .catch((err: unknown) =>
+              logger.warn({ runId, err }, "storing inngest/function.cancelled failed"),
+            );
+        }
         const after = await runs.getRun(runId);
         sendJson(res, cancelled ? 200 : 409, {
           ...(cancelled

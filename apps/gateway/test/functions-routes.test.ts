@@ -133,6 +133,14 @@ describe("functions routes refuse hostile input with errors that say what was wr
     const journal = await app.journal();
     expect(journal.calls.filter((c) => c.runId === runId)).toHaveLength(callsBefore);
     expect(journal.effects.filter((e) => e.runId === runId).map((e) => e.key)).toEqual(["before"]);
+    const cancelledEvents = JSON.parse(
+      (await httpRequest(`${gw.url}/v1/events?name=inngest/function.cancelled`)).body,
+    ).data.filter((e: { data: { run_id: string } }) => e.data.run_id === runId);
+    expect(cancelledEvents).toHaveLength(1);
+    expect(cancelledEvents[0].data).toMatchObject({
+      function_id: "seed-v4-sleeper",
+      event: { name: "test/sleep" },
+    });
     const again = await httpRequest(`${gw.url}/v1/runs/${runId}`, { method: "DELETE" });
     expect(again.status).toBe(409);
     expect(JSON.parse(again.body).error).toContain("already finished");
@@ -175,5 +183,44 @@ describe("functions routes refuse hostile input with errors that say what was wr
     expect(refused.status).toBe(409);
     expect(JSON.parse(refused.body).error).toContain("only a failed or cancelled run");
     expect((await httpRequest(`${gw.url}/v1/runs/${runId}/replay`)).status).toBe(405);
+  });
+
+  it("a function asking for what evt does not do yet is accepted, with the warnings in GET /v1/functions and the log", async () => {
+    const url = "http://127.0.0.1:9/api/inngest";
+    const res = await register(
+      gw,
+      JSON.stringify({
+        url,
+        appName: "limits",
+        functions: [
+          {
+            id: "limits-report",
+            name: "report",
+            triggers: [{ event: "report/requested" }, { cron: "0 9 * * 1" }],
+            concurrency: 2,
+            batchEvents: { maxSize: 10, timeout: "5s" },
+            steps: {
+              step: {
+                id: "step",
+                runtime: { type: "http", url: `${url}?fnId=limits-report&stepId=step` },
+              },
+            },
+          },
+        ],
+      }),
+    );
+    expect(JSON.parse(res.body)).toMatchObject({ ok: true });
+    const fns = JSON.parse((await httpRequest(`${gw.url}/v1/functions`)).body).data as {
+      id: string;
+      warnings: string[];
+    }[];
+    const warnings = fns.find((f) => f.id === "limits-report")!.warnings;
+    expect(warnings.join("\n")).toMatch(/concurrency limits are not enforced yet/);
+    expect(warnings.join("\n")).toMatch(/batching is not supported yet/);
+    expect(warnings.join("\n")).toMatch(/cron triggers are not run yet/);
+    expect(fns.find((f) => f.id === "seed-v4-flaky")!.warnings).toEqual([]);
+    expect(
+      await waitFor(() => /"functionId":"limits-report".*concurrency limits/.test(gw.stdout())),
+    ).toBe(true);
   });
 });

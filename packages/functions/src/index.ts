@@ -72,4 +72,10 @@ export {
   retryDelayMs,
   sleepUntil,
 } from "./timing";
-export { functionView, type RunStatusName, runDetailView, runView } from "./views";
+export {
+  functionView,
+  type RunStatusName,
+  runDetailView,
+  runView,
+  unsupportedFeatures,
+} from "./views";

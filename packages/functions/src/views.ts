@@ -61,6 +61,50 @@ export function runDetailView(
   };
 }
 
+/** Config keys of a registered function that evt does not act on yet, and what happens instead. */
+const NOT_YET: Record<string, string> = {
+  batchEvents: "batching is not supported yet: each event starts its own run",
+  cancel:
+    "cancelOn is not supported yet: runs are not cancelled by events (DELETE /v1/runs/:id works)",
+  concurrency:
+    "concurrency limits are not enforced yet: runs are called as the gateway's --max-concurrent-runs allows",
+  idempotency: "idempotency keys are not supported yet: every matching event starts a run",
+  rateLimit: "rateLimit is not supported yet: every matching event starts a run",
+  throttle: "throttle is not supported yet: runs start without delay",
+  debounce: "debounce is not supported yet: every matching event starts a run",
+  singleton: "singleton is not supported yet",
+  priority: "priority is not supported yet: runs are called in due order",
+  timeouts: "timeouts are not enforced yet",
+};
+
+/**
+ * What a registered function asks for that evt does not do yet (one line each): config keys
+ * such as `concurrency` or `batchEvents`, and cron triggers. The function is accepted and runs
+ * on its events; these say what is not honoured, so that nothing is ignored silently.
+ *
+ * @example
+ * ```ts
+ * import { unsupportedFeatures } from "@evt/functions";
+ *
+ * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], concurrency: 2 });
+ * // ["concurrency limits are not enforced yet: ...", "cron triggers are not run yet: ..."]
+ * ```
+ */
+export function unsupportedFeatures(config: JsonValue): string[] {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) return [];
+  const out: string[] = [];
+  for (const [key, why] of Object.entries(NOT_YET)) {
+    const value = config[key];
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value) && value.length === 0) continue;
+    out.push(why);
+  }
+  const triggers = Array.isArray(config.triggers) ? config.triggers : [];
+  if (triggers.some((t) => typeof t === "object" && t !== null && !Array.isArray(t) && "cron" in t))
+    out.push("cron triggers are not run yet: the function runs on its event triggers only");
+  return out;
+}
+
 /** A function as `GET /v1/functions` lists it. */
 export function functionView(fn: FunctionRecord, appId: string | null): Record<string, JsonValue> {
   const config =
@@ -75,5 +119,6 @@ export function functionView(fn: FunctionRecord, appId: string | null): Record<s
     triggers: config.triggers ?? [],
     version: fn.version,
     config: fn.config,
+    warnings: unsupportedFeatures(fn.config),
   };
 }
