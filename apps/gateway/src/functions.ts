@@ -285,6 +285,126 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     );
   }
 
+  /**
+   * `POST /v1/functions/:functionId/invoke` `{ data?, idempotencyKey? }`: stores an
+   * `inngest/function.invoked` event and starts a run of the function on it. A repeated
+   * idempotency key (within the dedup window) answers 409 with the run it started.
+   */
+  async function invoke(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const writeKeys = dev ? [] : config.apiKeys;
+    if (!dev && writeKeys.length === 0) {
+      req.resume();
+      sendJson(res, 403, {
+        status: 403,
+        error: "invoking a function needs an API key: start the gateway with --api-key <key>",
+      });
+      return;
+    }
+    if (
+      writeKeys.length > 0 &&
+      !new KeyMatcher(writeKeys).matches(bearerToken(req.headers.authorization))
+    ) {
+      req.resume();
+      sendJson(
+        res,
+        401,
+        { status: 401, error: "this route needs an API key: Authorization: Bearer <key>" },
+        { "www-authenticate": "Bearer" },
+      );
+      return;
+    }
+    if (req.method !== "POST") {
+      req.resume();
+      return notAllowed(res, "POST");
+    }
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    let functionId: string;
+    try {
+      functionId = decodeURIComponent(path.slice("/v1/functions/".length, -"/invoke".length));
+    } catch {
+      req.resume();
+      sendJson(res, 400, { status: 400, error: "the function id is not valid percent-encoding" });
+      return;
+    }
+    const text = await readBody(req, 1024 * 1024);
+    if (text === "too_large" || text === "timeout") {
+      sendJson(res, text === "too_large" ? 413 : 408, {
+        status: text === "too_large" ? 413 : 408,
+        error:
+          text === "too_large"
+            ? "the body is larger than 1 MiB"
+            : "the body did not arrive in time",
+      });
+      return;
+    }
+    let body: { data?: unknown; idempotencyKey?: unknown } = {};
+    if (text.trim() !== "") {
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        sendJson(res, 400, {
+          status: 400,
+          error: 'the body is not JSON; send { "data": {...}, "idempotencyKey": "..." }',
+        });
+        return;
+      }
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      sendJson(res, 400, {
+        status: 400,
+        error: 'the body must be an object like { "data": {...}, "idempotencyKey": "..." }',
+      });
+      return;
+    }
+    const data = body.data ?? {};
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      sendJson(res, 400, { status: 400, error: "data must be an object" });
+      return;
+    }
+    const key = body.idempotencyKey;
+    if (key !== undefined && (typeof key !== "string" || key === "" || key.length > 256)) {
+      sendJson(res, 400, {
+        status: 400,
+        error: "idempotencyKey must be a string of 1..256 characters",
+      });
+      return;
+    }
+    const fn = await runs.getFunction(functionId);
+    if (fn === null)
+      return notFound(
+        res,
+        `function ${JSON.stringify(functionId)} is not registered (GET /v1/functions lists them by their composite id <app id>-<function id>)`,
+      );
+    if (api === null) throw new Error("the Event API is not started");
+    const env = "production";
+    const [internalId] = await api.send(
+      [
+        {
+          ...(key === undefined ? {} : { id: `invoke:${functionId}:${key}` }),
+          name: "inngest/function.invoked",
+          data: data as Record<string, unknown>,
+        },
+      ],
+      { env },
+    );
+    const { run, created } = await runs.createRun({
+      functionId,
+      eventInternalId: internalId!,
+      env,
+      dueAt: Date.now(),
+    });
+    if (!created) {
+      sendJson(res, 409, {
+        status: 409,
+        error: `idempotencyKey ${JSON.stringify(key)} already started run ${run.runId}`,
+        data: runView(run),
+      });
+      return;
+    }
+    executor.wake();
+    sendJson(res, 201, { data: runView(run) });
+  }
+
   async function reads(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     req.resume();
     if (!readKeys.open && !readKeys.matches(bearerToken(req.headers.authorization))) {
@@ -460,6 +580,10 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
         if (!dev) notFound(res, "GET /dev answers in evt-gateway dev only");
         else if (req.method !== "GET") notAllowed(res, "GET");
         else devInfo(res);
+        return true;
+      }
+      if (route === "/v1/functions/:functionId/invoke") {
+        invoke(req, res).catch((err: unknown) => failed(res, err, route));
         return true;
       }
       if (

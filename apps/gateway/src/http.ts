@@ -45,6 +45,10 @@ export function routeOf(url: string | undefined): string {
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
   if (path === "/fn/register" || path === "/dev" || path === "/v1/apps" || path === "/v1/functions")
     return path;
+  if (path.startsWith("/v1/functions/") && path.endsWith("/invoke")) {
+    const middle = path.slice("/v1/functions/".length, -"/invoke".length);
+    return middle !== "" && !middle.includes("/") ? "/v1/functions/:functionId/invoke" : "unknown";
+  }
   if (path.startsWith("/v1/runs/")) {
     const slash = path.indexOf("/", 9);
     if (slash < 0) return "/v1/runs/:runId";

@@ -223,4 +223,42 @@ describe("functions routes refuse hostile input with errors that say what was wr
       await waitFor(() => /"functionId":"limits-report".*concurrency limits/.test(gw.stdout())),
     ).toBe(true);
   });
+
+  it("POST /v1/functions/:id/invoke starts a run with inngest/function.invoked; a repeated idempotencyKey is a 409 naming the run; bad input is a 400", async () => {
+    const invoke = (id: string, body: string) =>
+      httpRequest(`${gw.url}/v1/functions/${id}/invoke`, { method: "POST", body });
+    const first = await invoke(
+      "seed-v4-import-contacts",
+      JSON.stringify({ data: { who: "ada" }, idempotencyKey: "k1" }),
+    );
+    expect(first.status).toBe(201);
+    const run = JSON.parse(first.body).data as { run_id: string; event_id: string };
+    expect(
+      await waitFor(async () => {
+        const detail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${run.run_id}`)).body).data;
+        return detail.status === "Completed";
+      }),
+    ).toBe(true);
+    const calls = (await app.journal()).calls.filter((c) => c.runId === run.run_id);
+    expect(calls).toEqual([
+      expect.objectContaining({ fn: "import-contacts", data: { who: "ada" } }),
+    ]);
+    const event = JSON.parse((await httpRequest(`${gw.url}/v1/events/${run.event_id}`)).body);
+    expect(JSON.stringify(event)).toContain("inngest/function.invoked");
+
+    const again = await invoke(
+      "seed-v4-import-contacts",
+      JSON.stringify({ data: {}, idempotencyKey: "k1" }),
+    );
+    expect(again.status).toBe(409);
+    expect(JSON.parse(again.body).data.run_id).toBe(run.run_id);
+
+    expect((await invoke("seed-v4-nope", "{}")).status).toBe(404);
+    expect((await invoke("seed-v4-import-contacts", "{nope")).status).toBe(400);
+    expect((await invoke("seed-v4-import-contacts", '{"data":[1]}')).status).toBe(400);
+    expect((await invoke("seed-v4-import-contacts", '{"idempotencyKey":5}')).status).toBe(400);
+    expect(
+      (await httpRequest(`${gw.url}/v1/functions/seed-v4-import-contacts/invoke`)).status,
+    ).toBe(405);
+  });
 });
