@@ -4,6 +4,7 @@ import {
   type AppSyncer,
   checkRegisterAuth,
   createAppSyncer,
+  createCronScheduler,
   createDispatcher,
   createExecutor,
   DEFAULT_RETRY_POLICY,
@@ -184,6 +185,45 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     logger,
     hooks,
   });
+  const cron = createCronScheduler({
+    runs,
+    crons: () => dispatcher.crons(),
+    logger,
+    fire: async (tick) => {
+      if (api === null) throw new Error("the Event API is not started");
+      // The same id on every gateway: the tick's event is stored once, and the run store's
+      // one run per (function, event) makes its run once.
+      const [internalId] = await api.send(
+        [
+          {
+            id: `cron:${tick.functionId}:${tick.tickAt}`,
+            name: "inngest/scheduled.timer",
+            data: { cron: tick.cron },
+            ts: tick.tickAt,
+          },
+        ],
+        { env: "production" },
+      );
+      const { created } = await runs.createRun({
+        functionId: tick.functionId,
+        eventInternalId: internalId!,
+        env: "production",
+        dueAt: tick.dueAt,
+      });
+      if (created) {
+        logger.info(
+          { functionId: tick.functionId, tickAt: new Date(tick.tickAt).toISOString() },
+          "cron tick started a run",
+        );
+        executor.wake();
+      }
+    },
+  });
+  /** Re-read functions, then the cron schedules they register. */
+  const refreshAll = async () => {
+    await dispatcher.refresh();
+    await cron.refresh();
+  };
   let refreshTimer: NodeJS.Timeout | null = null;
 
   async function register(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -242,7 +282,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     }
     const answer = await handleRegister(runs, body);
     if (answer.body.ok) {
-      await dispatcher.refresh();
+      await refreshAll();
       const listed = (body as { functions?: unknown }).functions;
       for (const f of Array.isArray(listed) ? listed : []) {
         const { id, name: _name, ...config } = f as { id: string; name: string };
@@ -615,18 +655,23 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           .finally(() => executor.start());
       }
       syncer.start();
+      // The functions were read before the API started; their cron schedules start now.
+      cron
+        .refresh()
+        .catch((err: unknown) => logger.warn({ err }, "scheduling cron triggers failed"));
       if (shared) {
         // Another gateway may take a sync: re-read the functions (only changes are re-indexed).
         refreshTimer = setInterval(() => {
-          dispatcher
-            .refresh()
-            .catch((err: unknown) => logger.warn({ err }, "re-reading the functions failed"));
+          refreshAll().catch((err: unknown) =>
+            logger.warn({ err }, "re-reading the functions failed"),
+          );
         }, 2_000);
         refreshTimer.unref();
       }
     },
     async stop(timeoutMs) {
       syncer.stop();
+      cron.stop();
       if (refreshTimer !== null) clearInterval(refreshTimer);
       await executor.stop(timeoutMs);
     },

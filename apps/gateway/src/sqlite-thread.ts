@@ -350,6 +350,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "cancelRun",
     "replayRun",
     "expireLeases",
+    "recordCronTick",
+    "lastCronTick",
     "nextDueAt",
     "saveSteps",
     "listSteps",

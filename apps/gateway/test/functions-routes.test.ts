@@ -217,7 +217,6 @@ describe("functions routes refuse hostile input with errors that say what was wr
     const warnings = fns.find((f) => f.id === "limits-report")!.warnings;
     expect(warnings.join("\n")).toMatch(/concurrency limits are not enforced yet/);
     expect(warnings.join("\n")).toMatch(/batching is not supported yet/);
-    expect(warnings.join("\n")).toMatch(/cron triggers are not run yet/);
     expect(fns.find((f) => f.id === "seed-v4-flaky")!.warnings).toEqual([]);
     expect(
       await waitFor(() => /"functionId":"limits-report".*concurrency limits/.test(gw.stdout())),

@@ -33,12 +33,14 @@ export interface TestApp {
 export function startSeedApp(
   version: SdkVersion,
   gatewayUrl: string,
-  options: { port?: number; signingKey?: string } = {},
+  options: { port?: number; signingKey?: string; cron?: string } = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
   if (options.signingKey) args.push(options.signingKey);
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith("INNGEST_")) delete env[k];
+  if (options.cron) env.SEED_APP_CRON = options.cron;
+  else delete env.SEED_APP_CRON;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";

@@ -1,5 +1,6 @@
 import type { StoredEvent } from "@evt/schema";
 import {
+  type CronEntry,
   createTriggerIndex,
   type EvaluationErrorInfo,
   type TriggerDefinition,
@@ -38,6 +39,8 @@ export interface Dispatcher {
    * only added, changed and removed functions are re-indexed.
    */
   refresh(): Promise<void>;
+  /** The cron triggers of the indexed functions (for the cron scheduler). */
+  crons(): CronEntry[];
   /** The function last read with this id, or `undefined`. */
   functionById(id: string): FunctionRecord | undefined;
   /** How many functions are indexed. */
@@ -161,6 +164,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     functionById(id) {
       return known.get(id);
+    },
+    crons() {
+      return index.crons();
     },
     get size() {
       return known.size;

@@ -28,6 +28,12 @@ export {
   sdkEvent,
 } from "./call";
 export {
+  type CronScheduler,
+  type CronSchedulerOptions,
+  type CronTick,
+  createCronScheduler,
+} from "./cron-scheduler";
+export {
   createDispatcher,
   type Dispatcher,
   type DispatcherOptions,

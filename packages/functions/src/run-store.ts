@@ -215,6 +215,14 @@ export interface RunStore {
    * gateways it would take runs from live ones. Returns how many runs were freed.
    */
   expireLeases(now: number): Promise<number>;
+  /**
+   * Remember `tickAt` as the latest cron tick of a function handled (kept only if later than
+   * the one stored). With {@link RunStore.lastCronTick}, what the scheduler needs to run the
+   * most recent tick missed while no gateway was up.
+   */
+  recordCronTick(functionId: string, tickAt: number): Promise<void>;
+  /** The latest cron tick recorded for a function, or `null` when none. */
+  lastCronTick(functionId: string): Promise<number | null>;
   /** The earliest `due_at` of a queued or running run, or `null` when none: when to claim next. */
   nextDueAt(): Promise<number | null>;
 

@@ -308,6 +308,20 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("cron ticks", () => {
+      it("keeps the latest tick per function: an earlier one does not move it back", async () => {
+        const store = await open();
+        expect(await store.lastCronTick("app-cron")).toBeNull();
+        await store.recordCronTick("app-cron", T0 + 60_000);
+        await store.recordCronTick("app-cron", T0);
+        expect(await store.lastCronTick("app-cron")).toBe(T0 + 60_000);
+        await store.recordCronTick("app-cron", T0 + 120_000);
+        expect(await store.lastCronTick("app-cron")).toBe(T0 + 120_000);
+        expect(await store.lastCronTick("app-other")).toBeNull();
+        await expect(store.recordCronTick("app-cron", -1)).rejects.toThrow(/tickAt/);
+      });
+    });
+
     describe("replay", () => {
       it("replays a failed or cancelled run from scratch (queued, attempt 0, steps gone); other runs are left as they are", async () => {
         const store = await open();

@@ -79,7 +79,7 @@ const NOT_YET: Record<string, string> = {
 
 /**
  * What a registered function asks for that evt does not do yet (one line each): config keys
- * such as `concurrency` or `batchEvents`, and cron triggers. The function is accepted and runs
+ * such as `concurrency` or `batchEvents`. The function is accepted and runs
  * on its events; these say what is not honoured, so that nothing is ignored silently.
  *
  * @example
@@ -87,7 +87,7 @@ const NOT_YET: Record<string, string> = {
  * import { unsupportedFeatures } from "@evt/functions";
  *
  * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], concurrency: 2 });
- * // ["concurrency limits are not enforced yet: ...", "cron triggers are not run yet: ..."]
+ * // ["concurrency limits are not enforced yet: ..."]
  * ```
  */
 export function unsupportedFeatures(config: JsonValue): string[] {
@@ -99,9 +99,6 @@ export function unsupportedFeatures(config: JsonValue): string[] {
     if (Array.isArray(value) && value.length === 0) continue;
     out.push(why);
   }
-  const triggers = Array.isArray(config.triggers) ? config.triggers : [];
-  if (triggers.some((t) => typeof t === "object" && t !== null && !Array.isArray(t) && "cron" in t))
-    out.push("cron triggers are not run yet: the function runs on its event triggers only");
   return out;
 }
 

@@ -568,7 +568,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     // the shape is checked, not the producer rules of POST /e/.
     const events: NormalizedEvent[] = [];
     for (const [i, e] of value.entries()) {
-      const ev = e as { id?: unknown; name?: unknown; data?: unknown; user?: unknown };
+      const ev = e as { id?: unknown; name?: unknown; data?: unknown; ts?: unknown };
       if (typeof ev !== "object" || ev === null) throw refuse(400, `events[${i}] is not an object`);
       if (
         typeof ev.name !== "string" ||
@@ -589,7 +589,10 @@ export function createEventApi(options: EventApiOptions): EventApi {
         data: data as Record<string, unknown>,
         user: null,
         id: typeof ev.id === "string" && ev.id !== "" ? ev.id : null,
-        ts: receivedAt,
+        ts:
+          typeof ev.ts === "number" && Number.isSafeInteger(ev.ts) && ev.ts >= 0
+            ? ev.ts
+            : receivedAt,
         v: null,
       });
     }

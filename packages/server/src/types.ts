@@ -239,6 +239,7 @@ export interface EventApi {
    * @example
    * ```ts
    * const ids = await api.send([{ id: `failed:${runId}`, name: "inngest/function.failed", data }]);
+   * // `ts` (ms) may be given too, e.g. a cron tick's scheduled time; it defaults to the receipt.
    * ```
    */
   send(events: readonly unknown[], options?: { env?: string }): Promise<string[]>;

@@ -109,6 +109,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   const byEvent = new Map<string, string[]>();
   const steps = new Map<string, Map<string, StepRow>>();
   const dueIndex = new DueIndex();
+  const cronTicks = new Map<string, number>();
   let closed = false;
 
   function use(op: string): void {
@@ -358,6 +359,20 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           freed++;
         }
         return freed;
+      }),
+
+    recordCronTick: (functionId: string, tickAt: number) =>
+      call("recordCronTick", () => {
+        checkToken(DRIVER, "functionId", functionId);
+        const at = checkTime(DRIVER, "tickAt", tickAt);
+        const before = cronTicks.get(functionId);
+        if (before === undefined || at > before) cronTicks.set(functionId, at);
+      }),
+
+    lastCronTick: (functionId: string) =>
+      call("lastCronTick", () => {
+        checkToken(DRIVER, "functionId", functionId);
+        return cronTicks.get(functionId) ?? null;
       }),
 
     nextDueAt: () => call("nextDueAt", () => dueIndex.first()),

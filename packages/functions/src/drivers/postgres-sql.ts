@@ -55,6 +55,10 @@ export const schemaStatements = (p: string): string[] => [
     updated_at bigint NOT NULL,
     PRIMARY KEY (run_id, step_id)
   )`,
+  `CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
+    function_id text COLLATE "C" PRIMARY KEY,
+    last_tick bigint NOT NULL
+  )`,
 ];
 
 /** Lock taken while creating the schema: one per prefix. */
@@ -128,6 +132,9 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = $1
     WHERE run_id = $2 AND status IN ('failed', 'cancelled') RETURNING ${RUN}`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = $1`,
+  recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES ($1, $2)
+    ON CONFLICT (function_id) DO UPDATE SET last_tick = GREATEST("${p}cron_ticks".last_tick, excluded.last_tick)`,
+  lastCronTick: `SELECT last_tick AS tick FROM "${p}cron_ticks" WHERE function_id = $1`,
   expireLeases: `UPDATE "${p}runs" SET due_at = $1, lease_until = $1 WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) AS due FROM "${p}runs" WHERE ${ACTIVE}`,
   /** Lock the run while steps are written, so a claim or cancel waits for them. */

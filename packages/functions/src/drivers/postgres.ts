@@ -511,6 +511,26 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         async (p, at) => (await on(p)(s.expireLeases, [at])).rowCount ?? 0,
       ),
 
+    recordCronTick: (functionId: string, tickAt: number) =>
+      call(
+        "recordCronTick",
+        () => {
+          checkToken(DRIVER, "functionId", functionId);
+          return checkTime(DRIVER, "tickAt", tickAt);
+        },
+        async (p, at) => {
+          await on(p)(s.recordCronTick, [functionId, at]);
+        },
+      ),
+
+    lastCronTick: (functionId: string) =>
+      call(
+        "lastCronTick",
+        () => checkToken(DRIVER, "functionId", functionId),
+        async (p, id) =>
+          (await rows<{ tick: number }>(on(p)(s.lastCronTick, [id])))[0]?.tick ?? null,
+      ),
+
     nextDueAt: () =>
       call(
         "nextDueAt",

@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS "${p}steps" (
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, step_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
+  function_id TEXT PRIMARY KEY,
+  last_tick INTEGER NOT NULL
+) WITHOUT ROWID;
 `;
 }
 
@@ -95,6 +99,9 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = ?
     WHERE run_id = ? AND status IN ('failed', 'cancelled')`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = ?`,
+  recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES (?, ?)
+    ON CONFLICT (function_id) DO UPDATE SET last_tick = max(last_tick, excluded.last_tick)`,
+  lastCronTick: `SELECT last_tick FROM "${p}cron_ticks" WHERE function_id = ?`,
   expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,

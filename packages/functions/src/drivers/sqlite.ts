@@ -495,6 +495,26 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s }, at) => s.expireLeases.run(at, at).changes,
       ),
 
+    recordCronTick: (functionId: string, tickAt: number) =>
+      tx(
+        "recordCronTick",
+        () => {
+          checkToken(DRIVER, "functionId", functionId);
+          return checkTime(DRIVER, "tickAt", tickAt);
+        },
+        ({ s }, at) => {
+          s.recordCronTick.run(functionId, at);
+        },
+      ),
+
+    lastCronTick: (functionId: string) =>
+      tx(
+        "lastCronTick",
+        () => checkToken(DRIVER, "functionId", functionId),
+        ({ s }, id) => (s.lastCronTick.pluck().get(id) as number | undefined) ?? null,
+        false,
+      ),
+
     nextDueAt: () =>
       tx(
         "nextDueAt",
