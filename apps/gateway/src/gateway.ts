@@ -143,7 +143,10 @@ export async function startGateway(
     throw err;
   }
 
-  const metrics = createMetrics({ logLinesDropped: () => logLinesDropped(logger) });
+  const metrics = createMetrics({
+    logLinesDropped: () => logLinesDropped(logger),
+    runsActive: () => runs.countActive(Date.now()),
+  });
   const functions = createGatewayFunctions({
     config,
     runs,

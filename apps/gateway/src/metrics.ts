@@ -22,6 +22,8 @@ export interface GatewayMetrics {
 export interface MetricsOptions {
   /** Log lines dropped so far (read at each scrape), e.g. `() => logLinesDropped(logger)`. @default none: 0 */
   logLinesDropped?: () => number;
+  /** Runs waiting and working, read at each scrape (`RunStore.countActive`). @default none */
+  runsActive?: () => Promise<{ queued: number; due: number; running: number }>;
 }
 
 const LATENCY_BUCKETS = [
@@ -104,6 +106,24 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     registers: [registry],
   });
 
+  const runsActive = options.runsActive;
+  new Gauge({
+    name: "evt_runs_active",
+    help: "Runs in progress: queued (sleeping, retrying or due), due (queued and waiting for a claim: the queue depth) and running (held by a gateway). Shared by every gateway on one run store.",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      if (runsActive === undefined) return;
+      try {
+        const c = await runsActive();
+        this.set({ state: "queued" }, c.queued);
+        this.set({ state: "due" }, c.due);
+        this.set({ state: "running" }, c.running);
+      } catch {
+        // A run store that does not answer leaves the last values; /ready reports the outage.
+      }
+    },
+  });
   const runsStarted = new Counter({
     name: "evt_runs_started_total",
     help: "Function runs called for the first time, by function.",

@@ -350,6 +350,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "cancelRun",
     "replayRun",
     "expireLeases",
+    "countActive",
     "recordCronTick",
     "lastCronTick",
     "nextDueAt",

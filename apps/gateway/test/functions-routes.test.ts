@@ -141,6 +141,11 @@ describe("functions routes refuse hostile input with errors that say what was wr
       function_id: "seed-v4-sleeper",
       event: { name: "test/sleep" },
     });
+    const metrics = (await httpRequest(`${gw.url}/metrics`)).body;
+    expect(metrics).toMatch(/evt_runs_active\{state="running"\} \d+/);
+    expect(metrics).toMatch(
+      /evt_runs_finished_total\{function="seed-v4-sleeper",status="cancelled"\} 1/,
+    );
     const again = await httpRequest(`${gw.url}/v1/runs/${runId}`, { method: "DELETE" });
     expect(again.status).toBe(409);
     expect(JSON.parse(again.body).error).toContain("already finished");

@@ -223,6 +223,12 @@ export interface RunStore {
   recordCronTick(functionId: string, tickAt: number): Promise<void>;
   /** The latest cron tick recorded for a function, or `null` when none. */
   lastCronTick(functionId: string): Promise<number | null>;
+  /**
+   * How many runs wait and work, for a queue-depth metric: `queued` (all, sleeping or due),
+   * `due` (queued with `due_at <= now`, waiting for a claimer) and `running` (held). Counts the
+   * active runs through the due index: cost grows with the runs in progress, not with history.
+   */
+  countActive(now: number): Promise<{ queued: number; due: number; running: number }>;
   /** The earliest `due_at` of a queued or running run, or `null` when none: when to claim next. */
   nextDueAt(): Promise<number | null>;
 

@@ -308,6 +308,22 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("countActive", () => {
+      it("counts queued (sleeping or due), due and running runs; finished ones not at all", async () => {
+        const store = await open();
+        expect(await store.countActive(T0)).toEqual({ queued: 0, due: 0, running: 0 });
+        await create(store, 1);
+        await create(store, 2, T0 + 60_000);
+        const { run: done } = await create(store, 3);
+        expect(await store.countActive(T0)).toEqual({ queued: 3, due: 2, running: 0 });
+        const claimed = await store.claimDue(T0, "w", 1_000, 10);
+        expect(claimed).toHaveLength(2);
+        await store.release(done.runId, "w", { status: "completed", now: T0 + 1 });
+        expect(await store.countActive(T0 + 1)).toEqual({ queued: 1, due: 0, running: 1 });
+        expect(await store.countActive(T0 + 60_000)).toEqual({ queued: 1, due: 1, running: 1 });
+      });
+    });
+
     describe("cron ticks", () => {
       it("keeps the latest tick per function: an earlier one does not move it back", async () => {
         const store = await open();

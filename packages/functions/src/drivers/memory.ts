@@ -375,6 +375,20 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         return cronTicks.get(functionId) ?? null;
       }),
 
+    countActive: (now: number) =>
+      call("countActive", () => {
+        const at = checkTime(DRIVER, "now", now);
+        const out = { queued: 0, due: 0, running: 0 };
+        for (const row of runs.values()) {
+          if (row.status === "running") out.running++;
+          else if (row.status === "queued") {
+            out.queued++;
+            if (row.due_at !== null && row.due_at <= at) out.due++;
+          }
+        }
+        return out;
+      }),
+
     nextDueAt: () => call("nextDueAt", () => dueIndex.first()),
 
     saveSteps: (runId: string, owner: string, list: readonly StepInput[]) =>

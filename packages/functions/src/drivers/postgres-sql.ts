@@ -132,6 +132,10 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = $1
     WHERE run_id = $2 AND status IN ('failed', 'cancelled') RETURNING ${RUN}`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = $1`,
+  countActive: `SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued,
+      count(*) FILTER (WHERE status = 'queued' AND due_at <= $1)::int AS due,
+      count(*) FILTER (WHERE status = 'running')::int AS running
+    FROM "${p}runs" WHERE ${ACTIVE}`,
   recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES ($1, $2)
     ON CONFLICT (function_id) DO UPDATE SET last_tick = GREATEST("${p}cron_ticks".last_tick, excluded.last_tick)`,
   lastCronTick: `SELECT last_tick AS tick FROM "${p}cron_ticks" WHERE function_id = $1`,

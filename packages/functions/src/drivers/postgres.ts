@@ -511,6 +511,20 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         async (p, at) => (await on(p)(s.expireLeases, [at])).rowCount ?? 0,
       ),
 
+    countActive: (now: number) =>
+      call(
+        "countActive",
+        () => checkTime(DRIVER, "now", now),
+        async (p, at) =>
+          (
+            await rows<{ queued: number; due: number; running: number }>(on(p)(s.countActive, [at]))
+          )[0] ?? {
+            queued: 0,
+            due: 0,
+            running: 0,
+          },
+      ),
+
     recordCronTick: (functionId: string, tickAt: number) =>
       call(
         "recordCronTick",

@@ -99,6 +99,10 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = ?
     WHERE run_id = ? AND status IN ('failed', 'cancelled')`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = ?`,
+  countActive: `SELECT coalesce(sum(status = 'queued'), 0) AS queued,
+      coalesce(sum(status = 'queued' AND due_at <= ?), 0) AS due,
+      coalesce(sum(status = 'running'), 0) AS running
+    FROM "${p}runs" INDEXED BY "${p}runs_due" WHERE status IN ('queued', 'running') AND due_at IS NOT NULL`,
   recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES (?, ?)
     ON CONFLICT (function_id) DO UPDATE SET last_tick = max(last_tick, excluded.last_tick)`,
   lastCronTick: `SELECT last_tick FROM "${p}cron_ticks" WHERE function_id = ?`,

@@ -495,6 +495,14 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s }, at) => s.expireLeases.run(at, at).changes,
       ),
 
+    countActive: (now: number) =>
+      tx(
+        "countActive",
+        () => checkTime(DRIVER, "now", now),
+        ({ s }, at) => s.countActive.get(at) as { queued: number; due: number; running: number },
+        false,
+      ),
+
     recordCronTick: (functionId: string, tickAt: number) =>
       tx(
         "recordCronTick",
