@@ -330,6 +330,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
         list: (query: ListQuery) => call<ListPage>("store", "list", [query]),
         deleteReceivedBefore: (cutoffMs: number) =>
           call<number>("store", "deleteReceivedBefore", [cutoffMs]),
+        listEnvs: () => call<Awaited<ReturnType<EventStore["listEnvs"]>>>("store", "listEnvs", []),
         ping: () => call<void>("store", "ping", []),
         close: () => close("store"),
       }

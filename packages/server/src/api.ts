@@ -25,6 +25,7 @@ import {
   DEFAULT_MAX_CONCURRENT_READS,
   DEFAULT_MAX_PAGE_BYTES,
   getEvent,
+  listEnvs,
   listEvents,
   ReadSlots,
   ReadsBusy,
@@ -53,7 +54,7 @@ const READY_TIMEOUT_MS = 5_000;
 const RETRY_AFTER = "1";
 
 const NOT_FOUND =
-  "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /health, GET /ready)";
+  "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /v1/envs, GET /health, GET /ready)";
 
 const silent: EventApiLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -440,6 +441,18 @@ export function createEventApi(options: EventApiOptions): EventApi {
       case "/ready":
         if (method === "GET" || method === "HEAD") return readyResponse(method === "HEAD");
         return notAllowed(method, route, "GET, HEAD");
+      case "/v1/envs": {
+        if (method !== "GET") return notAllowed(method, route, "GET");
+        const denied = readAuth(req);
+        if (denied) return denied;
+        // Every environment is listed: the x-inngest-env / x-evt-env header does not apply.
+        const out = await listEnvs(store, query, reads);
+        if (out instanceof BadQuery) return reject("invalid_request", out.message);
+        if (out instanceof ReadsBusy) {
+          return reject("too_many_reads", out.message, { "retry-after": RETRY_AFTER });
+        }
+        return json(200, out);
+      }
       case "/v1/events":
       case "/v1/events/:internalId": {
         if (method !== "GET") return notAllowed(method, route, "GET");
@@ -503,7 +516,9 @@ export function createEventApi(options: EventApiOptions): EventApi {
       res = reject("not_found", NOT_FOUND);
     } else {
       const allow =
-        match.route === "/v1/events" || match.route === "/v1/events/:internalId"
+        match.route === "/v1/events" ||
+        match.route === "/v1/events/:internalId" ||
+        match.route === "/v1/envs"
           ? "GET"
           : "GET, HEAD";
       res = notAllowed("POST", match.route, allow);

@@ -202,3 +202,56 @@ export async function listEvents(
     throw err;
   }
 }
+
+/** One row of `GET /v1/envs`. */
+export interface EnvRow {
+  env: string;
+  events: number;
+  /** ISO 8601 (UTC) of the environment's latest `received_at`. */
+  last_received_at: string;
+}
+
+/**
+ * `GET /v1/envs` -> 200 `{ data: [{ env, events, last_received_at }] }`, ordered by `env`
+ * (bytewise), a {@link BadQuery} when a query parameter is given (the route lists every
+ * environment and takes none), or {@link ReadsBusy}. The store call counts every event (a
+ * scan), so it takes one of the list-read slots, like `GET /v1/events`.
+ *
+ * @example
+ * ```ts
+ * const out = await listEnvs(store, "", new ReadSlots(4, 8 * 1024 * 1024));
+ * // { data: [{ env: "production", events: 123, last_received_at: "2026-12-02T17:00:00.000Z" }] }
+ * ```
+ */
+export async function listEnvs(
+  store: EventStore,
+  query: string,
+  slots: ReadSlots,
+): Promise<{ data: EnvRow[] } | BadQuery | ReadsBusy> {
+  if (query.length > 0) {
+    const first = new URLSearchParams(query).keys().next();
+    if (first.done !== true) {
+      return new BadQuery(
+        `Unknown query parameter ${quote(first.value)}: GET /v1/envs takes no query parameters (it lists every environment; read one with GET /v1/events?env=<env>)`,
+      );
+    }
+  }
+  const release = slots.acquire();
+  if (release === null) {
+    return new ReadsBusy(
+      `Too many list reads at once (allowed: ${slots.max} concurrent GET /v1/events and GET /v1/envs); retry after the Retry-After seconds`,
+    );
+  }
+  try {
+    const envs = await store.listEnvs();
+    return {
+      data: envs.map((e) => ({
+        env: e.env,
+        events: e.events,
+        last_received_at: new Date(e.lastReceivedAt).toISOString(),
+      })),
+    };
+  } finally {
+    release();
+  }
+}

@@ -5,6 +5,7 @@ const STATIC: ReadonlyMap<string, RouteName> = new Map<string, RouteName>([
   ["/health", "/health"],
   ["/ready", "/ready"],
   ["/v1/events", "/v1/events"],
+  ["/v1/envs", "/v1/envs"],
 ]);
 
 const EVENTS_PREFIX = "/e/";

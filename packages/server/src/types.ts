@@ -32,6 +32,7 @@ export type RouteName =
   | "/e/:eventKey"
   | "/v1/events"
   | "/v1/events/:internalId"
+  | "/v1/envs"
   | "/health"
   | "/ready"
   | "unknown";
@@ -148,7 +149,8 @@ export interface EventApiOptions {
   maxPageBytes?: number;
   /**
    * `GET /v1/events` reads served at once, counted from the store call until the response
-   * body is sent (or abandoned); more get 429 with `Retry-After`. Single-event reads
+   * body is sent (or abandoned); more get 429 with `Retry-After`. `GET /v1/envs` (a count over
+   * every event) takes a slot for its store call too. Single-event reads
    * (`GET /v1/events/:id`, at most one event) are not counted.
    * @default 4
    */

@@ -80,6 +80,7 @@ describe("createEventApi (transport-free)", () => {
         ping: () => store.ping(),
         close: () => store.close(),
         deleteReceivedBefore: (c) => store.deleteReceivedBefore(c),
+        listEnvs: () => store.listEnvs(),
       },
       logger: { debug() {}, info() {}, warn() {}, error: (_o, msg) => logged.push(msg) },
     });

@@ -29,6 +29,7 @@ function flakyStore(inner: EventStore) {
     has: (ids, env) => inner.has(ids, env),
     list: (q) => inner.list(q),
     deleteReceivedBefore: (c) => inner.deleteReceivedBefore(c),
+    listEnvs: () => inner.listEnvs(),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

@@ -198,6 +198,7 @@ describe("@evt/server/node", () => {
       has: (a, b) => failing.has(a, b),
       list: (q) => failing.list(q),
       deleteReceivedBefore: (c) => failing.deleteReceivedBefore(c),
+      listEnvs: () => failing.listEnvs(),
       ping: () => failing.ping(),
       close: () => failing.close(),
     };
@@ -262,6 +263,7 @@ describe("@evt/server/node", () => {
       has: (a, b) => down.has(a, b),
       list: (q) => down.list(q),
       deleteReceivedBefore: (c) => down.deleteReceivedBefore(c),
+      listEnvs: () => down.listEnvs(),
       ping: () => Promise.reject(new StoreError("memory", "unavailable", "down")),
       close: () => down.close(),
     };

@@ -157,6 +157,7 @@ describe("store errors that are not retryable", () => {
       get: (id, env) => storeInner.get(id, env),
       list: (q) => storeInner.list(q),
       deleteReceivedBefore: (c) => storeInner.deleteReceivedBefore(c),
+      listEnvs: () => storeInner.listEnvs(),
       ping: () => storeInner.ping(),
       close: () => storeInner.close(),
     };

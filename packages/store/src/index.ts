@@ -22,7 +22,7 @@ export {
 } from "./drivers/sqlite";
 export { isStoreError, StoreError, type StoreErrorCode, type StoreErrorOptions } from "./errors";
 export { DEFAULT_MAX_PAGE_BYTES, MAX_LIST_LIMIT } from "./query";
-export type { EventStore, ListPage, ListQuery, StoredEvent } from "./types";
+export type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from "./types";
 
 /** Name of this package. */
 export const PACKAGE_NAME = "@evt/store";

@@ -325,6 +325,61 @@ export function runStoreConformance(
       expect(error.message).toContain("env");
     });
 
+    it("lists the environments that hold events: bytewise by name, with count and last receive time", async () => {
+      const mine = async () => (await store.listEnvs()).filter((e) => e.env.startsWith(env));
+      expect(await mine()).toEqual([]);
+      // Bytewise: "-B" < "-a" < "_c" < "_é" < "_Ａ" (U+FF21) < "_😀" (U+1F600). A locale
+      // collation orders them otherwise, and so does `<` on strings (UTF-16: U+FF21 > U+D83D).
+      const names = [`${env}_c`, `${env}-a`, `${env}_😀`, `${env}-B`, `${env}_é`, `${env}_Ａ`];
+      const [c, a, emoji, upper, accent, wide] = names as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      await store.append([
+        event(a, 1, { received_at: BASE + 50 }),
+        event(a, 2, { received_at: BASE + 90 }),
+        event(a, 3, { received_at: BASE + 70 }),
+        event(upper, 1, { received_at: BASE + 5 }),
+        event(c, 4, { received_at: BASE + 1 }),
+        event(emoji, 5, { received_at: BASE + 2 }),
+        event(accent, 6, { received_at: BASE + 3 }),
+        event(wide, 9, { received_at: BASE + 4 }),
+      ]);
+      // A duplicate (same env and internal_id) is not counted twice; another env's is its own.
+      await store.append([event(a, 2, { received_at: BASE + 999 }), event(upper, 2)]);
+      const listed = await mine();
+      expect(listed).toStrictEqual([
+        { env: upper, events: 2, lastReceivedAt: BASE + 5 },
+        { env: a, events: 3, lastReceivedAt: BASE + 90 },
+        { env: c, events: 1, lastReceivedAt: BASE + 1 },
+        { env: accent, events: 1, lastReceivedAt: BASE + 3 },
+        { env: wide, events: 1, lastReceivedAt: BASE + 4 },
+        { env: emoji, events: 1, lastReceivedAt: BASE + 2 },
+      ]);
+      // Every environment of the store, not only this case's, comes back sorted.
+      const all = (await store.listEnvs()).map((e) => e.env);
+      expect(all).toEqual(
+        all.slice().sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+      );
+      // An environment whose events retention deleted is no longer listed.
+      const old = `${env}-old`;
+      await store.append([
+        event(old, 7, { received_at: 1000 }),
+        event(old, 8, { received_at: 2000 }),
+      ]);
+      expect((await mine()).find((e) => e.env === old)).toStrictEqual({
+        env: old,
+        events: 2,
+        lastReceivedAt: 2000,
+      });
+      expect(await store.deleteReceivedBefore(2500)).toBeGreaterThanOrEqual(2);
+      expect((await mine()).map((e) => e.env)).toEqual([upper, a, c, accent, wide, emoji]);
+    });
+
     it("deletes events received before the cutoff (retention), in every environment", async () => {
       // Receive times far in the past, so events of other cases (received after BASE) stay.
       const old = (n: number, e = env) => event(e, n, { received_at: n * 1000 });
@@ -410,6 +465,7 @@ export function runStoreConformance(
       const error = await rejection(store.get(iid(1), env));
       expect(error.code).toBe("closed");
       expect((await rejection(store.append([event(env, 2)]))).code).toBe("closed");
+      expect((await rejection(store.listEnvs())).code).toBe("closed");
     });
 
     if (capabilities.persistent) {

@@ -55,6 +55,21 @@ async function failure(promise: Promise<unknown>): Promise<StoreError> {
 }
 
 describe("postgres store", () => {
+  it("lists environments bytewise even when the env column has a locale collation", async () => {
+    const t = tableName("collation");
+    const store = createPostgresStore({ url, table: t });
+    try {
+      await store.migrate();
+      // A database created with a locale (or an ICU column) sorts "_x" < "a" < "B" < "b".
+      await admin.query(`ALTER TABLE "${t}" ALTER COLUMN env TYPE text COLLATE "und-x-icu"`);
+      const envs = ["b", "B", "a", "_x"];
+      await store.append(envs.map((env, i) => event(i, { env })));
+      expect((await store.listEnvs()).map((e) => e.env)).toEqual(["B", "_x", "a", "b"]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("creates the schema once when several stores start at the same time", async () => {
     const t = tableName("race");
     const stores = Array.from({ length: 6 }, () => createPostgresStore({ url, table: t, max: 1 }));

@@ -27,6 +27,7 @@ export function gatedStore() {
     has: (ids, env) => inner.has(ids, env),
     list: (q) => inner.list(q),
     deleteReceivedBefore: (c) => inner.deleteReceivedBefore(c),
+    listEnvs: () => inner.listEnvs(),
     ping: () => inner.ping(),
     close: () => inner.close(),
   };

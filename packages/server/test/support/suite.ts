@@ -37,6 +37,7 @@ function faultyStore(inner: EventStore) {
     get: (id, env) => inner.get(id, env),
     list: (q) => inner.list(q),
     deleteReceivedBefore: (c) => inner.deleteReceivedBefore(c),
+    listEnvs: () => inner.listEnvs(),
     ping: () => inner.ping(),
     close: async () => {},
   };
@@ -218,6 +219,26 @@ export function ingestSuite(combo: DriverCombo, tag: string): void {
         "x-inngest-env": "feature/login-1",
       });
       expect(viaHeader.status).toBe(200);
+    });
+
+    it("lists the environments holding events on GET /v1/envs, by name, with counts", async () => {
+      let clock = Date.parse("2026-12-02T12:00:00.000Z");
+      api = build({ now: () => clock });
+      expect((await get(api, "/v1/envs")).json).toEqual({ data: [] });
+      await send(api, [{ name: "a" }, { name: "b", id: "dup" }]);
+      await send(api, { name: "b", id: "dup" }); // a duplicate: not counted
+      clock += 1500;
+      await send(api, { name: "c" }, { env: "feature/login-1" });
+      await send(api, { name: "d" }, { env: "Feature-0" });
+      const res = await get(api, "/v1/envs");
+      expect(res.status).toBe(200);
+      expect(res.json).toStrictEqual({
+        data: [
+          { env: "Feature-0", events: 1, last_received_at: "2026-12-02T12:00:01.500Z" },
+          { env: "feature/login-1", events: 1, last_received_at: "2026-12-02T12:00:01.500Z" },
+          { env: "production", events: 2, last_received_at: "2026-12-02T12:00:00.000Z" },
+        ],
+      });
     });
 
     it("accepts the same id again once the dedup window has passed", async () => {

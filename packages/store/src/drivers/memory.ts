@@ -1,7 +1,7 @@
 import { decodeRow, type EncodedEvent, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
 import { checkCutoff, checkEnv, checkIds, collectPage, normalizeListQuery } from "../query";
-import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
+import type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 
 const DRIVER = "memory";
 
@@ -30,6 +30,22 @@ function lowerBound(rows: EncodedEvent[], receivedAt: number, internalId: string
     else hi = mid;
   }
   return lo;
+}
+
+/**
+ * Code point order, which is the bytewise order of the UTF-8 encodings: how SQLite (BINARY)
+ * and PostgreSQL (`COLLATE "C"`) sort. (`<` on strings compares UTF-16 units, which differs
+ * for characters above U+FFFF.)
+ */
+function compareCodePoints(a: string, b: string): number {
+  for (let i = 0; ; ) {
+    if (i >= a.length) return i >= b.length ? 0 : -1;
+    if (i >= b.length) return 1;
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    i += x > 0xffff ? 2 : 1;
+  }
 }
 
 /**
@@ -113,6 +129,16 @@ export function createMemoryStore(_options: MemoryStoreOptions = {}): EventStore
         }
       }
       return collectPage(walk(i), q.limit, q.maxBytes);
+    },
+
+    async listEnvs(): Promise<EnvSummary[]> {
+      open("listEnvs");
+      const out: EnvSummary[] = [];
+      for (const [env, log] of envs) {
+        const last = log.sorted[log.sorted.length - 1];
+        if (last) out.push({ env, events: log.sorted.length, lastReceivedAt: last.received_at });
+      }
+      return out.sort((a, b) => compareCodePoints(a.env, b.env));
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {

@@ -2,7 +2,7 @@ import type { EncodedEvent, EventRow } from "../encode";
 import { decodeRow, encodeEvents } from "../encode";
 import { StoreError } from "../errors";
 import { checkCutoff, checkEnv, checkIds, collectPage, normalizeListQuery } from "../query";
-import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
+import type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import {
   type PgPool,
   type PgPoolClient,
@@ -16,6 +16,7 @@ import {
   getSql,
   hasSql,
   insertSql,
+  listEnvsSql,
   listSql,
   nextEnvSql,
   schemaLockSql,
@@ -107,6 +108,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
     has: hasSql(table),
     deleteBatch: deleteBatchSql(table),
     nextEnv: nextEnvSql(table),
+    listEnvs: listEnvsSql(table),
     list: new Map<string, string>(),
   };
 
@@ -292,6 +294,16 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
       // the budget (or past `limit`) comes without it, only to tell that another page exists.
       const rows = result.rows as (EventRow & { size: string })[];
       return collectPage(rows, q.limit, q.maxBytes, (row) => Number(row.size));
+    },
+
+    async listEnvs(): Promise<EnvSummary[]> {
+      // count and max are int8: read as text (RAW_TYPES) and converted, exact below 2^53.
+      const { rows } = await call("listEnvs", (p) => run(p, sql.listEnvs, [], true));
+      return (rows as { env: string; events: string; last: string }[]).map((row) => ({
+        env: row.env,
+        events: Number(row.events),
+        lastReceivedAt: Number(row.last),
+      }));
     },
 
     async deleteReceivedBefore(cutoffMs: number): Promise<number> {

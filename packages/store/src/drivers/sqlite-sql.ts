@@ -63,6 +63,16 @@ export const listSql = (t: string, s: ListShape) =>
 /** The first environment after `?` (`''` for the first): a seek on the key, not a scan. */
 export const nextEnvSql = (t: string) => `SELECT min(env) FROM "${t}" WHERE env > ?`;
 
+/**
+ * Every environment with its event count and latest receive time, in one statement. It reads
+ * the `_env_time` index whole (a covering index scan: entries of one environment are adjacent,
+ * so grouping needs no sort and no temporary table), which takes time in proportion to the
+ * events stored (about 0.6 s for 2 million events) and, better-sqlite3 being synchronous,
+ * holds the thread that long. `env` sorts BINARY: bytewise, like every driver.
+ */
+export const listEnvsSql = (t: string) =>
+  `SELECT env, count(*) AS events, max(received_at) AS last FROM "${t}" INDEXED BY "${t}_env_time" GROUP BY env ORDER BY env`;
+
 /** One retention batch in one environment; repeated until it deletes fewer rows than the batch. */
 export const deleteBatchSql = (t: string) =>
   `DELETE FROM "${t}" WHERE (env, internal_id) IN (SELECT env, internal_id FROM "${t}" WHERE env = ? AND received_at < ? LIMIT ?)`;

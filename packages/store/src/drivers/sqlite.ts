@@ -9,7 +9,7 @@ import {
   type NormalizedListQuery,
   normalizeListQuery,
 } from "../query";
-import type { EventStore, ListPage, ListQuery, StoredEvent } from "../types";
+import type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
 import type { SqliteDatabase, SqliteStoreOptions } from "./sqlite-options";
 import {
@@ -18,6 +18,7 @@ import {
   hasSql,
   insertSql,
   type ListShape,
+  listEnvsSql,
   listSql,
   nextEnvSql,
   schemaSql,
@@ -45,6 +46,7 @@ interface Ready {
   has: Statement;
   deleteBatch: Statement;
   nextEnv: Statement;
+  listEnvs: Statement;
   list: Map<string, Statement>;
 }
 
@@ -166,6 +168,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
         has: db.prepare(hasSql(table)).pluck(),
         deleteBatch: db.prepare(deleteBatchSql(table)),
         nextEnv: db.prepare(nextEnvSql(table)).pluck(),
+        listEnvs: db.prepare(listEnvsSql(table)),
         list: new Map(),
       };
     } catch (error) {
@@ -321,6 +324,16 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
         return collectPage(rows, q.limit, q.maxBytes);
       } catch (error) {
         throw toStoreError("list", error);
+      }
+    },
+
+    async listEnvs(): Promise<EnvSummary[]> {
+      const r = await use("listEnvs");
+      try {
+        const rows = r.listEnvs.all() as { env: string; events: number; last: number }[];
+        return rows.map((row) => ({ env: row.env, events: row.events, lastReceivedAt: row.last }));
+      } catch (error) {
+        throw toStoreError("listEnvs", error);
       }
     },
 
