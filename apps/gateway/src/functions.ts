@@ -629,7 +629,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (
         route.startsWith("/v1/") &&
         route !== "/v1/events" &&
-        route !== "/v1/events/:internalId"
+        route !== "/v1/events/:internalId" &&
+        route !== "/v1/envs"
       ) {
         const path = (req.url ?? "/").split("?", 1)[0]!;
         reads(req, res, path).catch((err: unknown) => failed(res, err, route));

@@ -36,7 +36,7 @@ export function routeOf(url: string | undefined): string {
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
   if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
-  if (path === "/v1/events") return "/v1/events";
+  if (path === "/v1/events" || path === "/v1/envs") return path;
   if (path.startsWith("/v1/events/")) {
     const slash = path.indexOf("/", 11);
     if (slash < 0) return "/v1/events/:internalId";
