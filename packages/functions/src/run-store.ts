@@ -167,8 +167,10 @@ export interface RunStore {
   /**
    * Store a sync of an app: the app (inserted or updated by `url`) and its functions, which
    * replace the ones it had, in one transaction. New functions get version 1, changed ones
-   * (name, config, step URL) version + 1, absent ones are removed. A function id another app
-   * holds is refused, and then nothing is stored.
+   * (name, config, step URL) version + 1, absent ones are removed. An app with the same app id
+   * at another URL is this app moved (a new port or host, as Inngest keys apps by id): its
+   * functions move to the new URL and the old URL is forgotten. A function id an app with
+   * another app id holds is refused, and then nothing is stored.
    */
   syncApp(app: AppRecord, functions: readonly FunctionInput[]): Promise<SyncAppResult>;
   /** The function with this composite id, or `null`. */

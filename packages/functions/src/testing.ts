@@ -571,6 +571,42 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("an app that moves", () => {
+      it("a sync of the same app id from a new URL takes its functions along and forgets the old URL", async () => {
+        const store = await open();
+        const old = {
+          url: "http://127.0.0.1:3000/api/inngest",
+          appId: "mover",
+          sdk: "js:v4.24.0",
+          framework: "nodejs",
+          syncedAt: T0,
+          lastError: null,
+        };
+        const at = (url: string, id: string) => ({
+          id,
+          name: id,
+          config: {},
+          stepUrl: `${url}?fnId=${id}&stepId=step`,
+        });
+        await store.syncApp(old, [at(old.url, "mover-a"), at(old.url, "mover-gone")]);
+        const moved = { ...old, url: "http://127.0.0.1:4000/api/inngest", syncedAt: T0 + 1 };
+        const result = await store.syncApp(moved, [
+          at(moved.url, "mover-a"),
+          at(moved.url, "mover-b"),
+        ]);
+        expect(result.modified).toBe(true);
+        expect((await store.listApps()).map((a) => a.url)).toEqual([moved.url]);
+        expect(await store.getApp(old.url)).toBeNull();
+        expect((await store.listFunctions()).map((f) => [f.id, f.appUrl])).toEqual([
+          ["mover-a", moved.url],
+          ["mover-b", moved.url],
+        ]);
+        expect((await store.getFunction("mover-a"))?.stepUrl).toBe(
+          `${moved.url}?fnId=mover-a&stepId=step`,
+        );
+      });
+    });
+
     describe("hostile input", () => {
       it("refuses bad ids with the field and what is allowed", async () => {
         const store = await open();

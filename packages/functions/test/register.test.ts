@@ -171,16 +171,38 @@ describe("/fn/register with the real inngest@4.24.0 SDK", () => {
     expect(await runs.getFunction("bad-app-ok")).toBeNull();
   });
 
-  it("refuses an app id served at a second URL: its function ids are taken, nothing is stored", async () => {
+  it("an app id synced from a second URL is the app moved (as Inngest keys apps by id): its functions follow the last sync", async () => {
     const first = await syncApp("twin", shopFunctions);
     expect(first.status).toBe(200);
     const second = await syncApp("twin", shopFunctions);
-    expect(second.status).toBe(400);
-    expect(second.answer.message).toMatch(
-      /evt refused the registration: functions\[\d\]\.id "twin-[a-z-]+" is registered by another app \(http:\/\/127\.0\.0\.1:\d+\/api\/inngest\)/,
-    );
-    expect(await runs.getApp(second.url)).toBeNull();
-    expect((await runs.listFunctions(first.url)).length).toBe(4);
+    expect(second.status).toBe(200);
+    expect(await runs.getApp(first.url)).toBeNull();
+    expect(await runs.getApp(second.url)).toMatchObject({ appId: "twin" });
+    const fns = await runs.listFunctions(second.url);
+    expect(fns.length).toBe(4);
+    expect(fns.every((f) => f.stepUrl.startsWith(second.url))).toBe(true);
+    expect(await runs.listFunctions(first.url)).toEqual([]);
+  });
+
+  it("refuses a function id another app id holds: nothing is stored", async () => {
+    await syncApp("holder", shopFunctions);
+    const holder = await runs.listFunctions();
+    const taken = holder.find((f) => f.id.startsWith("holder-"))!.id;
+    const res = await handleRegister(runs, {
+      url: "http://127.0.0.1:9/api/inngest",
+      appName: "intruder",
+      functions: [
+        {
+          id: taken,
+          name: "x",
+          triggers: [{ event: "a/b" }],
+          steps: { step: { id: "step", runtime: { type: "http", url: "http://127.0.0.1:9/x" } } },
+        },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatch(/is registered by another app/);
+    expect(await runs.getApp("http://127.0.0.1:9/api/inngest")).toBeNull();
   });
 
   it("reports hostile bodies with every problem and its path", async () => {

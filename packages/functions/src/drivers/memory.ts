@@ -163,9 +163,12 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         const checkedApp = checkApp(DRIVER, app);
         const url = checkedApp.url;
         const checked = checkFunctions(DRIVER, list);
+        // The same app id at another URL is this app, moved: its functions come along.
+        const movedFrom = new Set<string>();
+        for (const [u, a] of apps) if (u !== url && a.appId === checkedApp.appId) movedFrom.add(u);
         for (const [i, f] of checked.entries()) {
           const other = functions.get(f.id);
-          if (other && other.app_url !== url) {
+          if (other && other.app_url !== url && !movedFrom.has(other.app_url)) {
             throw new FunctionsError(
               DRIVER,
               "invalid_input",
@@ -175,6 +178,13 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         }
         // Checked: nothing below can fail, so the call is stored whole.
         let modified = false;
+        for (const u of movedFrom) apps.delete(u);
+        for (const row of functions.values()) {
+          if (movedFrom.has(row.app_url)) {
+            row.app_url = url;
+            modified = true;
+          }
+        }
         apps.set(url, checkedApp);
         const keep = new Set(checked.map((f) => f.id));
         for (const [id, row] of functions) {

@@ -81,6 +81,9 @@ export const sql = (p: string) => ({
   listAppFunctions: `SELECT ${FN} FROM "${p}functions" WHERE app_url = $1 ORDER BY id`,
   /** The given functions, locked for the rest of the sync. */
   lockFunctions: `SELECT ${FN} FROM "${p}functions" WHERE id = ANY($1::text[]) FOR UPDATE`,
+  moveAppFunctions: `UPDATE "${p}functions" SET app_url = $1
+    WHERE app_url IN (SELECT url FROM "${p}apps" WHERE app_id = $2 AND url <> $1)`,
+  dropMovedApps: `DELETE FROM "${p}apps" WHERE app_id = $2 AND url <> $1`,
   deleteOtherFunctions: `DELETE FROM "${p}functions" WHERE app_url = $1 AND NOT (id = ANY($2::text[]))`,
   insertFunctions: `INSERT INTO "${p}functions" (${FN})
     SELECT f.id, $1, f.name, f.config, f.step_url, 1

@@ -305,6 +305,9 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             const url = a.url;
             // The app row is locked first: two syncs of one app run one after the other.
             await q(s.upsertApp, [a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError]);
+            // The same app id at another URL is this app, moved: its functions come along.
+            const moved = (await q(s.moveAppFunctions, [url, a.appId])).rowCount ?? 0;
+            await q(s.dropMovedApps, [url, a.appId]);
             const ids = fns.map((f) => f.id);
             const old = new Map(
               (await rows<FunctionRow>(q(s.lockFunctions, [ids]))).map((r) => [r.id, r]),
@@ -346,7 +349,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             );
             return {
               functions: ids.map((id) => decodeFunction(now.get(id)!)),
-              modified: deleted > 0 || added.length > 0 || updated.length > 0,
+              modified: moved > 0 || deleted > 0 || added.length > 0 || updated.length > 0,
             };
           }),
       ),

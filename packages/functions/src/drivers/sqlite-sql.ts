@@ -73,6 +73,9 @@ export const sql = (p: string) => ({
   updateFunction: `UPDATE "${p}functions" SET name = ?, config = ?, step_url = ?, version = version + 1
     WHERE id = ?`,
   deleteFunction: `DELETE FROM "${p}functions" WHERE id = ?`,
+  moveAppFunctions: `UPDATE "${p}functions" SET app_url = @url
+    WHERE app_url IN (SELECT url FROM "${p}apps" WHERE app_id = @appId AND url <> @url)`,
+  dropMovedApps: `DELETE FROM "${p}apps" WHERE app_id = @appId AND url <> @url`,
   insertRun: `INSERT INTO "${p}runs" (run_id, function_id, event_internal_id, env, status, attempt,
       created_at, due_at)
     VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)

@@ -312,6 +312,10 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           const url = a.url;
           let modified = false;
           s.upsertApp.run(a.url, a.appId, a.sdk, a.framework, a.syncedAt, a.lastError);
+          // The same app id at another URL is this app, moved (a new port, a new host): its
+          // functions come along and the old URL is forgotten.
+          if (s.moveAppFunctions.run({ url, appId: a.appId }).changes > 0) modified = true;
+          s.dropMovedApps.run({ url, appId: a.appId });
           const keep = new Set(fns.map((f) => f.id));
           for (const old of s.listAppFunctions.all(url) as FunctionRow[]) {
             if (!keep.has(old.id)) {
