@@ -137,6 +137,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       let existing = 0;
       if (known.size === 0) return { created, existing };
       const at = now();
+      const pending: Promise<void>[] = [];
       for (const event of events) {
         const matches = index.match({
           name: event.name,
@@ -149,17 +150,24 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
           const dueAt = event.ts > at ? event.ts : at;
-          const result = await runs.createRun({
-            functionId: m.functionId,
-            eventInternalId: event.internal_id,
-            env,
-            dueAt,
-            now: at,
-          });
-          if (result.created) created.push(result.run);
-          else existing++;
+          // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
+          pending.push(
+            runs
+              .createRun({
+                functionId: m.functionId,
+                eventInternalId: event.internal_id,
+                env,
+                dueAt,
+                now: at,
+              })
+              .then((result) => {
+                if (result.created) created.push(result.run);
+                else existing++;
+              }),
+          );
         }
       }
+      if (pending.length > 0) await Promise.all(pending);
       return { created, existing };
     },
     functionById(id) {
