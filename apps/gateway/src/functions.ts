@@ -30,6 +30,7 @@ import type { EventStore } from "@evt/store";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig } from "./config";
 import { prepareDataDir } from "./data-dir";
+import { sendJson } from "./http";
 import { openSqliteThread } from "./sqlite-thread";
 import { VERSION } from "./version";
 
@@ -89,21 +90,6 @@ export interface GatewayFunctionsOptions {
   logger: Logger;
   hooks: ExecutorHooks & { onRunCancelled?(functionId: string): void };
   /** The gateway's own URL, for logs. */
-}
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<string | "too_large" | "timeout"> {
@@ -345,13 +331,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       !new KeyMatcher(writeKeys).matches(bearerToken(req.headers.authorization))
     ) {
       req.resume();
-      sendJson(
-        res,
-        401,
-        { status: 401, error: "this route needs an API key: Authorization: Bearer <key>" },
-        { "www-authenticate": "Bearer" },
-      );
-      return;
+      return needsKey(res);
     }
     if (req.method !== "POST") {
       req.resume();
@@ -448,13 +428,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
   async function reads(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     req.resume();
     if (!readKeys.open && !readKeys.matches(bearerToken(req.headers.authorization))) {
-      sendJson(
-        res,
-        401,
-        { status: 401, error: "this route needs an API key: Authorization: Bearer <key>" },
-        { "www-authenticate": "Bearer" },
-      );
-      return;
+      return needsKey(res);
     }
     const method = req.method ?? "GET";
     let parts: string[];
@@ -568,6 +542,14 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     notFound(res, "no such route");
   }
 
+  function needsKey(res: ServerResponse): void {
+    sendJson(
+      res,
+      401,
+      { status: 401, error: "this route needs an API key: Authorization: Bearer <key>" },
+      { "www-authenticate": "Bearer" },
+    );
+  }
   function notAllowed(res: ServerResponse, allow: string): void {
     sendJson(res, 405, { status: 405, error: `method not allowed (allowed: ${allow})` }, { allow });
   }

@@ -57,7 +57,8 @@ export function routeOf(url: string | undefined): string {
   return "unknown";
 }
 
-function sendJson(
+/** A JSON answer with its length. */
+export function sendJson(
   res: ServerResponse,
   status: number,
   body: object,

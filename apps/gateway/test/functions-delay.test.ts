@@ -3,12 +3,11 @@ import {
   httpRequest,
   type RunningGateway,
   sendEvents,
-  startGatewayProcess,
   stopProcess,
   tempDir,
   waitFor,
 } from "./helpers";
-import { freePort, startSeedApp, type TestApp } from "./sdk-apps";
+import { startAppAndGateway, type TestApp } from "./sdk-apps";
 
 describe("an event with a future ts starts its runs at ts (delayed delivery)", () => {
   let gw: RunningGateway | undefined;
@@ -20,15 +19,15 @@ describe("an event with a future ts starts its runs at ts (delayed delivery)", (
   });
 
   it("runs no earlier than ts, survives kill -9 before then and runs once; ts past --max-event-delay is a 400 that says why", async () => {
-    const port = await freePort();
-    const dataDir = tempDir("evt-fn-delay-");
-    const args = ["dev", "--port", String(port), "--data-dir", dataDir, "--max-event-delay", "1h"];
-    app = await startSeedApp("v4", `http://127.0.0.1:${port}`);
-    gw = await startGatewayProcess([...args, "--app-url", app.url]);
-    await waitFor(async () => {
-      const res = await httpRequest(`${gw!.url}/v1/functions`);
-      return JSON.parse(res.body).data.length >= 10;
-    });
+    const started = await startAppAndGateway("v4", [
+      "dev",
+      "--data-dir",
+      tempDir("evt-fn-delay-"),
+      "--max-event-delay",
+      "1h",
+    ]);
+    app = started.app;
+    gw = started.gw;
 
     const tooFar = await sendEvents(gw.url, "k", {
       name: "test/slow",
@@ -52,7 +51,7 @@ describe("an event with a future ts starts its runs at ts (delayed delivery)", (
 
     gw.proc.kill("SIGKILL");
     await gw.exited;
-    gw = await startGatewayProcess([...args, "--app-url", app.url]);
+    gw = await started.restart();
 
     const ran = await waitFor(async () => {
       const list = JSON.parse((await httpRequest(`${gw!.url}/v1/events/${id}/runs`)).body).data;

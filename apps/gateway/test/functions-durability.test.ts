@@ -4,12 +4,11 @@ import {
   type RunningGateway,
   sendEvents,
   sleep,
-  startGatewayProcess,
   stopProcess,
   tempDir,
   waitFor,
 } from "./helpers";
-import { freePort, startSeedApp, type TestApp } from "./sdk-apps";
+import { startAppAndGateway, type TestApp } from "./sdk-apps";
 
 interface RunView {
   run_id: string;
@@ -34,17 +33,10 @@ describe("functions survive kill -9 of the gateway (SQLite run store, the defaul
   });
 
   it("50 runs sleeping in step.sleep and events ingested during the kill: after restart each run completes once, each acknowledged event has its runs once", async () => {
-    const port = await freePort();
-    const dataDir = tempDir("evt-fn-kill-");
-    const args = ["dev", "--port", String(port), "--data-dir", dataDir];
-    app = await startSeedApp("v4", `http://127.0.0.1:${port}`);
-    gw = await startGatewayProcess([...args, "--app-url", app.url]);
-    expect(
-      await waitFor(async () => {
-        const res = await httpRequest(`${gw!.url}/v1/functions`);
-        return res.status === 200 && JSON.parse(res.body).data.length >= 9;
-      }),
-    ).toBe(true);
+    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-fn-kill-")]);
+    app = started.app;
+    gw = started.gw;
+    const port = Number(new URL(gw.url).port);
 
     // 50 runs that memoize "before", then sleep. The kill must land while they sleep: a step
     // in flight at the kill is replayed (at least once, as the SDK allows), a memoized one never.
@@ -96,7 +88,7 @@ describe("functions survive kill -9 of the gateway (SQLite run store, the defaul
     const ackedBeforeKill = acked.length;
     expect(ackedBeforeKill).toBeGreaterThanOrEqual(30);
 
-    gw = await startGatewayProcess([...args, "--app-url", app.url]);
+    gw = await started.restart();
     await waitFor(() => acked.length >= ackedBeforeKill + 20, 10_000);
     sending = false;
     await producer;

@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Journal, SdkVersion } from "./fixtures/seed-app";
+import { httpRequest, type RunningGateway, startGatewayProcess, waitFor } from "./helpers";
 
 export type { Journal, SdkVersion };
 
@@ -78,4 +79,34 @@ export function startSeedApp(
       reject(new Error(`the seed app exited before listening\n${out}\n${err}`));
     });
   });
+}
+
+/** The seed app and a gateway process that runs its functions, and how to restart the gateway. */
+export interface AppAndGateway {
+  app: TestApp;
+  gw: RunningGateway;
+  /** Start the gateway again with the same command (after a kill). */
+  restart(): Promise<RunningGateway>;
+}
+
+/**
+ * Start the seed app with SDK `version` and `evt-gateway <args>` on a free port with
+ * `--app-url` the app, and wait until the gateway lists the app's functions.
+ */
+export async function startAppAndGateway(
+  version: SdkVersion,
+  args: string[],
+  options: { cron?: string; signingKey?: string; headers?: Record<string, string> } = {},
+): Promise<AppAndGateway> {
+  const port = await freePort();
+  const app = await startSeedApp(version, `http://127.0.0.1:${port}`, options);
+  const [mode, ...rest] = args;
+  const command = [mode!, "--port", String(port), ...rest, "--app-url", app.url];
+  const gw = await startGatewayProcess(command);
+  const synced = await waitFor(async () => {
+    const res = await httpRequest(`${gw.url}/v1/functions`, { headers: options.headers ?? {} });
+    return res.status === 200 && JSON.parse(res.body).data.length >= 10;
+  });
+  if (!synced) throw new Error(`the gateway did not list the app's functions\n${gw.stdout()}`);
+  return { app, gw, restart: () => startGatewayProcess(command) };
 }
