@@ -265,4 +265,37 @@ describe("functions routes refuse hostile input with errors that say what was wr
       (await httpRequest(`${gw.url}/v1/functions/seed-v4-import-contacts/invoke`)).status,
     ).toBe(405);
   });
+
+  it("an event stored before a function was registered does not start it; the next one does", async () => {
+    const before = await sendEvents(gw.url, "k", { name: "late/registered", data: {} });
+    const url = "http://127.0.0.1:9/late/api/inngest";
+    const res = await register(
+      gw,
+      JSON.stringify({
+        url,
+        appName: "late",
+        functions: [
+          {
+            id: "late-fn",
+            name: "fn",
+            triggers: [{ event: "late/registered" }],
+            steps: {
+              step: {
+                id: "step",
+                runtime: { type: "http", url: `${url}?fnId=late-fn&stepId=step` },
+              },
+            },
+          },
+        ],
+      }),
+    );
+    expect(JSON.parse(res.body)).toMatchObject({ ok: true });
+    const after = await sendEvents(gw.url, "k", { name: "late/registered", data: {} });
+    const runsOf = async (id: string) =>
+      JSON.parse((await httpRequest(`${gw.url}/v1/events/${id}/runs`)).body).data as {
+        function_id: string;
+      }[];
+    expect(await runsOf(before.body.ids![0]!)).toEqual([]);
+    expect((await runsOf(after.body.ids![0]!)).map((r) => r.function_id)).toEqual(["late-fn"]);
+  });
 });
