@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
+import type { DedupStore } from "@evt/dedup";
 import {
   type AppSyncer,
   checkRegisterAuth,
@@ -36,6 +37,9 @@ import { VERSION } from "./version";
 
 /** File name of the SQLite run store inside the data folder. */
 export const RUNS_FILE = "runs.sqlite";
+
+/** How long a function's idempotency key keeps further events from starting it (Inngest: 24 h). */
+const IDEMPOTENCY_WINDOW_MS = 86_400_000;
 
 /** Largest `/fn/register` body: 1,000 functions with their config. */
 const MAX_REGISTER_BYTES = 16 * 1024 * 1024;
@@ -88,7 +92,12 @@ export interface GatewayFunctionsOptions {
   runs: RunStore;
   store: EventStore;
   logger: Logger;
-  hooks: ExecutorHooks & { onRunCancelled?(functionId: string): void };
+  hooks: ExecutorHooks & {
+    onRunCancelled?(functionId: string): void;
+    onRunSkipped?(functionId: string, reason: string): void;
+  };
+  /** The dedup store (idempotency keys are claimed in it, shared by the gateways). */
+  dedup: DedupStore;
   /** The gateway's own URL, for logs. */
 }
 
@@ -124,7 +133,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | "too_la
  * `/fn/register`, `/dev`, `/v1/apps`, `/v1/functions`, `/v1/runs/:id`, `/v1/events/:id/runs`.
  */
 export function createGatewayFunctions(options: GatewayFunctionsOptions): GatewayFunctions {
-  const { config, runs, store, logger, hooks } = options;
+  const { config, runs, store, logger, hooks, dedup } = options;
   const dev = config.mode === "dev";
   const signingKey = config.signingKey;
   const registerKeys = [signingKey, config.signingKeyFallback].filter(
@@ -143,6 +152,23 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
   });
   const dispatcher = createDispatcher({
     runs,
+    // idempotency: one run per key value in 24 h, claimed in the dedup store every gateway
+    // shares (its keys start with NUL: they cannot meet an event's `<env>\0<id>` key).
+    claimIdempotencyKey: async (functionId, key, eventInternalId) => {
+      const [claim] = await dedup.claim(
+        [{ key: `\u0000idempotency\u0000${functionId}\u0000${key}`, value: eventInternalId }],
+        IDEMPOTENCY_WINDOW_MS,
+      );
+      // The same event again (a retried request) goes ahead: its run is found, not made twice.
+      const go = claim!.fresh || claim!.value === eventInternalId;
+      if (!go) hooks.onRunSkipped?.(functionId, "idempotency");
+      return go;
+    },
+    onKeyError: (info) =>
+      logger.warn(
+        { functionId: info.functionId, expression: info.expression, err: info.error },
+        "an idempotency key expression failed on an event; the run goes ahead without a key",
+      ),
     onEvaluationError: (info) =>
       logger.debug(
         { functionId: info.functionId, eventName: info.eventName, err: info.error },

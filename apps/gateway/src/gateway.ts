@@ -151,6 +151,7 @@ export async function startGateway(
     config,
     runs,
     store,
+    dedup,
     logger,
     hooks: metrics.functionHooks,
   });

@@ -9,7 +9,10 @@ export interface GatewayMetrics {
   /** Hooks for `createEventApi({ hooks })`. */
   readonly hooks: EventApiHooks;
   /** Hooks for the functions executor (runs by function, call latency, first-call lag). */
-  readonly functionHooks: ExecutorHooks & { onRunCancelled(functionId: string): void };
+  readonly functionHooks: ExecutorHooks & {
+    onRunCancelled(functionId: string): void;
+    onRunSkipped(functionId: string, reason: string): void;
+  };
   /** Call when a request starts; call the returned function once it is answered. */
   requestStarted(): () => void;
   /** Prometheus text exposition of every metric. */
@@ -149,7 +152,16 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  const runsSkipped = new Counter({
+    name: "evt_runs_skipped_total",
+    help: "Runs an event did not start, by function and reason (idempotency: the key was taken within 24 h).",
+    labelNames: ["function", "reason"] as const,
+    registers: [registry],
+  });
   const functionHooks: GatewayMetrics["functionHooks"] = {
+    onRunSkipped(functionId, reason) {
+      runsSkipped.inc({ function: functionId, reason });
+    },
     onRunStarted({ functionId, lagMs }) {
       runsStarted.inc({ function: functionId });
       firstCallLag.observe(lagMs / 1000);

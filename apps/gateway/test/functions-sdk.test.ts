@@ -196,4 +196,22 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
         .sort(),
     ).toEqual(["a", "b"]);
   });
+
+  it("idempotency: one run per key value; an event with a taken key starts none, and the skip is counted", async () => {
+    const userId = `idem-${version}-${Date.now()}`;
+    const a = await sendEvents(gw.url, "k", { name: "test/once", data: { userId } });
+    const b = await sendEvents(gw.url, "k", { name: "test/once", data: { userId } });
+    const c = await sendEvents(gw.url, "k", { name: "test/once", data: { userId: `${userId}-2` } });
+    expect(await finishedRuns(gw, a.body.ids![0]!, 1)).toMatchObject([{ status: "Completed" }]);
+    expect(await finishedRuns(gw, c.body.ids![0]!, 1)).toMatchObject([{ status: "Completed" }]);
+    expect(
+      (await getJson<{ data: RunView[] }>(`${gw.url}/v1/events/${b.body.ids![0]}/runs`)).data,
+    ).toEqual([]);
+    const calls = (await app.journal()).calls.filter((x) => x.fn === "once-per-user");
+    expect(calls.filter((x) => x.data.userId === userId)).toHaveLength(1);
+    const metrics = (await httpRequest(`${gw.url}/metrics`)).body;
+    expect(metrics).toContain(
+      `evt_runs_skipped_total{function="${appId}-once-per-user",reason="idempotency"}`,
+    );
+  });
 });

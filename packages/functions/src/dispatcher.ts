@@ -1,8 +1,10 @@
 import type { StoredEvent } from "@evt/schema";
 import {
   type CronEntry,
+  compileKey,
   createTriggerIndex,
   type EvaluationErrorInfo,
+  type KeyExpression,
   type TriggerDefinition,
   type TriggerIndex,
 } from "@evt/triggers";
@@ -16,6 +18,19 @@ export interface DispatcherOptions {
   now?: () => number;
   /** Told about each `if` expression that fails on an event (the function does not run). */
   onEvaluationError?: (info: EvaluationErrorInfo) => void;
+  /**
+   * For functions registered with `idempotency` (a CEL key): claim the key for 24 hours.
+   * `true`: the run goes ahead (a fresh key, or the same event again); `false`: another event
+   * took the key, and this one starts no run of the function. Without it, `idempotency` is
+   * not acted on.
+   */
+  claimIdempotencyKey?: (
+    functionId: string,
+    key: string,
+    eventInternalId: string,
+  ) => Promise<boolean>;
+  /** Told when an idempotency key expression fails on an event (the run goes ahead without a key). */
+  onKeyError?: (info: { functionId: string; expression: string; error: Error }) => void;
 }
 
 /** What {@link Dispatcher.dispatch} did. */
@@ -24,6 +39,8 @@ export interface DispatchResult {
   created: RunRecord[];
   /** Matches whose run already existed (a retried request, a second gateway). */
   existing: number;
+  /** Functions not started because their idempotency key was taken, by function id. */
+  skipped: string[];
 }
 
 /**
@@ -45,6 +62,25 @@ export interface Dispatcher {
   functionById(id: string): FunctionRecord | undefined;
   /** How many functions are indexed. */
   readonly size: number;
+}
+
+/** The `idempotency` key expression of a stored function config, or `null`. */
+export function idempotencyOf(config: JsonValue): string | null {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) return null;
+  const value = config.idempotency;
+  return typeof value === "string" && value.trim() !== "" ? value : null;
+}
+
+/** The event as expressions read it. */
+function view(event: StoredEvent): Record<string, unknown> {
+  return {
+    name: event.name,
+    data: event.data ?? {},
+    user: event.user ?? null,
+    id: event.id ?? null,
+    ts: event.ts ?? null,
+    v: event.v ?? null,
+  };
 }
 
 /** The event triggers of a stored function config (cron triggers are the scheduler's). */
@@ -90,6 +126,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     options.onEvaluationError ? { onEvaluationError: options.onEvaluationError } : {},
   );
   let known = new Map<string, FunctionRecord>();
+  /** Idempotency key expressions by function id (of the functions that register one). */
+  const keys = new Map<string, KeyExpression>();
   let refreshing: Promise<void> | null = null;
 
   async function load(): Promise<void> {
@@ -109,11 +147,22 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     if (stale.length > 0) index.remove(stale);
     // Registration checked every trigger; a function that no longer compiles (a newer
     // @evt/triggers) is left out rather than blocking the others.
+    for (const id of stale) keys.delete(id);
     for (const fn of fresh) {
       try {
         index.add([{ id: fn.id, triggers: triggersOf(fn.config) }]);
       } catch {
         next.delete(fn.id);
+        continue;
+      }
+      const expression = idempotencyOf(fn.config);
+      keys.delete(fn.id);
+      if (expression !== null) {
+        try {
+          keys.set(fn.id, compileKey(expression));
+        } catch {
+          // Registration checks it; a key that no longer compiles leaves the runs unkeyed.
+        }
       }
     }
     known = next;
@@ -134,8 +183,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     },
     async dispatch(env, events) {
       const created: RunRecord[] = [];
+      const skipped: string[] = [];
       let existing = 0;
-      if (known.size === 0) return { created, existing };
+      if (known.size === 0) return { created, existing, skipped };
       const at = now();
       const pending: Promise<void>[] = [];
       for (const event of events) {
@@ -151,7 +201,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
           const dueAt = event.ts > at ? event.ts : at;
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
-          pending.push(
+          const start = () =>
             runs
               .createRun({
                 functionId: m.functionId,
@@ -163,12 +213,34 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
               .then((result) => {
                 if (result.created) created.push(result.run);
                 else existing++;
-              }),
+              });
+          const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
+          if (keyExpr === undefined) {
+            pending.push(start());
+            continue;
+          }
+          const evaluated = keyExpr.evaluate(view(event));
+          if (!evaluated.ok || evaluated.key === null) {
+            if (!evaluated.ok)
+              options.onKeyError?.({
+                functionId: m.functionId,
+                expression: keyExpr.expression,
+                error: evaluated.error,
+              });
+            pending.push(start());
+            continue;
+          }
+          const key = evaluated.key;
+          pending.push(
+            options.claimIdempotencyKey!(m.functionId, key, event.internal_id).then((go) => {
+              if (go) return start();
+              skipped.push(m.functionId);
+            }),
           );
         }
       }
       if (pending.length > 0) await Promise.all(pending);
-      return { created, existing };
+      return { created, existing, skipped };
     },
     functionById(id) {
       return known.get(id);

@@ -1,4 +1,9 @@
-import { createTriggerIndex, type TriggerDefinition, TriggerError } from "@evt/triggers";
+import {
+  compileKey,
+  createTriggerIndex,
+  type TriggerDefinition,
+  TriggerError,
+} from "@evt/triggers";
 import { z } from "zod";
 import { isFunctionsError } from "./errors";
 import type { AppRecord, FunctionInput, JsonValue, RunStore } from "./run-store";
@@ -184,6 +189,26 @@ export function parseRegisterBody(body: unknown, now: number = Date.now()): Regi
   } catch (error) {
     if (!(error instanceof TriggerError)) throw error;
     issues.push(...error.issues);
+  }
+  for (const [i, f] of b.functions.entries()) {
+    const key = (f as { idempotency?: unknown }).idempotency;
+    if (key === undefined || key === null) continue;
+    if (typeof key !== "string") {
+      issues.push({
+        path: `functions[${i}].idempotency`,
+        message: 'must be a CEL expression (a string), e.g. "event.data.userId"',
+      });
+      continue;
+    }
+    try {
+      compileKey(key);
+    } catch (error) {
+      if (!(error instanceof TriggerError)) throw error;
+      issues.push({
+        path: `functions[${i}].idempotency`,
+        message: error.issues[0]?.message ?? error.message,
+      });
+    }
   }
   if (issues.length > 0) return { ok: false, issues };
   const functions = b.functions.map((f): RegisteredFunction => {

@@ -68,7 +68,6 @@ const NOT_YET: Record<string, string> = {
     "cancelOn is not supported yet: runs are not cancelled by events (DELETE /v1/runs/:id works)",
   concurrency:
     "concurrency limits are not enforced yet: runs are called as the gateway's --max-concurrent-runs allows",
-  idempotency: "idempotency keys are not supported yet: every matching event starts a run",
   rateLimit: "rateLimit is not supported yet: every matching event starts a run",
   throttle: "throttle is not supported yet: runs start without delay",
   debounce: "debounce is not supported yet: every matching event starts a run",

@@ -91,7 +91,7 @@ describe("createDispatcher", () => {
     await d.refresh();
     const e = event("shop/order");
     expect((await d.dispatch("production", [e])).created).toHaveLength(1);
-    expect(await d.dispatch("production", [e])).toEqual({ created: [], existing: 1 });
+    expect(await d.dispatch("production", [e])).toEqual({ created: [], existing: 1, skipped: [] });
     expect(await runs.listRunsForEvent(e.internal_id)).toHaveLength(1);
   });
 
@@ -169,6 +169,7 @@ describe("createDispatcher", () => {
     expect(await d.dispatch("production", [event("e"), event("f")])).toEqual({
       created: [],
       existing: 0,
+      skipped: [],
     });
     expect(calls).toEqual([]);
   });
@@ -184,5 +185,55 @@ describe("retriesOf", () => {
   it("reads steps.step.retries.attempts", () => {
     expect(retriesOf({ steps: { step: { retries: { attempts: 2 } } } })).toBe(2);
     expect(retriesOf({ steps: { step: { retries: { attempts: 0 } } } })).toBe(0);
+  });
+});
+
+describe("createDispatcher: idempotency keys", () => {
+  it("claims the key of a function with idempotency: a taken key starts no run; the same event again does; a failing key goes ahead", async () => {
+    await runs.syncApp(app, [
+      {
+        ...fn("shop-once", [{ event: "shop/once" }]),
+        config: {
+          id: "shop-once",
+          triggers: [{ event: "shop/once" }],
+          idempotency: "event.data.user",
+        },
+      },
+      fn("shop-any", [{ event: "shop/once" }]),
+    ]);
+    const taken = new Map<string, string>();
+    const keyErrors: string[] = [];
+    const d = createDispatcher({
+      runs,
+      now: () => T0,
+      claimIdempotencyKey: async (functionId, key, eventId) => {
+        const k = `${functionId}/${key}`;
+        const holder = taken.get(k);
+        if (holder === undefined) taken.set(k, eventId);
+        return holder === undefined || holder === eventId;
+      },
+      onKeyError: (info) => keyErrors.push(info.functionId),
+    });
+    await d.refresh();
+    const first = event("shop/once", { user: "u1" });
+    const second = event("shop/once", { user: "u1" });
+    const other = event("shop/once", { user: "u2" });
+    const r1 = await d.dispatch("production", [first]);
+    expect(r1.created.map((r) => r.functionId).sort()).toEqual(["shop-any", "shop-once"]);
+    const r2 = await d.dispatch("production", [second, other]);
+    expect(r2.skipped).toEqual(["shop-once"]);
+    expect((await runs.listRunsForEvent(second.internal_id)).map((r) => r.functionId)).toEqual([
+      "shop-any",
+    ]);
+    expect(
+      (await runs.listRunsForEvent(other.internal_id)).map((r) => r.functionId).sort(),
+    ).toEqual(["shop-any", "shop-once"]);
+    // A retried request: same event, the key is its own: no second run, nothing skipped.
+    const again = await d.dispatch("production", [first]);
+    expect(again).toMatchObject({ created: [], skipped: [], existing: 2 });
+    // No key (a missing field) runs without claiming.
+    const noKey = await d.dispatch("production", [event("shop/once", {})]);
+    expect(noKey.created).toHaveLength(2);
+    expect(keyErrors).toEqual([]);
   });
 });

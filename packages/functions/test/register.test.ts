@@ -264,3 +264,28 @@ describe("/fn/register with the real inngest@4.24.0 SDK", () => {
     expect(answer.body.error).toMatch(/functions\[19\]\.id: bad; and 5 more$/);
   });
 });
+
+describe("parseRegisterBody: idempotency", () => {
+  const body = (idempotency: unknown) => ({
+    url: "http://127.0.0.1:3000/api/inngest",
+    appName: "idem",
+    functions: [
+      {
+        id: "idem-fn",
+        name: "fn",
+        triggers: [{ event: "a/b" }],
+        idempotency,
+        steps: { step: { id: "step", runtime: { type: "http", url: "http://127.0.0.1:3000/x" } } },
+      },
+    ],
+  });
+
+  it("accepts a CEL key expression and refuses one that does not compile, or is not a string, at its path", () => {
+    expect(parseRegisterBody(body("event.data.userId")).ok).toBe(true);
+    for (const bad of ["event.data.", 42]) {
+      const result = parseRegisterBody(body(bad));
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.issues[0]).toMatchObject({ path: "functions[0].idempotency" });
+    }
+  });
+});

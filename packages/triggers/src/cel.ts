@@ -62,7 +62,7 @@ function emitLifted(ast: ASTNode): { text: string; vars: unknown[] } {
   }
 }
 
-function parseChecked(text: string): Built {
+function parseChecked(text: string, anyType = false): Built {
   let program: ParseResult;
   try {
     program = env.parse(text);
@@ -76,7 +76,7 @@ function parseChecked(text: string): Built {
       message: `does not compile: ${firstLine(checked.error?.message ?? "type error")}`,
     };
   }
-  if (checked.type !== "bool" && checked.type !== "dyn") {
+  if (!anyType && checked.type !== "bool" && checked.type !== "dyn") {
     return {
       ok: false,
       message: `must evaluate to a bool (true or false), but gives ${checked.type}; compare it, e.g. "... == 'value'"`,
@@ -86,24 +86,24 @@ function parseChecked(text: string): Built {
 }
 
 /** Rewrites and type-checks a parsed expression; returns its (shared) program and literals. */
-function build(ast: ASTNode): Built {
+function build(ast: ASTNode, anyType = false): Built {
   try {
-    return buildShared(ast);
+    return buildShared(ast, anyType);
   } catch (err) {
     return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
   }
 }
 
-function buildShared(ast: ASTNode): Built {
+function buildShared(ast: ASTNode, anyType: boolean): Built {
   const { text, vars } = emitLifted(ast);
-  const key = `${text}\u0000${vars.map((v) => typeof v).join(",")}`;
+  const key = `${anyType ? "any" : "bool"}\u0000${text}\u0000${vars.map((v) => typeof v).join(",")}`;
   const cached = programs.get(key);
   if (cached) return { ok: true, program: cached, vars };
   // A new shape: type-check it with its literals in place (their types matter), then build the
   // lifted program that every expression of this shape shares.
-  const plain = parseChecked(emit(ast));
+  const plain = parseChecked(emit(ast), anyType);
   if (!plain.ok) return plain;
-  const shared = parseChecked(text);
+  const shared = parseChecked(text, anyType);
   if (!shared.ok) return plain; // cannot happen (dyn is looser); the plain program still works
   if (programs.size >= MAX_PROGRAMS) programs.clear();
   programs.set(key, shared.program);
@@ -116,7 +116,7 @@ function buildShared(ast: ASTNode): Built {
  * Expressions that differ only in their literals share one program (see `programs`), which keeps
  * 100,000 filters cheap to build and small in memory.
  */
-export function compileExpression(source: string): CompileResult {
+export function compileExpression(source: string, anyType = false): CompileResult {
   if (/\p{Surrogate}/u.test(source)) {
     return { ok: false, message: "must be well-formed Unicode (it holds a lone surrogate)" };
   }
@@ -134,7 +134,7 @@ export function compileExpression(source: string): CompileResult {
     };
   }
   const prefilter = prefilterOf(ast);
-  const built = build(ast);
+  const built = build(ast, anyType);
   if (!built.ok) return built;
   // The AST as written is dropped here: only its prefilter keys are kept.
   return { ok: true, expr: { source, prefilter, program: built.program, vars: built.vars } };
@@ -199,6 +199,19 @@ export function evaluateExpression(expr: CompiledExpression, activation: Activat
       ok: false,
       error: new Error(`expression gave ${value === null ? "null" : typeof value}, not a bool`),
     };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+  }
+}
+
+/** Evaluates a compiled expression for its value (a key expression); never throws. */
+export function evaluateValue(
+  expr: CompiledExpression,
+  activation: Activation,
+): { ok: true; value: unknown } | { ok: false; error: Error } {
+  try {
+    activation.evt_vars = expr.vars;
+    return { ok: true, value: expr.program(activation) as unknown };
   } catch (err) {
     return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
   }

@@ -1,4 +1,4 @@
-import { compileExpression, evaluateExpression } from "./cel";
+import { compileExpression, evaluateExpression, evaluateValue } from "./cel";
 import { TriggerError } from "./errors";
 
 /** A compiled CEL filter with evt's semantics (missing fields read as `null`). */
@@ -40,5 +40,62 @@ export function compileFilter(expression: string): ExpressionFilter {
   return {
     expression,
     evaluate: (vars) => evaluateExpression(expr, { event: vars.event, async: vars.async ?? null }),
+  };
+}
+
+/** A compiled CEL key expression (a function's `idempotency`, a concurrency `key`). */
+export interface KeyExpression {
+  /** The expression as written. */
+  readonly expression: string;
+  /**
+   * The key for an event: a string, a number or bool as text, a list or map as its JSON; `null`
+   * when the expression reads `null` (a missing field). Never throws: a run-time error is
+   * `{ ok: false }` (callers proceed without a key).
+   */
+  evaluate(
+    event: Record<string, unknown>,
+  ): { ok: true; key: string | null } | { ok: false; error: Error };
+}
+
+/**
+ * Compiles a key expression such as `event.data.userId` or
+ * `event.data.account + "-" + event.data.region`, with the same rules as `if` expressions
+ * (missing fields read as `null`). Throws a {@link TriggerError} when it does not compile.
+ *
+ * @example
+ * ```ts
+ * import { compileKey } from "@evt/triggers";
+ * compileKey("event.data.userId").evaluate({ data: { userId: "u1" } }); // { ok: true, key: "u1" }
+ * ```
+ */
+export function compileKey(expression: string): KeyExpression {
+  const compiled = typeof expression === "string" ? compileExpression(expression, true) : null;
+  if (compiled === null || !compiled.ok) {
+    const message =
+      compiled === null ? `must be a string, got ${typeof expression}` : compiled.message;
+    throw new TriggerError("invalid_definition", `expression ${message}`, {
+      issues: [{ path: "expression", message }],
+    });
+  }
+  const expr = compiled.expr;
+  return {
+    expression,
+    evaluate(event) {
+      const result = evaluateValue(expr, { event, async: null });
+      if (!result.ok) return result;
+      const v = result.value;
+      if (v === null || v === undefined) return { ok: true, key: null };
+      if (typeof v === "string") return { ok: true, key: v };
+      if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint")
+        return { ok: true, key: String(v) };
+      try {
+        return {
+          ok: true,
+          key: JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x)),
+        };
+      } catch (err) {
+        return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+      }
+    },
   };
 }

@@ -22,7 +22,7 @@ export {
   type TriggerErrorOptions,
   type TriggerIssue,
 } from "./errors";
-export { compileFilter, type ExpressionFilter } from "./filter";
+export { compileFilter, compileKey, type ExpressionFilter, type KeyExpression } from "./filter";
 export {
   compileEventPattern,
   type EventPattern,
