@@ -5,6 +5,7 @@ import {
   type AppSyncer,
   checkRegisterAuth,
   createAppSyncer,
+  createCanceller,
   createCronScheduler,
   createDispatcher,
   createExecutor,
@@ -16,6 +17,7 @@ import {
   functionView,
   handleRegister,
   isFunctionsError,
+  type RunRecord,
   type RunStore,
   runDetailView,
   runView,
@@ -231,10 +233,45 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       }
     },
   });
-  /** Re-read functions, then the cron schedules they register. */
+  /**
+   * Store `inngest/function.cancelled` for a run (like any event: it triggers functions and
+   * shows in reads; its id makes a repeat harmless).
+   */
+  async function emitCancelled(run: RunRecord): Promise<void> {
+    const stored = await store.get(run.eventInternalId, run.env).catch(() => null);
+    await systemEvents
+      .send(
+        [
+          {
+            id: `cancelled:${run.runId}:${run.startedAt ?? run.createdAt}`,
+            name: "inngest/function.cancelled",
+            data: {
+              function_id: run.functionId,
+              run_id: run.runId,
+              event: stored === null ? null : sdkEvent(stored),
+            },
+          },
+        ],
+        run.env,
+      )
+      .catch((err: unknown) =>
+        logger.warn({ runId: run.runId, err }, "storing inngest/function.cancelled failed"),
+      );
+  }
+  const canceller = createCanceller({
+    runs,
+    loadEvent: (id, env) => store.get(id, env),
+    logger,
+    onCancelled: async (run) => {
+      hooks.onRunCancelled?.(run.functionId);
+      // Not awaited: this runs inside an ingest, and the cancelled event is itself ingested.
+      void emitCancelled(run);
+    },
+  });
+  /** Re-read functions, then the cron schedules and cancel rules they register. */
   const refreshAll = async () => {
     await dispatcher.refresh();
-    await cron.refresh();
+    await Promise.all([cron.refresh(), canceller.refresh()]);
   };
   let refreshTimer: NodeJS.Timeout | null = null;
 
@@ -507,27 +544,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
         const cancelled = await runs.cancelRun(runId, Date.now());
         if (cancelled) {
           hooks.onRunCancelled?.(run.functionId);
-          // Stored like any event (it triggers functions, shows in reads); its id makes a
-          // repeat harmless.
-          const stored = await store.get(run.eventInternalId, run.env).catch(() => null);
-          await systemEvents
-            .send(
-              [
-                {
-                  id: `cancelled:${run.runId}:${run.startedAt ?? run.createdAt}`,
-                  name: "inngest/function.cancelled",
-                  data: {
-                    function_id: run.functionId,
-                    run_id: run.runId,
-                    event: stored === null ? null : sdkEvent(stored),
-                  },
-                },
-              ],
-              run.env,
-            )
-            .catch((err: unknown) =>
-              logger.warn({ runId, err }, "storing inngest/function.cancelled failed"),
-            );
+          await emitCancelled(run);
         }
         const after = await runs.getRun(runId);
         sendJson(res, cancelled ? 200 : 409, {
@@ -617,6 +634,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     async dispatch({ env, events }) {
       const result = await dispatcher.dispatch(env, events);
       if (result.created.length > 0) executor.wake();
+      await canceller.cancelMatching(env, events);
     },
     route(req, res, route) {
       if (route === "/fn/register") {

@@ -345,6 +345,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "createRun",
     "getRun",
     "listRunsForEvent",
+    "listActiveRuns",
     "claimDue",
     "renewLease",
     "release",

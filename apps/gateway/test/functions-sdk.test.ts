@@ -214,4 +214,47 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       `evt_runs_skipped_total{function="${appId}-once-per-user",reason="idempotency"}`,
     );
   });
+
+  it("cancelOn: a matching event cancels a sleeping run (no further calls, inngest/function.cancelled stored); another id does not", async () => {
+    const id = `c-${version}-${Date.now()}`;
+    const keep = `${id}-keep`;
+    const target = await sendEvents(gw.url, "k", {
+      name: "test/cancellable",
+      data: { id, sleep: "3s" },
+    });
+    const kept = await sendEvents(gw.url, "k", {
+      name: "test/cancellable",
+      data: { id: keep, sleep: "1s" },
+    });
+    const sleeping = async (eventId: string) => {
+      const [run] = (await getJson<{ data: RunView[] }>(`${gw.url}/v1/events/${eventId}/runs`))
+        .data;
+      if (run === undefined) return null;
+      const detail = (await getJson<{ data: RunView }>(`${gw.url}/v1/runs/${run.run_id}`)).data;
+      return detail.steps?.some((s) => s.op === "Sleep") ? run.run_id : null;
+    };
+    let runId: string | null = null;
+    expect(await waitFor(async () => (runId = await sleeping(target.body.ids![0]!)) !== null)).toBe(
+      true,
+    );
+    await sendEvents(gw.url, "k", { name: "test/cancel", data: { id } });
+    const [cancelled] = await finishedRuns(gw, target.body.ids![0]!, 1);
+    expect(cancelled).toMatchObject({ run_id: runId, status: "Cancelled" });
+    const [other] = await finishedRuns(gw, kept.body.ids![0]!, 1);
+    expect(other).toMatchObject({ status: "Completed", output: "not cancelled" });
+    const effects = (await app.journal()).effects
+      .filter((e) => e.runId === runId)
+      .map((e) => e.key);
+    expect(effects).toEqual(["before"]);
+    expect(
+      await waitFor(async () => {
+        const list = (
+          await getJson<{ data: { data: { run_id: string } }[] }>(
+            `${gw.url}/v1/events?name=inngest/function.cancelled`,
+          )
+        ).data;
+        return list.some((e) => e.data.run_id === runId);
+      }),
+    ).toBe(true);
+  });
 });

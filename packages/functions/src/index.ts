@@ -27,6 +27,7 @@ export {
   type StepOp,
   sdkEvent,
 } from "./call";
+export { type Canceller, type CancellerOptions, createCanceller } from "./cancel";
 export {
   type CronScheduler,
   type CronSchedulerOptions,

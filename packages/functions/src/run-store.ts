@@ -184,6 +184,8 @@ export interface RunStore {
   getRun(runId: string): Promise<RunRecord | null>;
   /** The runs an event started, by run id. */
   listRunsForEvent(eventInternalId: string): Promise<RunRecord[]>;
+  /** Up to `limit` queued or running runs of a function, oldest first (for `cancelOn`). */
+  listActiveRuns(functionId: string, limit: number): Promise<RunRecord[]>;
 
   /**
    * Claim up to `limit` runs whose `due_at <= now` (queued ones, and running ones whose lease

@@ -308,6 +308,24 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("listActiveRuns", () => {
+      it("lists a function's queued and running runs, oldest first, up to the limit; not finished ones or other functions'", async () => {
+        const store = await open();
+        const { run: a } = await create(store, 1);
+        const { run: b } = await create(store, 2);
+        const { run: c } = await create(store, 3);
+        await create(store, 4, T0, "app-other");
+        await store.claimDue(T0, "w", 1_000, 1);
+        await store.cancelRun(c.runId, T0 + 1);
+        const active = await store.listActiveRuns("app-fn", 10);
+        expect(active.map((r) => r.runId)).toEqual([a.runId, b.runId].sort());
+        expect(active.map((r) => r.status).sort()).toEqual(["queued", "running"]);
+        expect(await store.listActiveRuns("app-fn", 1)).toHaveLength(1);
+        expect(await store.listActiveRuns("app-none", 10)).toEqual([]);
+        await expect(store.listActiveRuns("app-fn", 0)).rejects.toThrow(/limit/);
+      });
+    });
+
     describe("countActive", () => {
       it("counts queued (sleeping or due), due and running runs; finished ones not at all", async () => {
         const store = await open();

@@ -24,6 +24,7 @@ import {
   checkTime,
   checkToken,
   checkUrl,
+  MAX_CLAIM_LIMIT,
 } from "../validate";
 import {
   decodeFunction,
@@ -356,6 +357,20 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         setDue(row, at);
         steps.delete(runId);
         return decodeRun(row);
+      }),
+
+    listActiveRuns: (functionId: string, limit: number) =>
+      call("listActiveRuns", () => {
+        checkToken(DRIVER, "functionId", functionId);
+        const n = checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT);
+        const out: RunRecord[] = [];
+        for (const row of [...runs.values()].sort((x, y) => (x.run_id < y.run_id ? -1 : 1))) {
+          if (row.function_id !== functionId) continue;
+          if (row.status !== "queued" && row.status !== "running") continue;
+          out.push(decodeRun(row));
+          if (out.length >= n) break;
+        }
+        return out;
       }),
 
     expireLeases: (now: number) =>

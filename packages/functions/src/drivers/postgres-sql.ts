@@ -142,6 +142,8 @@ export const sql = (p: string) => ({
   recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES ($1, $2)
     ON CONFLICT (function_id) DO UPDATE SET last_tick = GREATEST("${p}cron_ticks".last_tick, excluded.last_tick)`,
   lastCronTick: `SELECT last_tick AS tick FROM "${p}cron_ticks" WHERE function_id = $1`,
+  listActiveRuns: `SELECT ${RUN} FROM "${p}runs" WHERE function_id = $1 AND ${ACTIVE}
+    ORDER BY run_id LIMIT $2`,
   expireLeases: `UPDATE "${p}runs" SET due_at = $1, lease_until = $1 WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) AS due FROM "${p}runs" WHERE ${ACTIVE}`,
   /** Lock the run while steps are written, so a claim or cancel waits for them. */

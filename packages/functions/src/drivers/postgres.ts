@@ -25,6 +25,7 @@ import {
   checkTime,
   checkToken,
   checkUrl,
+  MAX_CLAIM_LIMIT,
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
@@ -505,6 +506,17 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             await q(s.deleteSteps, [runId]);
             return decodeRun(row);
           }),
+      ),
+
+    listActiveRuns: (functionId: string, limit: number) =>
+      call(
+        "listActiveRuns",
+        () => ({
+          id: checkToken(DRIVER, "functionId", functionId),
+          n: checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT),
+        }),
+        async (p, { id, n }) =>
+          (await rows<RunRow>(on(p)(s.listActiveRuns, [id, n]))).map(decodeRun),
       ),
 
     expireLeases: (now: number) =>

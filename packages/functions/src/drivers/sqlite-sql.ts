@@ -109,6 +109,8 @@ export const sql = (p: string) => ({
   recordCronTick: `INSERT INTO "${p}cron_ticks" (function_id, last_tick) VALUES (?, ?)
     ON CONFLICT (function_id) DO UPDATE SET last_tick = max(last_tick, excluded.last_tick)`,
   lastCronTick: `SELECT last_tick FROM "${p}cron_ticks" WHERE function_id = ?`,
+  listActiveRuns: `SELECT * FROM "${p}runs" WHERE function_id = ? AND status IN ('queued', 'running')
+    ORDER BY run_id LIMIT ?`,
   expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,

@@ -25,6 +25,7 @@ import {
   checkTime,
   checkToken,
   checkUrl,
+  MAX_CLAIM_LIMIT,
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
@@ -490,6 +491,17 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           s.deleteSteps.run(runId);
           return decodeRun(s.getRun.get(runId) as RunRow);
         },
+      ),
+
+    listActiveRuns: (functionId: string, limit: number) =>
+      tx(
+        "listActiveRuns",
+        () => ({
+          id: checkToken(DRIVER, "functionId", functionId),
+          n: checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT),
+        }),
+        ({ s }, { id, n }) => (s.listActiveRuns.all(id, n) as RunRow[]).map(decodeRun),
+        false,
       ),
 
     expireLeases: (now: number) =>
