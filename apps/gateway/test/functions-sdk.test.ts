@@ -234,9 +234,11 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       return detail.steps?.some((s) => s.op === "Sleep") ? run.run_id : null;
     };
     let runId: string | null = null;
-    expect(await waitFor(async () => (runId = await sleeping(target.body.ids![0]!)) !== null)).toBe(
-      true,
-    );
+    const asleep = await waitFor(async () => {
+      runId = await sleeping(target.body.ids![0]!);
+      return runId !== null;
+    });
+    expect(asleep).toBe(true);
     await sendEvents(gw.url, "k", { name: "test/cancel", data: { id } });
     const [cancelled] = await finishedRuns(gw, target.body.ids![0]!, 1);
     expect(cancelled).toMatchObject({ run_id: runId, status: "Cancelled" });

@@ -199,7 +199,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         });
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
-          const dueAt = event.ts > at ? event.ts : at;
+          const dueAt = Math.max(event.ts, at);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
           const start = () =>
             runs
