@@ -176,6 +176,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
         { functionId: info.functionId, eventName: info.eventName, err: info.error },
         "a trigger's if expression failed on an event; the function does not run",
       ),
+    // Runs due now start held by this gateway's executor when it has a free slot: their
+    // first call follows the commit that created them, with no claim and no reads.
+    holder: {
+      reserve: () => executor.reserve(),
+      adopt: (run, event) => executor.adopt(run, event),
+      unreserve: () => executor.unreserve(),
+    },
   });
   const syncer = createAppSyncer({
     urls: config.appUrls,

@@ -31,6 +31,24 @@ export interface DispatcherOptions {
   ) => Promise<boolean>;
   /** Told when an idempotency key expression fails on an event (the run goes ahead without a key). */
   onKeyError?: (info: { functionId: string; expression: string; error: Error }) => void;
+  /**
+   * Start runs already held by this process (an executor's `reserve` / `adopt` /
+   * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
+   * held (`createRun`'s `lease`) and handed to `adopt` with its event, so that its first call
+   * needs no claim. `unreserve` gives the slot back when no run was created (it existed
+   * already, or the create failed). Without it, runs are created queued for a claim.
+   */
+  holder?: RunHolder;
+}
+
+/** Who takes runs as they are created (see {@link DispatcherOptions.holder}). */
+export interface RunHolder {
+  /** A lease to create the function's run with, or `null` to create it queued. */
+  reserve(functionId: string): { owner: string; leaseMs: number } | null;
+  /** Work on a run created held with a lease `reserve` gave. */
+  adopt(run: RunRecord, event: StoredEvent): void;
+  /** The lease `reserve` gave was not used. */
+  unreserve(): void;
 }
 
 /** What {@link Dispatcher.dispatch} did. */
@@ -69,6 +87,26 @@ export function idempotencyOf(config: JsonValue): string | null {
   if (typeof config !== "object" || config === null || Array.isArray(config)) return null;
   const value = config.idempotency;
   return typeof value === "string" && value.trim() !== "" ? value : null;
+}
+
+/**
+ * Flow control a run must go through the claim for (a limit counted when runs are claimed,
+ * or a run that waits for others): runs of such functions are never created held.
+ */
+const CLAIMED_FLOW_CONTROL = [
+  "concurrency",
+  "throttle",
+  "rateLimit",
+  "debounce",
+  "batchEvents",
+  "priority",
+  "singleton",
+];
+
+/** Whether a function's runs may be created already held (no flow control at claim time). */
+export function startsHeld(config: JsonValue): boolean {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) return true;
+  return !CLAIMED_FLOW_CONTROL.some((k) => config[k] !== undefined && config[k] !== null);
 }
 
 /** The event as expressions read it. */
@@ -126,6 +164,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     options.onEvaluationError ? { onEvaluationError: options.onEvaluationError } : {},
   );
   let known = new Map<string, FunctionRecord>();
+  /** Functions whose runs may be created held (see {@link startsHeld}). */
+  const held = new Set<string>();
   /** Idempotency key expressions by function id (of the functions that register one). */
   const keys = new Map<string, KeyExpression>();
   let refreshing: Promise<void> | null = null;
@@ -147,7 +187,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     if (stale.length > 0) index.remove(stale);
     // Registration checked every trigger; a function that no longer compiles (a newer
     // @evt/triggers) is left out rather than blocking the others.
-    for (const id of stale) keys.delete(id);
+    for (const id of stale) {
+      keys.delete(id);
+      held.delete(id);
+    }
     for (const fn of fresh) {
       try {
         index.add([{ id: fn.id, triggers: triggersOf(fn.config) }]);
@@ -155,6 +198,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         next.delete(fn.id);
         continue;
       }
+      if (startsHeld(fn.config)) held.add(fn.id);
+      else held.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -201,19 +246,34 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
           const dueAt = Math.max(event.ts, at);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
-          const start = () =>
-            runs
+          const start = () => {
+            const lease =
+              dueAt <= at && held.has(m.functionId)
+                ? (options.holder?.reserve(m.functionId) ?? null)
+                : null;
+            return runs
               .createRun({
                 functionId: m.functionId,
                 eventInternalId: event.internal_id,
                 env,
                 dueAt,
                 now: at,
+                ...(lease === null ? {} : { lease }),
               })
-              .then((result) => {
-                if (result.created) created.push(result.run);
-                else existing++;
-              });
+              .then(
+                (result) => {
+                  if (result.created) created.push(result.run);
+                  else existing++;
+                  if (lease === null) return;
+                  if (result.created) options.holder!.adopt(result.run, event);
+                  else options.holder!.unreserve();
+                },
+                (err: unknown) => {
+                  if (lease !== null) options.holder!.unreserve();
+                  throw err;
+                },
+              );
+          };
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
             pending.push(start());

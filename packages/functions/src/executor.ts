@@ -88,6 +88,20 @@ export interface Executor {
   /** Look for due work now (after runs were created or released here). */
   wake(): void;
   /**
+   * Take a free slot for a run this process is about to create already held (the
+   * `lease` of `createRun`). `null` when every slot is taken or the executor is stopping:
+   * create the run queued instead. Hand the slot back with {@link Executor.adopt} (the run
+   * was created) or {@link Executor.unreserve} (it was not).
+   */
+  reserve(): { owner: string; leaseMs: number } | null;
+  /** Give back a slot taken by {@link Executor.reserve} for a run that was not created. */
+  unreserve(): void;
+  /**
+   * Work on a run created held by this executor in a slot taken by {@link Executor.reserve},
+   * with the event it was created for: its first call needs no claim and no reads.
+   */
+  adopt(run: RunRecord, event: StoredEvent): void;
+  /**
    * Stop claiming, let calls in flight finish for up to `timeoutMs`, then abort the rest and
    * hand their runs back (due at once) for the next start or another gateway.
    */
@@ -186,6 +200,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   let looking = false;
   let lookAgain = false;
   const working = new Map<string, AbortController>();
+  /** Slots taken by `reserve` for runs being created held. */
+  let reserved = 0;
   let idle: (() => void) | null = null;
 
   function schedule(delayMs: number): void {
@@ -215,7 +231,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     try {
       do {
         lookAgain = false;
-        const free = concurrency - working.size;
+        const free = concurrency - working.size - reserved;
         if (free <= 0) break;
         let claimed: RunRecord[];
         try {
@@ -228,7 +244,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         for (const run of claimed) begin(run);
         if (claimed.length === free) lookAgain = true;
       } while (lookAgain && !stopping);
-      if (!stopping && working.size < concurrency) {
+      if (!stopping && working.size + reserved < concurrency) {
         let next: number | null = null;
         try {
           next = await runs.nextDueAt();
@@ -243,7 +259,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
   }
 
-  function begin(run: RunRecord): void {
+  function begin(run: RunRecord, preloaded?: StoredEvent): void {
     const controller = new AbortController();
     working.set(run.runId, controller);
     const renew = setInterval(
@@ -258,7 +274,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     renew.unref?.();
-    work(run, controller.signal)
+    work(run, controller.signal, preloaded)
       .catch((err: unknown) => {
         if (err instanceof LeaseLost || controller.signal.aborted) {
           logger.debug({ runId: run.runId }, "run left: its lease was lost or it was cancelled");
@@ -428,9 +444,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   /** Work on one claimed run until it finishes, sleeps, waits for a retry, or is lost. */
-  async function work(run: RunRecord, signal: AbortSignal): Promise<void> {
+  async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
     const fn = await getFunction(run.functionId);
-    const stored = await options.loadEvent(run.eventInternalId, run.env);
+    const stored = preloaded ?? (await options.loadEvent(run.eventInternalId, run.env));
     const event = stored === null ? null : sdkEvent(stored);
     if (fn === null || event === null) {
       const why =
@@ -447,7 +463,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
     const maxAttempts = retriesOf(fn.config) + 1;
     let attempt = run.attempt;
-    let steps: StepRecord[] = await runs.listSteps(run.runId);
+    // A run created held here has no steps yet.
+    let steps: StepRecord[] = preloaded !== undefined ? [] : await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
       // From when the run was due: the receipt, or a future `ts`.
@@ -677,6 +694,23 @@ export function createExecutor(options: ExecutorOptions): Executor {
     },
     wake() {
       void look();
+    },
+    reserve() {
+      if (!started || stopping || working.size + reserved >= concurrency) return null;
+      reserved++;
+      return { owner, leaseMs };
+    },
+    unreserve() {
+      if (reserved > 0) reserved--;
+    },
+    adopt(run, event) {
+      if (reserved > 0) reserved--;
+      if (stopping) {
+        // Stopping since the slot was taken: hand the run back for the next start.
+        void runs.release(run.runId, owner, { status: "queued", now: now() }).catch(() => {});
+        return;
+      }
+      begin(run, event);
     },
     async stop(timeoutMs = 10_000) {
       try {

@@ -39,6 +39,8 @@ export {
   type Dispatcher,
   type DispatcherOptions,
   type DispatchResult,
+  type RunHolder,
+  startsHeld,
   triggersOf,
 } from "./dispatcher";
 export {

@@ -99,6 +99,13 @@ export interface CreateRunInput {
   now?: number;
   /** The run id to use (a ULID). @default a new ULID */
   runId?: string;
+  /**
+   * Create the run already claimed: `running`, held by `owner` until `now + leaseMs`, as if
+   * `claimDue` had returned it (`dueAt` must not be after `now`). The gateway that stores an
+   * event and has a free slot starts its runs this way, one commit and two reads before the
+   * first call fewer. A run that already existed is returned as it is (not leased).
+   */
+  lease?: { owner: string; leaseMs: number };
 }
 
 /** The answer of {@link RunStore.createRun}. */

@@ -154,6 +154,75 @@ export function runRunStoreConformance(
         expect(await store.listRunsForEvent(event(2))).toEqual([]);
         expect(await store.getRun("01JD000000000000000000000B")).toBeNull();
       });
+
+      it("creates a run already held with a lease: no one else claims it before the lease ends, a repeat does not take it", async () => {
+        const store = await open();
+        const other = await second(store);
+        const lease = { owner: "maker", leaseMs: 1_000 };
+        const first = await store.createRun({
+          functionId: "app-fn",
+          eventInternalId: event(1),
+          env: "test",
+          dueAt: T0,
+          now: T0,
+          lease,
+        });
+        expect(first.created).toBe(true);
+        expect(first.run).toMatchObject({
+          status: "running",
+          attempt: 0,
+          createdAt: T0,
+          startedAt: T0,
+          leaseOwner: "maker",
+          leaseUntil: T0 + 1_000,
+          dueAt: T0 + 1_000,
+        });
+        expect(await store.getRun(first.run.runId)).toEqual(first.run);
+        expect(await other.claimDue(T0 + 999, "thief", 1_000, 10)).toEqual([]);
+        expect(await store.renewLease(first.run.runId, "maker", T0 + 500, 1_000)).toBe(true);
+        const again = await other.createRun({
+          functionId: "app-fn",
+          eventInternalId: event(1),
+          env: "test",
+          dueAt: T0,
+          now: T0 + 600,
+          lease: { owner: "thief", leaseMs: 1_000 },
+        });
+        expect(again.created).toBe(false);
+        expect(again.run).toMatchObject({ leaseOwner: "maker", leaseUntil: T0 + 1_500 });
+        expect(await other.claimDue(T0 + 1_499, "thief", 1_000, 10)).toEqual([]);
+        const [taken] = await other.claimDue(T0 + 1_500, "thief", 1_000, 10);
+        expect(taken).toMatchObject({ runId: first.run.runId, leaseOwner: "thief", startedAt: T0 });
+        expect(
+          await store.release(first.run.runId, "maker", { status: "completed", now: T0 + 1_501 }),
+        ).toBe(false);
+        await expectFunctionsError(
+          store.createRun({
+            functionId: "app-fn",
+            eventInternalId: event(2),
+            env: "test",
+            dueAt: T0 + 5_000,
+            now: T0,
+            lease,
+          }),
+          "invalid_input",
+          /a run created with a lease is claimed at once: dueAt .* must not be after now/,
+        );
+        await expectFunctionsError(
+          store.createRun({
+            functionId: "app-fn",
+            eventInternalId: event(3),
+            env: "test",
+            dueAt: T0,
+            now: T0,
+            lease: { owner: "", leaseMs: 0 },
+          }),
+          "invalid_input",
+          /lease\.owner/,
+        );
+        expect(await store.listRunsForEvent(event(2))).toEqual([]);
+        expect(await store.listRunsForEvent(event(3))).toEqual([]);
+      });
     });
 
     describe("claims and leases", () => {

@@ -271,19 +271,37 @@ export interface CheckedCreateRun {
   dueAt: number;
   now: number;
   runId: string | undefined;
+  /** Held from creation: `owner` until `until` (`now + leaseMs`), or `null`. */
+  lease: { owner: string; until: number } | null;
 }
 
 export function checkCreateRun(where: string, input: unknown): CheckedCreateRun {
   if (typeof input !== "object" || input === null)
     fail(where, `createRun input must be an object, got ${show(input)}`);
   const r = input as Partial<CreateRunInput>;
+  const dueAt = checkTime(where, "dueAt", r.dueAt);
+  const now = r.now === undefined ? Date.now() : checkTime(where, "now", r.now);
+  let lease: CheckedCreateRun["lease"] = null;
+  if (r.lease !== undefined) {
+    if (typeof r.lease !== "object" || r.lease === null)
+      fail(where, `lease must be an object { owner, leaseMs }, got ${show(r.lease)}`);
+    const owner = checkToken(where, "lease.owner", r.lease.owner);
+    const leaseMs = checkInteger(where, "lease.leaseMs", r.lease.leaseMs, 1, 86_400_000);
+    if (dueAt > now)
+      fail(
+        where,
+        `a run created with a lease is claimed at once: dueAt (${dueAt}) must not be after now (${now})`,
+      );
+    lease = { owner, until: now + leaseMs };
+  }
   return {
     functionId: checkToken(where, "functionId", r.functionId),
     eventInternalId: checkToken(where, "eventInternalId", r.eventInternalId, 64),
     env: checkToken(where, "env", r.env),
-    dueAt: checkTime(where, "dueAt", r.dueAt),
-    now: r.now === undefined ? Date.now() : checkTime(where, "now", r.now),
+    dueAt,
+    now,
     runId: r.runId === undefined ? undefined : checkRunId(where, "runId", r.runId),
+    lease,
   };
 }
 

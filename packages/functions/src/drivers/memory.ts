@@ -245,23 +245,23 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           function_id: r.functionId,
           event_internal_id: r.eventInternalId,
           env: r.env,
-          status: "queued",
+          status: r.lease ? "running" : "queued",
           attempt: 0,
           output: null,
           error: null,
           created_at: r.now,
-          started_at: null,
+          started_at: r.lease ? r.now : null,
           ended_at: null,
           due_at: null,
-          lease_owner: null,
-          lease_until: null,
+          lease_owner: r.lease?.owner ?? null,
+          lease_until: r.lease?.until ?? null,
         };
         runs.set(runId, row);
         byKey.set(key, runId);
         const list = byEvent.get(r.eventInternalId);
         if (list) list.push(runId);
         else byEvent.set(r.eventInternalId, [runId]);
-        setDue(row, r.dueAt);
+        setDue(row, r.lease ? r.lease.until : r.dueAt);
         return { run: decodeRun(row), created: true };
       }),
 

@@ -95,8 +95,8 @@ export const sql = (p: string) => ({
     WHERE t.id = f.id`,
   selectFunctions: `SELECT ${FN} FROM "${p}functions" WHERE id = ANY($1::text[])`,
   insertRun: `INSERT INTO "${p}runs" (run_id, function_id, event_internal_id, env, status, attempt,
-      created_at, due_at)
-    VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6)
+      created_at, due_at, started_at, lease_owner, lease_until)
+    VALUES ($1, $2, $3, $4, $7, 0, $5, $6, $8, $9, $10)
     ON CONFLICT (function_id, event_internal_id) DO NOTHING
     RETURNING ${RUN}`,
   getRunByKey: `SELECT ${RUN} FROM "${p}runs" WHERE function_id = $1 AND event_internal_id = $2`,

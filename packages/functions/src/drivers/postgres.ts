@@ -387,7 +387,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           let inserted: RunRow | undefined;
           try {
             [inserted] = await rows<RunRow>(
-              q(s.insertRun, [runId, r.functionId, r.eventInternalId, r.env, r.now, r.dueAt]),
+              q(s.insertRun, [
+                runId,
+                r.functionId,
+                r.eventInternalId,
+                r.env,
+                r.now,
+                r.lease ? r.lease.until : r.dueAt,
+                r.lease ? "running" : "queued",
+                r.lease ? r.now : null,
+                r.lease?.owner ?? null,
+                r.lease?.until ?? null,
+              ]),
             );
           } catch (error) {
             const e = error as { code?: unknown; constraint?: unknown };

@@ -77,8 +77,8 @@ export const sql = (p: string) => ({
     WHERE app_url IN (SELECT url FROM "${p}apps" WHERE app_id = @appId AND url <> @url)`,
   dropMovedApps: `DELETE FROM "${p}apps" WHERE app_id = @appId AND url <> @url`,
   insertRun: `INSERT INTO "${p}runs" (run_id, function_id, event_internal_id, env, status, attempt,
-      created_at, due_at)
-    VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)
+      created_at, due_at, started_at, lease_owner, lease_until)
+    VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)
     ON CONFLICT (function_id, event_internal_id) DO NOTHING`,
   getRunByKey: `SELECT * FROM "${p}runs" WHERE function_id = ? AND event_internal_id = ?`,
   getRun: `SELECT * FROM "${p}runs" WHERE run_id = ?`,

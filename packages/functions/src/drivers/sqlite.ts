@@ -384,7 +384,18 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           if (existing) return { run: decodeRun(existing), created: false };
           const runId = r.runId ?? nextUlid();
           try {
-            s.insertRun.run(runId, r.functionId, r.eventInternalId, r.env, r.now, r.dueAt);
+            s.insertRun.run(
+              runId,
+              r.functionId,
+              r.eventInternalId,
+              r.env,
+              r.lease ? "running" : "queued",
+              r.now,
+              r.lease ? r.lease.until : r.dueAt,
+              r.lease ? r.now : null,
+              r.lease?.owner ?? null,
+              r.lease?.until ?? null,
+            );
           } catch (error) {
             if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
               throw new FunctionsError(
