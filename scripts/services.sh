@@ -27,3 +27,10 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database W
   createdb -h 127.0.0.1 -U postgres "$db" || { echo "services: could not create database $db"; exit 1; }
 fi
 echo "services: Redis and PostgreSQL ($db) are ready"
+
+# The console's browser tests drive the Chromium Debian packages (no browser download).
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing chromium for the console's browser tests"
+  (apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null 2>&1 && apt-get install -y chromium >/dev/null 2>&1; }) \
+    || echo "services: could not install chromium (apt-get install -y chromium); the console tests will say so"
+fi

@@ -79,8 +79,11 @@ export interface GatewayFunctions {
   readonly dispatcher: Dispatcher;
   readonly executor: Executor;
   readonly syncer: AppSyncer;
-  /** For `createEventApi({ dispatch })`: creates the runs of stored events before the answer. */
-  dispatch(batch: DispatchBatch): Promise<void>;
+  /**
+   * For `createEventApi({ dispatch })`: creates the runs of stored events before the answer.
+   * Resolves with the runs it created.
+   */
+  dispatch(batch: DispatchBatch): Promise<RunRecord[]>;
   /** Serve the functions routes; `false` when the request is not one of them. */
   route(req: IncomingMessage, res: ServerResponse, route: string): boolean;
   /** Start the executor and the app syncs (once the gateway listens). */
@@ -95,7 +98,7 @@ export interface GatewayFunctionsOptions {
   store: EventStore;
   logger: Logger;
   hooks: ExecutorHooks & {
-    onRunCancelled?(functionId: string): void;
+    onRunCancelled?(functionId: string, run: RunRecord): void;
     onRunSkipped?(functionId: string, reason: string): void;
   };
   /** The dedup store (idempotency keys are claimed in it, shared by the gateways). */
@@ -270,7 +273,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     loadEvent: (id, env) => store.get(id, env),
     logger,
     onCancelled: async (run) => {
-      hooks.onRunCancelled?.(run.functionId);
+      hooks.onRunCancelled?.(run.functionId, run);
       // Not awaited: this runs inside an ingest, and the cancelled event is itself ingested.
       void emitCancelled(run);
     },
@@ -550,7 +553,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
         const cancelled = await runs.cancelRun(runId, Date.now());
         if (cancelled) {
-          hooks.onRunCancelled?.(run.functionId);
+          hooks.onRunCancelled?.(run.functionId, run);
           await emitCancelled(run);
         }
         const after = await runs.getRun(runId);
@@ -642,6 +645,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       const result = await dispatcher.dispatch(env, events);
       if (result.created.length > 0) executor.wake();
       await canceller.cancelMatching(env, events);
+      return result.created;
     },
     route(req, res, route) {
       if (route === "/fn/register") {

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import type { RunStore } from "@evt/functions";
-import { createEventApi, type EventApiHooks } from "@evt/server";
+import { createEventApi, type EventApiHooks, KeyMatcher } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
 import type { Logger } from "pino";
 import {
@@ -10,6 +10,7 @@ import {
   type GatewayOptions,
   resolveConfig,
 } from "./config";
+import { createConsole, type GatewayConsole } from "./console";
 import { createCorsPolicy } from "./cors";
 import { type GatewayStores, openStores } from "./drivers";
 import { createGatewayFunctions, openRunStore } from "./functions";
@@ -147,13 +148,18 @@ export async function startGateway(
     logLinesDropped: () => logLinesDropped(logger),
     runsActive: () => runs.countActive(Date.now()),
   });
+  // The console's live stream reads like the read API: open in dev or with --public-reads.
+  const consolePage = createConsole({
+    readKeys: new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys),
+    logger,
+  });
   const functions = createGatewayFunctions({
     config,
     runs,
     store,
     dedup,
     logger,
-    hooks: metrics.functionHooks,
+    hooks: withRunStream(metrics.functionHooks, consolePage),
   });
   try {
     await functions.dispatcher.refresh();
@@ -176,7 +182,34 @@ export async function startGateway(
     cors: false,
     logger,
     hooks: dev ? withDevEventLog(metrics.hooks, logger) : metrics.hooks,
-    dispatch: (batch) => functions.dispatch(batch),
+    dispatch: async (batch) => {
+      const created = await functions.dispatch(batch);
+      if (consolePage.streams === 0) return;
+      for (const e of batch.events) {
+        consolePage.publish({
+          kind: "event",
+          event: {
+            internal_id: e.internal_id,
+            id: e.id,
+            name: e.name,
+            env: e.env,
+            received_at: e.received_at,
+            ts: e.ts,
+          },
+        });
+      }
+      for (const run of created) {
+        consolePage.publish({
+          kind: "run",
+          run: {
+            run_id: run.runId,
+            function_id: run.functionId,
+            event_id: run.eventInternalId,
+            status: "Running",
+          },
+        });
+      }
+    },
   });
   const hosts = hostPolicy(config);
   for (const warning of hosts.warnings) logger.warn({ host: config.host }, warning);
@@ -198,6 +231,7 @@ export async function startGateway(
           cors: createCorsPolicy(config.mode, config.corsOrigins),
           reject: api.reject,
           functions,
+          console: consolePage,
         }),
     });
   } catch (err) {
@@ -228,6 +262,7 @@ export async function startGateway(
       // idle connections at once and busy ones after their answer.
       // Runs first: calls in flight may still send events (step.sendEvent) to this gateway.
       await functions.stop(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
+      consolePage.close();
       await Promise.all([listener.close(), retention.stop()]);
       await closeStores();
       logger.info({}, "closed");
@@ -236,6 +271,36 @@ export async function startGateway(
   };
 
   return { url, config, summary, server, metrics, close };
+}
+
+type FunctionHooks = GatewayMetrics["functionHooks"];
+
+/** The metrics' run hooks, also telling the console's stream when a run starts or ends. */
+function withRunStream(hooks: FunctionHooks, page: GatewayConsole): FunctionHooks {
+  const tell = (run_id: string, function_id: string, event_id: string, status: string) => {
+    if (page.streams > 0)
+      page.publish({ kind: "run", run: { run_id, function_id, event_id, status } });
+  };
+  return {
+    ...hooks,
+    onRunStarted(info) {
+      hooks.onRunStarted?.(info);
+      tell(info.runId, info.functionId, info.eventInternalId, "Running");
+    },
+    onRunFinished(info) {
+      hooks.onRunFinished?.(info);
+      tell(
+        info.runId,
+        info.functionId,
+        info.eventInternalId,
+        info.status === "completed" ? "Completed" : "Failed",
+      );
+    },
+    onRunCancelled(functionId, run) {
+      hooks.onRunCancelled?.(functionId, run);
+      tell(run.runId, functionId, run.eventInternalId, "Cancelled");
+    },
+  };
 }
 
 /** Pings both stores; a store that cannot work at all (bad file, missing library) stops the start. */

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { bearerToken, type EventApi, KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
+import type { GatewayConsole } from "./console";
 import { applyCors, type CorsPolicy } from "./cors";
 import type { GatewayFunctions } from "./functions";
 import type { GatewayMetrics } from "./metrics";
@@ -35,6 +36,9 @@ export function routeOf(url: string | undefined): string {
     path = m[1] ?? "/";
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  // The console: its page, its files and its live stream.
+  if (path === "/" || path === "/v1/stream") return path;
+  if (path.startsWith("/console/")) return "/console/:asset";
   if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
   if (path === "/v1/events" || path === "/v1/envs") return path;
   if (path.startsWith("/v1/events/")) {
@@ -87,6 +91,8 @@ export interface GatewayListenerOptions {
   reject: EventApi["reject"];
   /** The functions routes (`/fn/register`, `/v1/runs/:id`, ...). */
   functions?: Pick<GatewayFunctions, "route">;
+  /** The console (`/`, `/console/*`, `/v1/stream`). */
+  console?: Pick<GatewayConsole, "route">;
 }
 
 /**
@@ -142,6 +148,7 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
       });
       return;
     }
+    if (options.console?.route(req, res, route)) return;
     if (options.functions?.route(req, res, route)) return;
     api(req, res);
   };

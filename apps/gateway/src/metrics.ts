@@ -1,4 +1,4 @@
-import type { ExecutorHooks } from "@evt/functions";
+import type { ExecutorHooks, RunRecord } from "@evt/functions";
 import type { EventApiHooks } from "@evt/server";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
@@ -10,7 +10,7 @@ export interface GatewayMetrics {
   readonly hooks: EventApiHooks;
   /** Hooks for the functions executor (runs by function, call latency, first-call lag). */
   readonly functionHooks: ExecutorHooks & {
-    onRunCancelled(functionId: string): void;
+    onRunCancelled(functionId: string, run: RunRecord): void;
     onRunSkipped(functionId: string, reason: string): void;
   };
   /** Call when a request starts; call the returned function once it is answered. */

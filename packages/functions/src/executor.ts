@@ -43,11 +43,21 @@ export interface ExecutorLogger {
 /** Callbacks for metrics. */
 export interface ExecutorHooks {
   /** Before the first call of a run: `lagMs` from the event's receipt. */
-  onRunStarted?(info: { functionId: string; lagMs: number }): void;
+  onRunStarted?(info: {
+    functionId: string;
+    lagMs: number;
+    runId: string;
+    eventInternalId: string;
+  }): void;
   /** Once per HTTP call to an app; `status` is `null` for a network error. */
   onCall?(info: { functionId: string; status: number | null; durationMs: number }): void;
   /** When a run reaches a final status. */
-  onRunFinished?(info: { functionId: string; status: "completed" | "failed" }): void;
+  onRunFinished?(info: {
+    functionId: string;
+    status: "completed" | "failed";
+    runId: string;
+    eventInternalId: string;
+  }): void;
 }
 
 /** Options of {@link createExecutor}. */
@@ -369,13 +379,23 @@ export function createExecutor(options: ExecutorOptions): Executor {
             `the function's output could not be stored: ${describeError(err)}`,
           ),
         });
-        hooks.onRunFinished?.({ functionId, status: "failed" });
+        hooks.onRunFinished?.({
+          functionId,
+          status: "failed",
+          runId: run.runId,
+          eventInternalId: run.eventInternalId,
+        });
         return;
       }
     } else {
       await release(run, { status: "failed", now: at, error: outcome.error, attempt });
     }
-    hooks.onRunFinished?.({ functionId, status: outcome.status });
+    hooks.onRunFinished?.({
+      functionId,
+      status: outcome.status,
+      runId: run.runId,
+      eventInternalId: run.eventInternalId,
+    });
     logger.info(
       { runId: run.runId, functionId, attempt, status: outcome.status },
       outcome.status === "completed" ? "run completed" : "run failed",
@@ -469,7 +489,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
     if (attempt === 0 && steps.length === 0 && stored !== null) {
       // From when the run was due: the receipt, or a future `ts`.
       const due = Math.max(stored.received_at, stored.ts);
-      hooks.onRunStarted?.({ functionId: fn.id, lagMs: Math.max(0, now() - due) });
+      hooks.onRunStarted?.({
+        functionId: fn.id,
+        lagMs: Math.max(0, now() - due),
+        runId: run.runId,
+        eventInternalId: run.eventInternalId,
+      });
     }
 
     const retryOrFail = async (error: JsonObject, retryAfter: number | null): Promise<void> => {

@@ -1,0 +1,702 @@
+// The evt console: a page of the gateway that reads its JSON API. No framework: a few views
+// drawn with DOM calls (text is always set as text, never parsed as HTML), a hash router, and
+// the live stream read with fetch so that it can carry the API key.
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+interface EventItem {
+  internal_id: string;
+  id: string | null;
+  name: string;
+  env?: string;
+  received_at: number;
+  ts: number;
+  data?: Json;
+  user?: Json;
+}
+
+interface RunItem {
+  run_id: string;
+  function_id: string;
+  status: string;
+  event_id: string;
+  attempt?: number;
+  output?: Json;
+  error?: Json;
+  started_at?: string | null;
+  ended_at?: string | null;
+  created_at?: string | null;
+  next_at?: string | null;
+  steps?: {
+    id: string;
+    op: string;
+    data: Json;
+    error: Json;
+    attempts: number;
+    updated_at: string | null;
+  }[];
+}
+
+const KEY_STORAGE = "evt.apiKey";
+const main = document.getElementById("main") as HTMLElement;
+const live = document.getElementById("live") as HTMLElement;
+const keyForm = document.getElementById("key-form") as HTMLFormElement;
+const keyInput = document.getElementById("key-input") as HTMLInputElement;
+
+type Child = Node | string | null | undefined | false;
+
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | boolean | ((e: Event) => void)> = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (typeof v === "function") el.addEventListener(k, v);
+    else if (v === true) el.setAttribute(k, "");
+    else if (v !== false) el.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+function apiKey(): string | null {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  const key = apiKey();
+  if (key !== null) headers.set("authorization", `Bearer ${key}`);
+  const res = await fetch(path, { ...init, headers });
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = text === "" ? null : JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  if (res.status === 401) askForKey();
+  if (!res.ok) {
+    const error = (body as { error?: unknown } | null)?.error;
+    throw new HttpError(res.status, typeof error === "string" ? error : `HTTP ${res.status}`);
+  }
+  return body as T;
+}
+
+function askForKey(): void {
+  keyForm.hidden = false;
+  keyInput.focus();
+}
+
+keyForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const key = keyInput.value.trim();
+  if (key === "") return;
+  sessionStorage.setItem(KEY_STORAGE, key);
+  keyInput.value = "";
+  keyForm.hidden = true;
+  connect();
+  void route();
+});
+
+function when(ms: number | string | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  const d = new Date(ms);
+  if (Number.isNaN(d.getTime())) return String(ms);
+  // Today's times without the date: the stream is mostly today.
+  return d.toDateString() === new Date().toDateString()
+    ? d.toLocaleTimeString()
+    : d.toLocaleString();
+}
+
+function pretty(value: Json | undefined): string {
+  return JSON.stringify(value ?? null, null, 2);
+}
+
+function badge(run: Pick<RunItem, "run_id" | "function_id" | "status">): HTMLElement {
+  return h(
+    "a",
+    {
+      class: `badge s-${run.status}`,
+      href: `#/runs/${encodeURIComponent(run.run_id)}`,
+      title: `${run.function_id}: ${run.status}`,
+      "data-run": run.run_id,
+    },
+    `${run.function_id} · ${run.status}`,
+  );
+}
+
+/** Turns an event name filter with `*` wildcards into a test (as triggers read them). */
+function nameTest(filter: string): (name: string) => boolean {
+  if (filter === "") return () => true;
+  if (!filter.includes("*")) return (name) => name === filter;
+  const re = new RegExp(
+    `^${filter
+      .split("*")
+      .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, "\\$&"))
+      .join(".*")}$`,
+  );
+  return (name) => re.test(name);
+}
+
+// --- the live stream -------------------------------------------------------------------
+
+type Listener = (kind: "event" | "run", payload: unknown) => void;
+const listeners = new Set<Listener>();
+let streamAbort: AbortController | null = null;
+
+function connect(): void {
+  streamAbort?.abort();
+  const controller = new AbortController();
+  streamAbort = controller;
+  const headers: Record<string, string> = { accept: "text/event-stream" };
+  const key = apiKey();
+  if (key !== null) headers.authorization = `Bearer ${key}`;
+  const retry = () => {
+    live.className = "live";
+    if (!controller.signal.aborted) setTimeout(connect, 2_000);
+  };
+  fetch("/v1/stream", { headers, signal: controller.signal })
+    .then(async (res) => {
+      if (res.status === 401) {
+        live.textContent = "needs an API key";
+        askForKey();
+        return;
+      }
+      if (!res.ok || res.body === null) {
+        live.textContent = `live updates unavailable (HTTP ${res.status})`;
+        retry();
+        return;
+      }
+      live.textContent = "live";
+      live.className = "live on";
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut = buffer.indexOf("\n\n");
+        while (cut >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          cut = buffer.indexOf("\n\n");
+          let kind = "";
+          let data = "";
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event: ")) kind = line.slice(7);
+            else if (line.startsWith("data: ")) data += line.slice(6);
+          }
+          if ((kind === "event" || kind === "run") && data !== "") {
+            const payload: unknown = JSON.parse(data);
+            for (const l of listeners) l(kind, payload);
+          }
+        }
+      }
+      live.textContent = "reconnecting…";
+      retry();
+    })
+    .catch(() => {
+      if (controller.signal.aborted) return;
+      live.textContent = "reconnecting…";
+      retry();
+    });
+}
+
+/** Listen to the stream while the current view is shown. */
+let viewListeners: Listener[] = [];
+function onStream(l: Listener): void {
+  listeners.add(l);
+  viewListeners.push(l);
+}
+
+// --- views -------------------------------------------------------------------------------
+
+function show(title: string, ...children: Child[]): void {
+  const shown = children.filter(
+    (c): c is Node | string => c !== null && c !== undefined && c !== false,
+  );
+  main.replaceChildren(h("h1", {}, title), ...shown);
+  document.title = `${title} · evt console`;
+}
+
+function failure(err: unknown): HTMLElement {
+  const status = err instanceof HttpError ? ` (HTTP ${err.status})` : "";
+  return h("p", { class: "error", role: "alert" }, `${(err as Error).message}${status}`);
+}
+
+async function streamView(): Promise<void> {
+  const filter = h("input", {
+    type: "search",
+    placeholder: "name, e.g. app/user.* (Enter)",
+    "aria-label": "Filter by event name",
+    value: new URLSearchParams(location.hash.split("?")[1] ?? "").get("name") ?? "",
+  });
+  const body = h("tbody", {});
+  const table = h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { "aria-label": "Events, newest first" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Received"),
+          h("th", {}, "Name"),
+          h("th", {}, "Runs"),
+          h("th", { class: "wide" }, "Id"),
+        ),
+      ),
+      body,
+    ),
+  );
+  const more = h("button", { type: "button" }, "Older events");
+  const status = h("p", { class: "muted" });
+  const rows = new Map<string, HTMLElement>();
+  const runCells = new Map<string, HTMLElement>();
+  let test = nameTest(filter.value.trim());
+  let cursor: string | null = null;
+
+  const row = (e: EventItem, fresh: boolean): HTMLElement => {
+    const runs = h("td", {});
+    runCells.set(e.internal_id, runs);
+    const tr = h(
+      "tr",
+      { "data-event": e.internal_id, class: fresh ? "fresh" : "" },
+      h("td", { class: "when" }, when(e.received_at)),
+      h("td", {}, h("a", { href: `#/events/${encodeURIComponent(e.internal_id)}` }, e.name)),
+      runs,
+      h("td", { class: "mono wide" }, e.id ?? e.internal_id),
+    );
+    rows.set(e.internal_id, tr);
+    return tr;
+  };
+
+  const setRun = (run: RunItem) => {
+    const cell = runCells.get(run.event_id);
+    if (!cell) return;
+    const existing = cell.querySelector(`[data-run="${CSS.escape(run.run_id)}"]`);
+    const b = badge(run);
+    if (existing) existing.replaceWith(b);
+    else cell.append(b);
+  };
+
+  const loadRuns = async (ids: string[]) => {
+    // A few at a time: a page of 50 events is 50 small reads.
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          const { data } = await api<{ data: RunItem[] }>(
+            `/v1/events/${encodeURIComponent(id)}/runs`,
+          );
+          for (const r of data) setRun(r);
+        } catch {
+          // The badge stays empty; the event page shows the error.
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+  };
+
+  const load = async (reset: boolean) => {
+    if (reset) {
+      body.replaceChildren();
+      rows.clear();
+      runCells.clear();
+      cursor = null;
+    }
+    const f = filter.value.trim();
+    const q = new URLSearchParams({ limit: "50" });
+    if (f !== "" && !f.includes("*")) q.set("name", f);
+    if (cursor !== null) q.set("cursor", cursor);
+    try {
+      const page = await api<{ data: EventItem[]; cursor: string | null }>(`/v1/events?${q}`);
+      const shown = page.data.filter((e) => test(e.name));
+      for (const e of shown) if (!rows.has(e.internal_id)) body.append(row(e, false));
+      cursor = page.cursor;
+      more.hidden = cursor === null;
+      status.textContent = rows.size === 0 ? "No events yet. Send one: curl -X POST …/e/<key>" : "";
+      await loadRuns(shown.map((e) => e.internal_id));
+    } catch (err) {
+      status.replaceChildren(failure(err));
+    }
+  };
+
+  filter.addEventListener("keydown", (e) => {
+    if ((e as KeyboardEvent).key !== "Enter") return;
+    test = nameTest(filter.value.trim());
+    void load(true);
+  });
+  more.addEventListener("click", () => void load(false));
+  onStream((kind, payload) => {
+    if (kind === "event") {
+      const e = payload as EventItem;
+      if (!test(e.name) || rows.has(e.internal_id)) return;
+      body.prepend(row(e, true));
+      status.textContent = "";
+    } else {
+      setRun(payload as RunItem);
+    }
+  });
+  show("Stream", h("div", { class: "toolbar" }, filter), status, table, more);
+  await load(true);
+}
+
+async function eventView(id: string): Promise<void> {
+  show("Event", h("p", { class: "muted" }, "Loading…"));
+  try {
+    const [{ data: event }, { data: runs }] = await Promise.all([
+      api<{ data: EventItem }>(`/v1/events/${encodeURIComponent(id)}`),
+      api<{ data: RunItem[] }>(`/v1/events/${encodeURIComponent(id)}/runs`),
+    ]);
+    const runList = h("div", { "aria-label": "Runs" }, ...runs.map(badge));
+    if (runs.length === 0) runList.append(h("span", { class: "muted" }, "No function ran on it."));
+    onStream((kind, payload) => {
+      const run = payload as RunItem;
+      if (kind !== "run" || run.event_id !== id) return;
+      const existing = runList.querySelector(`[data-run="${CSS.escape(run.run_id)}"]`);
+      if (existing) existing.replaceWith(badge(run));
+      else runList.append(badge(run));
+    });
+    show(
+      event.name,
+      h(
+        "dl",
+        {},
+        h("dt", {}, "Internal id"),
+        h("dd", { class: "mono" }, event.internal_id),
+        h("dt", {}, "Id"),
+        h("dd", { class: "mono" }, event.id ?? "—"),
+        h("dt", {}, "Received"),
+        h("dd", {}, when(event.received_at)),
+        h("dt", {}, "Time (ts)"),
+        h("dd", {}, when(event.ts)),
+        h("dt", {}, "Environment"),
+        h("dd", {}, event.env ?? "—"),
+      ),
+      h("h2", {}, "Runs"),
+      runList,
+      h("h2", {}, "Data"),
+      h("pre", { "aria-label": "Event data" }, pretty(event.data)),
+      event.user ? h("h2", {}, "User") : null,
+      event.user ? h("pre", {}, pretty(event.user)) : null,
+    );
+  } catch (err) {
+    show("Event", failure(err));
+  }
+}
+
+async function runView(id: string): Promise<void> {
+  show("Run", h("p", { class: "muted" }, "Loading…"));
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const draw = async () => {
+    if (timer !== null) clearTimeout(timer);
+    let run: RunItem;
+    try {
+      run = (await api<{ data: RunItem }>(`/v1/runs/${encodeURIComponent(id)}`)).data;
+    } catch (err) {
+      show("Run", failure(err));
+      return;
+    }
+    if (!location.hash.startsWith(`#/runs/${encodeURIComponent(id)}`)) return;
+    const message = h("p", { role: "status" });
+    const act = (label: string, method: string, path: string, danger = false) =>
+      h(
+        "button",
+        {
+          type: "button",
+          class: danger ? "danger" : "",
+          click: async () => {
+            try {
+              await api(path, { method });
+              message.textContent = `${label}: done`;
+              await draw();
+            } catch (err) {
+              message.replaceChildren(failure(err));
+            }
+          },
+        },
+        label,
+      );
+    const actions = h("div", { class: "toolbar" });
+    if (run.status === "Running")
+      actions.append(act("Cancel run", "DELETE", `/v1/runs/${encodeURIComponent(id)}`, true));
+    if (run.status === "Failed" || run.status === "Cancelled")
+      actions.append(act("Replay run", "POST", `/v1/runs/${encodeURIComponent(id)}/replay`));
+    const steps = run.steps ?? [];
+    const timeline = h(
+      "ol",
+      { class: "timeline", "aria-label": "Steps" },
+      ...steps.map((s, i) =>
+        h(
+          "li",
+          { class: `op-${s.op}`, "data-step": s.id },
+          h(
+            "div",
+            { class: "step-head" },
+            h("strong", {}, `${i + 1}. ${s.op === "Sleep" ? "sleep" : s.op}`),
+            h("span", { class: "mono muted" }, s.id.slice(0, 12)),
+            h("span", { class: "muted" }, `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`),
+            h("span", { class: "muted" }, when(s.updated_at)),
+          ),
+          s.error !== null
+            ? h("pre", { class: "error" }, pretty(s.error))
+            : s.op === "Sleep"
+              ? null
+              : h("pre", {}, pretty(s.data)),
+        ),
+      ),
+    );
+    if (steps.length === 0) timeline.append(h("li", { class: "muted" }, "No steps memoized yet."));
+    show(
+      run.function_id,
+      h(
+        "dl",
+        {},
+        h("dt", {}, "Status"),
+        h(
+          "dd",
+          {},
+          h("span", { class: `badge s-${run.status}`, "data-status": run.status }, run.status),
+        ),
+        h("dt", {}, "Run id"),
+        h("dd", { class: "mono" }, run.run_id),
+        h("dt", {}, "Event"),
+        h(
+          "dd",
+          {},
+          h(
+            "a",
+            { href: `#/events/${encodeURIComponent(run.event_id)}`, class: "mono" },
+            run.event_id,
+          ),
+        ),
+        h("dt", {}, "Attempt"),
+        h("dd", {}, String(run.attempt ?? 0)),
+        h("dt", {}, "Started"),
+        h("dd", {}, when(run.started_at)),
+        h("dt", {}, "Ended"),
+        h("dd", {}, when(run.ended_at)),
+        run.next_at ? h("dt", {}, "Next call") : null,
+        run.next_at ? h("dd", {}, when(run.next_at)) : null,
+      ),
+      actions,
+      message,
+      h("h2", {}, "Steps"),
+      timeline,
+      run.output !== null && run.output !== undefined ? h("h2", {}, "Output") : null,
+      run.output !== null && run.output !== undefined ? h("pre", {}, pretty(run.output)) : null,
+      run.error !== null && run.error !== undefined ? h("h2", {}, "Error") : null,
+      run.error !== null && run.error !== undefined
+        ? h("pre", { class: "error" }, pretty(run.error))
+        : null,
+    );
+    // Sleeps and retries change a run without a stream message: look again while it runs.
+    if (run.status === "Running") timer = setTimeout(() => void draw(), 2_000);
+  };
+  onStream((kind, payload) => {
+    if (kind === "run" && (payload as RunItem).run_id === id) void draw();
+  });
+  await draw();
+}
+
+async function functionsView(): Promise<void> {
+  show("Functions", h("p", { class: "muted" }, "Loading…"));
+  try {
+    const [{ data: apps }, { data: fns }] = await Promise.all([
+      api<{ data: Record<string, Json>[] }>("/v1/apps"),
+      api<{ data: Record<string, Json>[] }>("/v1/functions"),
+    ]);
+    const appCards = apps.map((a) =>
+      h(
+        "div",
+        { class: "card" },
+        h("h3", {}, String(a.app_id ?? a.id ?? "app")),
+        h(
+          "dl",
+          {},
+          h("dt", {}, "URL"),
+          h("dd", { class: "mono" }, String(a.url ?? "")),
+          h("dt", {}, "SDK"),
+          h("dd", {}, String(a.sdk ?? "—")),
+          h("dt", {}, "Synced"),
+          h("dd", {}, when(a.synced_at as string | null)),
+          a.last_error ? h("dt", {}, "Last sync") : null,
+          a.last_error ? h("dd", { class: "error" }, String(a.last_error)) : null,
+        ),
+      ),
+    );
+    const fnRows = fns.map((f) => {
+      const triggers = Array.isArray(f.triggers) ? f.triggers : [];
+      const warnings = Array.isArray(f.warnings) ? f.warnings : [];
+      return h(
+        "tr",
+        {},
+        h("td", { class: "mono" }, String(f.id)),
+        h("td", {}, String(f.name ?? "")),
+        h(
+          "td",
+          {},
+          ...triggers.map((t) => {
+            const o = (t ?? {}) as Record<string, Json>;
+            const text =
+              typeof o.cron === "string"
+                ? `cron ${o.cron}`
+                : `${String(o.event ?? "?")}${typeof o.expression === "string" ? ` if ${o.expression}` : ""}`;
+            return h("div", { class: "mono" }, text);
+          }),
+        ),
+        h("td", {}, ...warnings.map((w) => h("div", { class: "muted" }, String(w)))),
+      );
+    });
+    show(
+      "Functions",
+      h("h2", {}, `Apps (${apps.length})`),
+      apps.length === 0
+        ? h(
+            "p",
+            { class: "muted" },
+            "No app synced. Start the gateway with --app-url <serve URL>, or PUT the app's URL.",
+          )
+        : h("div", { class: "cards" }, ...appCards),
+      h("h2", {}, `Functions (${fns.length})`),
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "Id"),
+              h("th", {}, "Name"),
+              h("th", {}, "Triggers"),
+              h("th", {}, "Notes"),
+            ),
+          ),
+          h("tbody", {}, ...fnRows),
+        ),
+      ),
+    );
+  } catch (err) {
+    show("Functions", failure(err));
+  }
+}
+
+function sendView(): void {
+  const key = h("input", {
+    type: "text",
+    value: sessionStorage.getItem("evt.eventKey") ?? "console",
+    "aria-label": "Event key",
+    autocomplete: "off",
+  });
+  const editor = h(
+    "textarea",
+    { "aria-label": "Event JSON", spellcheck: "false" },
+    pretty({ name: "app/user.signup", data: { userId: "u_1" } }),
+  );
+  const result = h("div", { role: "status", "aria-live": "polite" });
+  const form = h(
+    "form",
+    {
+      submit: async (e: Event) => {
+        e.preventDefault();
+        result.replaceChildren();
+        let body: unknown;
+        try {
+          body = JSON.parse(editor.value);
+        } catch (err) {
+          result.append(
+            h("p", { class: "error", role: "alert" }, `Not JSON: ${(err as Error).message}`),
+          );
+          return;
+        }
+        sessionStorage.setItem("evt.eventKey", key.value);
+        try {
+          const answer = await api<{ ids: string[] }>(
+            `/e/${encodeURIComponent(key.value || "console")}`,
+            {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify(body),
+            },
+          );
+          result.append(
+            h("p", {}, `Stored: ${answer.ids.length} event${answer.ids.length === 1 ? "" : "s"}`),
+            ...answer.ids.map((id) =>
+              h(
+                "div",
+                {},
+                h("a", { href: `#/events/${encodeURIComponent(id)}`, class: "mono" }, id),
+              ),
+            ),
+          );
+        } catch (err) {
+          result.append(failure(err));
+        }
+      },
+    },
+    h(
+      "div",
+      { class: "toolbar" },
+      h("label", {}, "Event key ", key),
+      h("button", { type: "submit" }, "Send"),
+    ),
+    editor,
+  );
+  show(
+    "Send an event",
+    h(
+      "p",
+      { class: "muted" },
+      "One event or an array, checked by the Event API with the same rules and messages as POST /e/<key>. In dev any key works.",
+    ),
+    form,
+    result,
+  );
+}
+
+async function route(): Promise<void> {
+  for (const l of viewListeners) listeners.delete(l);
+  viewListeners = [];
+  const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
+  const section = path.startsWith("/functions")
+    ? "functions"
+    : path.startsWith("/send")
+      ? "send"
+      : "stream";
+  for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
+    if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  const [, kind, id] = path.split("/");
+  if (kind === "events" && id) return eventView(decodeURIComponent(id));
+  if (kind === "runs" && id) return runView(decodeURIComponent(id));
+  if (kind === "functions") return functionsView();
+  if (kind === "send") return sendView();
+  return streamView();
+}
+
+window.addEventListener("hashchange", () => void route());
+connect();
+void route();

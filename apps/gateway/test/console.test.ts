@@ -1,0 +1,190 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  httpRequest,
+  type RunningGateway,
+  sendEvents,
+  startGatewayProcess,
+  stopProcess,
+  tempDir,
+} from "./helpers";
+import { startAppAndGateway, type TestApp } from "./sdk-apps";
+
+// The console, driven in the Chromium that Debian packages (scripts/services.sh installs it
+// when missing), against a real gateway and the seed app served by the real SDK.
+
+const CHROMIUM = process.env.EVT_CHROMIUM ?? "/usr/bin/chromium";
+const SHOTS = fileURLToPath(new URL("../test-results/console/", import.meta.url));
+
+async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+}
+
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (scripts/services.sh does), or set EVT_CHROMIUM`,
+    );
+  }
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe("the console in a browser (dev)", () => {
+  let gw: RunningGateway | undefined;
+  let app: TestApp | undefined;
+
+  afterAll(async () => {
+    await stopProcess(gw);
+    await app?.close();
+  });
+
+  it("streams a new event without a reload, follows its run's steps in order, cancels and replays it, and the send form shows the Event API's errors", async () => {
+    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")]);
+    app = started.app;
+    gw = started.gw;
+    const page = await browser!.newPage({ viewport: { width: 1100, height: 800 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+
+    await page.goto(`${gw.url}/`);
+    await page.getByRole("status").filter({ hasText: "live" }).waitFor();
+    await page.getByText("No events yet").waitFor();
+
+    // A new event shows up in the stream as it is stored, with its run.
+    const sent = await sendEvents(gw.url, "k", { name: "test/sleep", data: { sleep: "60s" } });
+    expect(sent.status).toBe(200);
+    const id = sent.body.ids![0]!;
+    const row = page.locator(`tr[data-event="${id}"]`);
+    await row.getByRole("link", { name: "test/sleep" }).waitFor();
+    await row.locator(".badge", { hasText: "seed-v4-sleeper" }).waitFor();
+    await shot(page, "stream");
+
+    // The event: its payload and its run.
+    await row.getByRole("link", { name: "test/sleep" }).click();
+    await page.getByRole("heading", { name: "test/sleep" }).waitFor();
+    expect(await page.getByLabel("Event data").textContent()).toContain('"sleep": "60s"');
+    await shot(page, "event");
+
+    // The run: its steps in the order they ran (a step.run, then the sleep it is in).
+    await page.locator(".badge", { hasText: "seed-v4-sleeper" }).click();
+    await page.getByRole("heading", { name: "seed-v4-sleeper" }).waitFor();
+    const steps = page.getByLabel("Steps").locator("li[data-step]");
+    await steps.nth(1).waitFor({ timeout: 15_000 });
+    expect(await steps.evaluateAll((els) => els.map((e) => e.className))).toEqual([
+      "op-StepRun",
+      "op-Sleep",
+    ]);
+    await shot(page, "run");
+
+    // Cancel it, then replay it.
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await page.locator('[data-status="Cancelled"]').waitFor();
+    const runId = page.url().split("#/runs/")[1]!;
+    const cancelled = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${runId}`)).body).data;
+    expect(cancelled.status).toBe("Cancelled");
+    await page.getByRole("button", { name: "Replay run" }).click();
+    await page.locator('[data-status="Running"]').waitFor();
+    await steps.first().waitFor({ timeout: 15_000 });
+
+    // The send form: the Event API's own message for a bad event, nothing stored; then a good one.
+    await page.getByRole("link", { name: "Send" }).click();
+    const editor = page.getByLabel("Event JSON");
+    await editor.fill('{"data": {"a": 1}}');
+    await page.getByRole("button", { name: "Send" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/name/);
+    expect(await alert.textContent()).toMatch(/HTTP 400/);
+    await shot(page, "send-error");
+    await editor.fill("{not json");
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByRole("alert").filter({ hasText: "Not JSON" }).waitFor();
+    await editor.fill('{"name": "console/sent", "data": {"from": "form"}}');
+    await page.getByRole("button", { name: "Send" }).click();
+    await page.getByText("Stored: 1 event").waitFor();
+    const stored = JSON.parse((await httpRequest(`${gw.url}/v1/events?name=console/sent`)).body);
+    expect(stored.data).toHaveLength(1);
+    expect(stored.data[0].data).toEqual({ from: "form" });
+
+    // Functions and apps.
+    await page.getByRole("link", { name: "Functions" }).click();
+    await page.getByRole("cell", { name: "seed-v4-sleeper" }).waitFor();
+    expect(await page.getByText(app.url).count()).toBeGreaterThan(0);
+    await shot(page, "functions");
+
+    // A narrow window keeps the page usable (nothing wider than the viewport but tables).
+    await page.setViewportSize({ width: 380, height: 800 });
+    await page.getByRole("link", { name: "Stream" }).click();
+    await page.locator(`tr[data-event="${id}"]`).waitFor();
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    expect(overflow).toBeLessThanOrEqual(0);
+    await shot(page, "stream-narrow");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
+describe("the console in start mode", () => {
+  let gw: RunningGateway | undefined;
+
+  afterAll(async () => {
+    await stopProcess(gw);
+  });
+
+  it("asks for the API key before reading, then streams; the stream and files refuse what they should", async () => {
+    gw = await startGatewayProcess([
+      "start",
+      "--port",
+      "0",
+      "--data-dir",
+      tempDir("evt-console-start-"),
+      "--dedup",
+      "sqlite",
+      "--store",
+      "sqlite",
+      "--event-key",
+      "ek",
+      "--api-key",
+      "console-key",
+    ]);
+    // The page holds no data and is served to anyone; what it reads needs the key.
+    expect((await httpRequest(`${gw.url}/`)).status).toBe(200);
+    const stream = await httpRequest(`${gw.url}/v1/stream`);
+    expect(stream.status).toBe(401);
+    expect(JSON.parse(stream.body).error).toMatch(/needs an API key/);
+    expect((await httpRequest(`${gw.url}/`, { method: "POST", body: "x" })).status).toBe(405);
+    expect((await httpRequest(`${gw.url}/console/../../etc/passwd`)).status).toBe(404);
+    expect((await httpRequest(`${gw.url}/console/nothing.js`)).status).toBe(404);
+    const js = await httpRequest(`${gw.url}/console/app.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers["content-type"]).toMatch(/javascript/);
+
+    const page = await browser!.newPage();
+    await page.goto(`${gw.url}/`);
+    const key = page.getByPlaceholder("API key");
+    await key.waitFor();
+    await key.fill("console-key");
+    await page.getByRole("button", { name: "Use key" }).click();
+    await page.getByRole("status").filter({ hasText: "live" }).waitFor();
+    const sent = await sendEvents(gw.url, "ek", { name: "start/seen", data: {} });
+    expect(sent.status).toBe(200);
+    await page.locator(`tr[data-event="${sent.body.ids![0]}"]`).waitFor();
+    await shot(page, "start-mode");
+    await page.close();
+  });
+});
