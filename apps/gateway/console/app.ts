@@ -523,25 +523,51 @@ async function functionsView(): Promise<void> {
       api<{ data: Record<string, Json>[] }>("/v1/apps"),
       api<{ data: Record<string, Json>[] }>("/v1/functions"),
     ]);
-    const appCards = apps.map((a) =>
-      h(
+    const appCards = apps.map((a) => {
+      const message = h("p", { role: "status" });
+      const url = String(a.url ?? "");
+      const sync = a.synced_by_gateway
+        ? h(
+            "button",
+            {
+              type: "button",
+              click: async () => {
+                message.textContent = "Syncing…";
+                try {
+                  const { data } = await api<{
+                    data: { ok: boolean | null; error: string | null }[];
+                  }>(`/v1/apps/sync?url=${encodeURIComponent(url)}`, { method: "POST" });
+                  const state = data[0];
+                  message.textContent =
+                    state?.ok === true ? "Synced." : `Sync failed: ${state?.error ?? "unknown"}`;
+                } catch (err) {
+                  message.replaceChildren(failure(err));
+                }
+              },
+            },
+            "Sync now",
+          )
+        : null;
+      return h(
         "div",
-        { class: "card" },
-        h("h3", {}, String(a.app_id ?? a.id ?? "app")),
+        { class: "card", "data-app": url },
+        h("h3", {}, String(a.id ?? "app")),
         h(
           "dl",
           {},
           h("dt", {}, "URL"),
-          h("dd", { class: "mono" }, String(a.url ?? "")),
+          h("dd", { class: "mono" }, url),
           h("dt", {}, "SDK"),
           h("dd", {}, String(a.sdk ?? "—")),
           h("dt", {}, "Synced"),
           h("dd", {}, when(a.synced_at as string | null)),
-          a.last_error ? h("dt", {}, "Last sync") : null,
-          a.last_error ? h("dd", { class: "error" }, String(a.last_error)) : null,
+          h("dt", {}, "Last sync"),
+          h("dd", { class: a.error ? "error" : "" }, a.error ? String(a.error) : "ok"),
         ),
-      ),
-    );
+        sync,
+        message,
+      );
+    });
     const fnRows = fns.map((f) => {
       const triggers = Array.isArray(f.triggers) ? f.triggers : [];
       const warnings = Array.isArray(f.warnings) ? f.warnings : [];
@@ -676,6 +702,176 @@ function sendView(): void {
   );
 }
 
+/** One metric sample: counters and gauges by name and labels, as the text format gives them. */
+type Sample = Map<string, { labels: Record<string, string>; value: number }[]>;
+
+function parseMetrics(text: string): Sample {
+  const out: Sample = new Map();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    const list = out.get(m[1]!) ?? [];
+    list.push({ labels, value: Number(m[3]) });
+    out.set(m[1]!, list);
+  }
+  return out;
+}
+
+function total(sample: Sample, name: string, where: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const { labels, value } of sample.get(name) ?? []) {
+    if (Object.entries(where).every(([k, v]) => labels[k] === v)) sum += value;
+  }
+  return sum;
+}
+
+/** A small line chart of the last values (an SVG polyline). */
+function sparkline(values: number[], label: string): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 120 32");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const max = Math.max(1, ...values);
+  const line = document.createElementNS(ns, "polyline");
+  line.setAttribute(
+    "points",
+    values
+      .map((v, i) => `${(i / Math.max(1, values.length - 1)) * 120},${31 - (v / max) * 30}`)
+      .join(" "),
+  );
+  svg.append(line);
+  return svg;
+}
+
+async function healthView(): Promise<void> {
+  show("Health", h("p", { class: "muted" }, "Loading…"));
+  const history: Record<string, number[]> = { events: [], started: [], failed: [], due: [] };
+  let last: { at: number; events: number; started: number; failed: number } | null = null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const draw = async () => {
+    if (timer !== null) clearTimeout(timer);
+    if (!location.hash.startsWith("#/health")) return;
+    let status: Record<string, Json>;
+    let sample: Sample;
+    try {
+      const [st, metrics] = await Promise.all([
+        api<{ data: Record<string, Json> }>("/v1/status"),
+        (async () => {
+          const headers = new Headers();
+          const key = apiKey();
+          if (key !== null) headers.set("authorization", `Bearer ${key}`);
+          const res = await fetch("/metrics", { headers });
+          if (res.status === 401) askForKey();
+          if (!res.ok) throw new HttpError(res.status, "GET /metrics failed");
+          return res.text();
+        })(),
+      ]);
+      status = st.data;
+      sample = parseMetrics(metrics);
+    } catch (err) {
+      show("Health", failure(err));
+      return;
+    }
+    const now = Date.now();
+    const counts = {
+      events: total(sample, "evt_events_accepted_total"),
+      started: total(sample, "evt_runs_started_total"),
+      failed: total(sample, "evt_runs_finished_total", { status: "failed" }),
+    };
+    if (last !== null) {
+      const secs = Math.max(0.001, (now - last.at) / 1000);
+      for (const k of ["events", "started", "failed"] as const)
+        history[k]!.push(Math.max(0, (counts[k] - last[k]) / secs));
+    }
+    last = { at: now, ...counts };
+    const runs = (status.runs ?? {}) as Record<string, number>;
+    history.due!.push(runs.due ?? 0);
+    for (const k of Object.keys(history)) history[k] = history[k]!.slice(-60);
+    const rate = (k: string) => (history[k]!.at(-1) ?? 0).toFixed(1);
+    const drivers = (status.drivers ?? {}) as Record<string, string>;
+    const failures = (sample.get("evt_runs_finished_total") ?? [])
+      .filter((m) => m.labels.status === "failed" && m.value > 0)
+      .sort((a, b) => b.value - a.value);
+    const chart = (key: string, title: string, unit: string) =>
+      h(
+        "div",
+        { class: "card", "data-chart": key },
+        h("h3", {}, title),
+        h(
+          "div",
+          { class: "figure" },
+          `${key === "due" ? String(history.due!.at(-1) ?? 0) : rate(key)} ${unit}`,
+        ),
+        sparkline(history[key]!, `${title}, the last two minutes`),
+      );
+    show(
+      "Health",
+      h(
+        "dl",
+        {},
+        h("dt", {}, "Mode"),
+        h("dd", {}, String(status.mode ?? "")),
+        h("dt", {}, "Version"),
+        h("dd", {}, String(status.version ?? "")),
+        h("dt", {}, "Stores"),
+        h(
+          "dd",
+          { "data-drivers": "" },
+          `dedup ${drivers.dedup ?? "?"}, events ${drivers.store ?? "?"}, runs ${drivers.runs ?? "?"}`,
+        ),
+        h("dt", {}, "Functions"),
+        h("dd", {}, String(status.functions ?? 0)),
+        h("dt", {}, "Runs"),
+        h(
+          "dd",
+          { "data-runs": "" },
+          `${runs.running ?? 0} running, ${runs.due ?? 0} due (the queue), ${runs.queued ?? 0} queued in all`,
+        ),
+      ),
+      h(
+        "div",
+        { class: "cards charts" },
+        chart("events", "Events stored", "/s"),
+        chart("started", "Runs started", "/s"),
+        chart("failed", "Runs failed", "/s"),
+        chart("due", "Queue depth", "due"),
+      ),
+      h("h2", {}, "Failures by function (since the gateway started)"),
+      failures.length === 0
+        ? h("p", { class: "muted" }, "No run has failed.")
+        : h(
+            "div",
+            { class: "table-wrap" },
+            h(
+              "table",
+              { "aria-label": "Failures by function" },
+              h("thead", {}, h("tr", {}, h("th", {}, "Function"), h("th", {}, "Failed runs"))),
+              h(
+                "tbody",
+                {},
+                ...failures.map((f) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", { class: "mono" }, f.labels.function ?? ""),
+                    h("td", {}, String(f.value)),
+                  ),
+                ),
+              ),
+            ),
+          ),
+    );
+    timer = setTimeout(() => void draw(), 2_000);
+  };
+  await draw();
+}
+
 async function route(): Promise<void> {
   for (const l of viewListeners) listeners.delete(l);
   viewListeners = [];
@@ -684,7 +880,9 @@ async function route(): Promise<void> {
     ? "functions"
     : path.startsWith("/send")
       ? "send"
-      : "stream";
+      : path.startsWith("/health")
+        ? "health"
+        : "stream";
   for (const a of document.querySelectorAll<HTMLAnchorElement>("nav a")) {
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -694,6 +892,7 @@ async function route(): Promise<void> {
   if (kind === "runs" && id) return runView(decodeURIComponent(id));
   if (kind === "functions") return functionsView();
   if (kind === "send") return sendView();
+  if (kind === "health") return healthView();
   return streamView();
 }
 

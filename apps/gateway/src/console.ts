@@ -24,7 +24,7 @@ export type StreamMessage =
 
 /** The console: its static page at `/` and the live stream it reads. */
 export interface GatewayConsole {
-  /** Serves `/`, `/console/*` and `/v1/stream`; `false` for any other route. */
+  /** Serves `/`, `/console/*`, `/v1/stream` and `/v1/status`; `false` for any other route. */
   route(req: IncomingMessage, res: ServerResponse, route: string): boolean;
   /** Send a message to every open stream. */
   publish(message: StreamMessage): void;
@@ -47,6 +47,8 @@ export interface ConsoleOptions {
   heartbeatMs?: number;
   /** Where the built page is. @default `console/` next to the built gateway */
   assetsDir?: URL;
+  /** What `GET /v1/status` answers in `data` (drivers, queue depth, ...). */
+  status?: () => Promise<Record<string, unknown>>;
 }
 
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -139,21 +141,33 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
     res.end(req.method === "HEAD" ? undefined : body);
   }
 
-  function openStream(req: IncomingMessage, res: ServerResponse): void {
+  /** `false` (and the answer sent) unless the request is a GET with the read key. */
+  function readable(req: IncomingMessage, res: ServerResponse, route: string): boolean {
     req.resume();
     if (req.method !== "GET") {
-      sendJson(res, 405, { status: 405, error: "GET /v1/stream only" }, { allow: "GET" });
-      return;
+      sendJson(res, 405, { status: 405, error: `GET ${route} only` }, { allow: "GET" });
+      return false;
     }
     if (!readKeys.open && !readKeys.matches(bearerToken(req.headers.authorization))) {
       sendJson(
         res,
         401,
-        { status: 401, error: "GET /v1/stream needs an API key: Authorization: Bearer <key>" },
+        { status: 401, error: `GET ${route} needs an API key: Authorization: Bearer <key>` },
         { "www-authenticate": "Bearer" },
       );
-      return;
+      return false;
     }
+    return true;
+  }
+
+  async function serveStatus(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!readable(req, res, "/v1/status")) return;
+    const data = { ...(options.status ? await options.status() : {}), streams: streams.size };
+    sendJson(res, 200, { data });
+  }
+
+  function openStream(req: IncomingMessage, res: ServerResponse): void {
+    if (!readable(req, res, "/v1/stream")) return;
     if (streams.size >= maxStreams) {
       sendJson(
         res,
@@ -182,6 +196,19 @@ export function createConsole(options: ConsoleOptions): GatewayConsole {
     route(req, res, route) {
       if (route === "/v1/stream") {
         openStream(req, res);
+        return true;
+      }
+      if (route === "/v1/status") {
+        serveStatus(req, res).catch((err: unknown) => {
+          logger.warn({ err }, "GET /v1/status failed");
+          if (!res.headersSent)
+            sendJson(
+              res,
+              503,
+              { status: 503, error: "status unavailable: a store does not answer; retry" },
+              { "retry-after": "1" },
+            );
+        });
         return true;
       }
       if (route === "/" || route === "/console/:asset") {

@@ -521,6 +521,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     if (parts[1] === "apps" && parts.length === 2) {
       if (method !== "GET") return notAllowed(res, "GET");
       const apps = await runs.listApps();
+      const syncs = new Map(syncer.states().map((s) => [s.url, s]));
       sendJson(res, 200, {
         data: apps.map((a) => ({
           id: a.appId,
@@ -529,7 +530,34 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           framework: a.framework,
           synced_at: a.syncedAt === null ? null : new Date(a.syncedAt).toISOString(),
           error: a.lastError,
+          // Apps of --app-url: this gateway syncs them (and POST /v1/apps/sync can ask it to).
+          synced_by_gateway: syncs.has(a.url),
         })),
+      });
+      return;
+    }
+    if (parts[1] === "apps" && parts[2] === "sync" && parts.length === 3) {
+      if (method !== "POST") return notAllowed(res, "POST");
+      const url = new URL(req.url ?? "/", "http://x").searchParams.get("url");
+      const known = syncer.states().map((s) => s.url);
+      // Only the URLs the gateway was started with: a key must not make it PUT anywhere.
+      if (url !== null && !known.includes(url)) {
+        return notFound(
+          res,
+          `${JSON.stringify(url.slice(0, 300))} is not an app URL this gateway syncs (its --app-url: ${known.length === 0 ? "none" : known.join(", ")})`,
+        );
+      }
+      await syncer.syncNow(url ?? undefined);
+      sendJson(res, 200, {
+        data: syncer
+          .states()
+          .filter((s) => url === null || s.url === url)
+          .map((s) => ({
+            url: s.url,
+            ok: s.ok,
+            error: s.error,
+            at: s.at === null ? null : new Date(s.at).toISOString(),
+          })),
       });
       return;
     }

@@ -20,6 +20,7 @@ import { type LoadedKey, loadKeysFile } from "./keys-file";
 import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
 import { startRetention } from "./retention";
+import { VERSION } from "./version";
 
 /** A running gateway. */
 export interface Gateway {
@@ -149,9 +150,19 @@ export async function startGateway(
     runsActive: () => runs.countActive(Date.now()),
   });
   // The console's live stream reads like the read API: open in dev or with --public-reads.
+  const startedAt = Date.now();
   const consolePage = createConsole({
     readKeys: new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys),
     logger,
+    status: async () => ({
+      mode: config.mode,
+      version: VERSION,
+      started_at: new Date(startedAt).toISOString(),
+      drivers: { dedup: dedup.driver, store: store.driver, runs: runs.driver },
+      functions: functions.dispatcher.size,
+      runs: await runs.countActive(Date.now()),
+      active_here: functions.executor.active,
+    }),
   });
   const functions = createGatewayFunctions({
     config,

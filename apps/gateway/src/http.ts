@@ -37,7 +37,7 @@ export function routeOf(url: string | undefined): string {
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
   // The console: its page, its files and its live stream.
-  if (path === "/" || path === "/v1/stream") return path;
+  if (path === "/" || path === "/v1/stream" || path === "/v1/status") return path;
   if (path.startsWith("/console/")) return "/console/:asset";
   if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
   if (path === "/v1/events" || path === "/v1/envs") return path;
@@ -47,7 +47,13 @@ export function routeOf(url: string | undefined): string {
     return path.slice(slash) === "/runs" ? "/v1/events/:internalId/runs" : "unknown";
   }
   if (path === "/health" || path === "/ready" || path === "/metrics") return path;
-  if (path === "/fn/register" || path === "/dev" || path === "/v1/apps" || path === "/v1/functions")
+  if (
+    path === "/fn/register" ||
+    path === "/dev" ||
+    path === "/v1/apps" ||
+    path === "/v1/apps/sync" ||
+    path === "/v1/functions"
+  )
     return path;
   if (path.startsWith("/v1/functions/") && path.endsWith("/invoke")) {
     const middle = path.slice("/v1/functions/".length, -"/invoke".length);

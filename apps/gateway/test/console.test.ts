@@ -119,11 +119,29 @@ describe("the console in a browser (dev)", () => {
     expect(stored.data).toHaveLength(1);
     expect(stored.data[0].data).toEqual({ from: "form" });
 
-    // Functions and apps.
+    // Functions and apps, and a sync of the app on request.
     await page.getByRole("link", { name: "Functions" }).click();
     await page.getByRole("cell", { name: "seed-v4-sleeper" }).waitFor();
     expect(await page.getByText(app.url).count()).toBeGreaterThan(0);
+    await page.getByRole("button", { name: "Sync now" }).click();
+    await page.getByText("Synced.").waitFor();
     await shot(page, "functions");
+
+    // Health: the stores, the queue, rates as charts, and failures by function.
+    const failed = await sendEvents(gw.url, "k", { name: "test/fatal", data: {} });
+    expect(failed.status).toBe(200);
+    await page.getByRole("link", { name: "Health" }).click();
+    await page.locator("[data-drivers]").waitFor();
+    expect(await page.locator('nav a[aria-current="page"]').textContent()).toBe("Health");
+    expect(await page.locator("[data-drivers]").textContent()).toBe(
+      "dedup sqlite, events sqlite, runs sqlite",
+    );
+    await page.locator('[data-chart="events"] svg polyline').waitFor();
+    await page
+      .getByRole("table", { name: "Failures by function" })
+      .getByRole("cell", { name: "seed-v4-fatal" })
+      .waitFor({ timeout: 15_000 });
+    await shot(page, "health");
 
     // A narrow window keeps the page usable (nothing wider than the viewport but tables).
     await page.setViewportSize({ width: 380, height: 800 });
@@ -170,6 +188,30 @@ describe("the console in start mode", () => {
     expect((await httpRequest(`${gw.url}/`, { method: "POST", body: "x" })).status).toBe(405);
     expect((await httpRequest(`${gw.url}/console/../../etc/passwd`)).status).toBe(404);
     expect((await httpRequest(`${gw.url}/console/nothing.js`)).status).toBe(404);
+    expect((await httpRequest(`${gw.url}/v1/status`)).status).toBe(401);
+    const status = await httpRequest(`${gw.url}/v1/status`, {
+      headers: { authorization: "Bearer console-key" },
+    });
+    expect(JSON.parse(status.body).data).toMatchObject({
+      mode: "start",
+      drivers: { dedup: "sqlite", store: "sqlite", runs: "sqlite" },
+      runs: { queued: 0, due: 0, running: 0 },
+    });
+    // A sync only of the gateway's own --app-url: a key cannot make it PUT anywhere else.
+    const elsewhere = await httpRequest(
+      `${gw.url}/v1/apps/sync?url=${encodeURIComponent("http://169.254.169.254/")}`,
+      { method: "POST", headers: { authorization: "Bearer console-key" } },
+    );
+    expect(elsewhere.status).toBe(404);
+    expect(JSON.parse(elsewhere.body).error).toMatch(/not an app URL this gateway syncs/);
+    expect(
+      (
+        await httpRequest(`${gw.url}/v1/apps/sync`, {
+          headers: { authorization: "Bearer console-key" },
+        })
+      ).status,
+    ).toBe(405);
+    expect((await httpRequest(`${gw.url}/v1/apps/sync`, { method: "POST" })).status).toBe(401);
     const js = await httpRequest(`${gw.url}/console/app.js`);
     expect(js.status).toBe(200);
     expect(js.headers["content-type"]).toMatch(/javascript/);
