@@ -223,6 +223,7 @@ function onStream(l: Listener): void {
 // --- views -------------------------------------------------------------------------------
 
 function show(title: string, ...children: Child[]): void {
+  delete main.dataset.settled;
   const shown = children.filter(
     (c): c is Node | string => c !== null && c !== undefined && c !== false,
   );
@@ -333,6 +334,8 @@ async function streamView(): Promise<void> {
       more.hidden = cursor === null;
       status.textContent = rows.size === 0 ? "No events yet. Send one: curl -X POST …/e/<key>" : "";
       await loadRuns(shown.map((e) => e.internal_id));
+      // For tests and benchmarks: the page and the runs of its rows are drawn.
+      main.dataset.settled = String(rows.size);
     } catch (err) {
       status.replaceChildren(failure(err));
     }
