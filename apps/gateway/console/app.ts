@@ -136,6 +136,15 @@ function badge(run: Pick<RunItem, "run_id" | "function_id" | "status">): HTMLEle
   );
 }
 
+/** Where an event came from, as far as its name tells. */
+function sourceOf(name: string): string {
+  if (name === "inngest/scheduled.timer") return "cron";
+  if (name === "inngest/function.invoked") return "invoke";
+  if (name.startsWith("inngest/")) return "evt";
+  if (name.startsWith("webhook/")) return "webhook";
+  return "event API";
+}
+
 /** Turns an event name filter with `*` wildcards into a test (as triggers read them). */
 function nameTest(filter: string): (name: string) => boolean {
   if (filter === "") return () => true;
@@ -243,6 +252,11 @@ async function streamView(): Promise<void> {
     "aria-label": "Filter by event name",
     value: new URLSearchParams(location.hash.split("?")[1] ?? "").get("name") ?? "",
   });
+  const since = h("input", { type: "datetime-local", "aria-label": "Received since", step: "1" });
+  const until = h("input", { type: "datetime-local", "aria-label": "Received before", step: "1" });
+  const inRange = (e: EventItem) =>
+    (since.value === "" || e.received_at >= new Date(since.value).getTime()) &&
+    (until.value === "" || e.received_at < new Date(until.value).getTime());
   const body = h("tbody", {});
   const table = h(
     "div",
@@ -258,6 +272,7 @@ async function streamView(): Promise<void> {
           {},
           h("th", {}, "Received"),
           h("th", {}, "Name"),
+          h("th", {}, "Source"),
           h("th", {}, "Runs"),
           h("th", { class: "wide" }, "Id"),
         ),
@@ -280,6 +295,7 @@ async function streamView(): Promise<void> {
       { "data-event": e.internal_id, class: fresh ? "fresh" : "" },
       h("td", { class: "when" }, when(e.received_at)),
       h("td", {}, h("a", { href: `#/events/${encodeURIComponent(e.internal_id)}` }, e.name)),
+      h("td", { class: "muted" }, sourceOf(e.name)),
       runs,
       h("td", { class: "mono wide" }, e.id ?? e.internal_id),
     );
@@ -325,6 +341,8 @@ async function streamView(): Promise<void> {
     const f = filter.value.trim();
     const q = new URLSearchParams({ limit: "50" });
     if (f !== "" && !f.includes("*")) q.set("name", f);
+    if (since.value !== "") q.set("since", new Date(since.value).toISOString());
+    if (until.value !== "") q.set("until", new Date(until.value).toISOString());
     if (cursor !== null) q.set("cursor", cursor);
     try {
       const page = await api<{ data: EventItem[]; cursor: string | null }>(`/v1/events?${q}`);
@@ -350,14 +368,27 @@ async function streamView(): Promise<void> {
   onStream((kind, payload) => {
     if (kind === "event") {
       const e = payload as EventItem;
-      if (!test(e.name) || rows.has(e.internal_id)) return;
+      if (!test(e.name) || !inRange(e) || rows.has(e.internal_id)) return;
       body.prepend(row(e, true));
       status.textContent = "";
     } else {
       setRun(payload as RunItem);
     }
   });
-  show("Stream", h("div", { class: "toolbar" }, filter), status, table, more);
+  for (const input of [since, until]) input.addEventListener("change", () => void load(true));
+  show(
+    "Stream",
+    h(
+      "div",
+      { class: "toolbar" },
+      filter,
+      h("label", {}, "since ", since),
+      h("label", {}, "before ", until),
+    ),
+    status,
+    table,
+    more,
+  );
   await load(true);
 }
 
@@ -522,9 +553,11 @@ async function runView(id: string): Promise<void> {
 async function functionsView(): Promise<void> {
   show("Functions", h("p", { class: "muted" }, "Loading…"));
   try {
-    const [{ data: apps }, { data: fns }] = await Promise.all([
+    const [{ data: apps }, { data: fns }, metrics] = await Promise.all([
       api<{ data: Record<string, Json>[] }>("/v1/apps"),
       api<{ data: Record<string, Json>[] }>("/v1/functions"),
+      // Run counts by status come from the metrics (since this gateway started).
+      metricsText().then(parseMetrics, () => null),
     ]);
     const appCards = apps.map((a) => {
       const message = h("p", { role: "status" });
@@ -571,25 +604,77 @@ async function functionsView(): Promise<void> {
         message,
       );
     });
+    const FLOW = [
+      "concurrency",
+      "batchEvents",
+      "idempotency",
+      "rateLimit",
+      "throttle",
+      "debounce",
+      "priority",
+      "cancel",
+      "timeouts",
+      "singleton",
+    ];
     const fnRows = fns.map((f) => {
+      const id = String(f.id);
       const triggers = Array.isArray(f.triggers) ? f.triggers : [];
       const warnings = Array.isArray(f.warnings) ? f.warnings : [];
+      const schedule = (Array.isArray(f.schedule) ? f.schedule : []) as {
+        cron: string;
+        next: string[];
+      }[];
+      const config = (f.config ?? {}) as Record<string, Json>;
+      const flow = FLOW.filter((k) => config[k] !== undefined && config[k] !== null);
+      const counts =
+        metrics === null
+          ? null
+          : ["completed", "failed", "cancelled"].map(
+              (status) =>
+                [
+                  status,
+                  total(metrics, "evt_runs_finished_total", { function: id, status }),
+                ] as const,
+            );
       return h(
         "tr",
-        {},
-        h("td", { class: "mono" }, String(f.id)),
+        { "data-function": id },
+        h("td", { class: "mono" }, id),
         h("td", {}, String(f.name ?? "")),
         h(
           "td",
           {},
           ...triggers.map((t) => {
             const o = (t ?? {}) as Record<string, Json>;
-            const text =
-              typeof o.cron === "string"
-                ? `cron ${o.cron}`
-                : `${String(o.event ?? "?")}${typeof o.expression === "string" ? ` if ${o.expression}` : ""}`;
-            return h("div", { class: "mono" }, text);
+            if (typeof o.cron === "string") {
+              const next = schedule.find((c) => c.cron === o.cron)?.next[0];
+              return h(
+                "div",
+                { class: "mono" },
+                `cron ${o.cron}`,
+                h(
+                  "div",
+                  { class: "muted", "data-next": "" },
+                  next ? `next ${when(next)}` : "no next tick",
+                ),
+              );
+            }
+            return h(
+              "div",
+              { class: "mono" },
+              `${String(o.event ?? "?")}${typeof o.expression === "string" ? ` if ${o.expression}` : ""}`,
+            );
           }),
+        ),
+        h(
+          "td",
+          {},
+          ...flow.map((k) => h("div", { class: "mono" }, `${k}: ${JSON.stringify(config[k])}`)),
+        ),
+        h(
+          "td",
+          { "data-counts": "" },
+          counts === null ? "—" : counts.map(([status, n]) => `${n} ${status}`).join(", "),
         ),
         h("td", {}, ...warnings.map((w) => h("div", { class: "muted" }, String(w)))),
       );
@@ -620,6 +705,8 @@ async function functionsView(): Promise<void> {
               h("th", {}, "Id"),
               h("th", {}, "Name"),
               h("th", {}, "Triggers"),
+              h("th", {}, "Flow"),
+              h("th", {}, "Runs since start"),
               h("th", {}, "Notes"),
             ),
           ),
@@ -705,6 +792,17 @@ function sendView(): void {
   );
 }
 
+/** The gateway's `/metrics` (Prometheus text), with the key when one is set. */
+async function metricsText(): Promise<string> {
+  const headers = new Headers();
+  const key = apiKey();
+  if (key !== null) headers.set("authorization", `Bearer ${key}`);
+  const res = await fetch("/metrics", { headers });
+  if (res.status === 401) askForKey();
+  if (!res.ok) throw new HttpError(res.status, "GET /metrics failed");
+  return res.text();
+}
+
 /** One metric sample: counters and gauges by name and labels, as the text format gives them. */
 type Sample = Map<string, { labels: Record<string, string>; value: number }[]>;
 
@@ -765,15 +863,7 @@ async function healthView(): Promise<void> {
     try {
       const [st, metrics] = await Promise.all([
         api<{ data: Record<string, Json> }>("/v1/status"),
-        (async () => {
-          const headers = new Headers();
-          const key = apiKey();
-          if (key !== null) headers.set("authorization", `Bearer ${key}`);
-          const res = await fetch("/metrics", { headers });
-          if (res.status === 401) askForKey();
-          if (!res.ok) throw new HttpError(res.status, "GET /metrics failed");
-          return res.text();
-        })(),
+        metricsText(),
       ]);
       status = st.data;
       sample = parseMetrics(metrics);

@@ -17,6 +17,7 @@ import {
   functionView,
   handleRegister,
   isFunctionsError,
+  type JsonValue,
   type RunRecord,
   type RunStore,
   runDetailView,
@@ -30,6 +31,7 @@ import { createPostgresRunStore } from "@evt/functions/postgres";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
 import { bearerToken, type DispatchBatch, type EventApi, KeyMatcher } from "@evt/server";
 import type { EventStore } from "@evt/store";
+import { nextTicks } from "@evt/triggers";
 import type { Logger } from "pino";
 import { driverName, type GatewayConfig } from "./config";
 import { prepareDataDir } from "./data-dir";
@@ -104,6 +106,27 @@ export interface GatewayFunctionsOptions {
   /** The dedup store (idempotency keys are claimed in it, shared by the gateways). */
   dedup: DedupStore;
   /** The gateway's own URL, for logs. */
+}
+
+/** The next ticks of a function's cron triggers, in UTC ISO (the console shows them). */
+function scheduleOf(config: JsonValue, now: Date): { cron: string; next: string[] }[] {
+  const triggers =
+    typeof config === "object" && config !== null && !Array.isArray(config)
+      ? config.triggers
+      : null;
+  if (!Array.isArray(triggers)) return [];
+  const out: { cron: string; next: string[] }[] = [];
+  for (const t of triggers) {
+    if (typeof t !== "object" || t === null || Array.isArray(t) || typeof t.cron !== "string")
+      continue;
+    try {
+      out.push({ cron: t.cron, next: nextTicks(t.cron, now, 3).map((d) => d.toISOString()) });
+    } catch {
+      // Registration checked it; a schedule this version cannot read lists no ticks.
+      out.push({ cron: t.cron, next: [] });
+    }
+  }
+  return out;
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<string | "too_large" | "timeout"> {
@@ -565,7 +588,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (method !== "GET") return notAllowed(res, "GET");
       const [apps, fns] = await Promise.all([runs.listApps(), runs.listFunctions()]);
       const appIds = new Map(apps.map((a) => [a.url, a.appId]));
-      sendJson(res, 200, { data: fns.map((f) => functionView(f, appIds.get(f.appUrl) ?? null)) });
+      const now = new Date();
+      sendJson(res, 200, {
+        data: fns.map((f) => ({
+          ...functionView(f, appIds.get(f.appUrl) ?? null),
+          schedule: scheduleOf(f.config, now),
+        })),
+      });
       return;
     }
     if (parts[1] === "runs" && parts.length === 3) {

@@ -52,7 +52,9 @@ describe("the console in a browser (dev)", () => {
   });
 
   it("streams a new event without a reload, follows its run's steps in order, cancels and replays it, and the send form shows the Event API's errors", async () => {
-    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")]);
+    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
+      cron: "TZ=Europe/Paris 0 12 * * 5",
+    });
     app = started.app;
     gw = started.gw;
     const page = await browser!.newPage({ viewport: { width: 1100, height: 800 } });
@@ -71,6 +73,18 @@ describe("the console in a browser (dev)", () => {
     await row.getByRole("link", { name: "test/sleep" }).waitFor();
     await row.locator(".badge", { hasText: "seed-v4-sleeper" }).waitFor();
     await shot(page, "stream");
+
+    expect(await row.locator("td").nth(2).textContent()).toBe("event API");
+    // A time filter: nothing was received since tomorrow.
+    const tomorrow = new Date(Date.now() + 86_400_000);
+    const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000)
+      .toISOString()
+      .slice(0, 19);
+    await page.getByLabel("Received since").fill(local);
+    await page.getByText("No events yet").waitFor();
+    expect(await row.count()).toBe(0);
+    await page.getByLabel("Received since").fill("");
+    await row.waitFor();
 
     // The event: its payload and its run.
     await row.getByRole("link", { name: "test/sleep" }).click();
@@ -123,6 +137,24 @@ describe("the console in a browser (dev)", () => {
     await page.getByRole("link", { name: "Functions" }).click();
     await page.getByRole("cell", { name: "seed-v4-sleeper" }).waitFor();
     expect(await page.getByText(app.url).count()).toBeGreaterThan(0);
+    // Triggers with a cron's next tick, flow settings, and run counts by status.
+    const minutely = page.locator('tr[data-function="seed-v4-minutely"]');
+    expect(await minutely.locator("[data-next]").textContent()).toMatch(/^next /);
+    const listed = JSON.parse((await httpRequest(`${gw.url}/v1/functions`)).body).data;
+    const cronFn = listed.find((f: { id: string }) => f.id === "seed-v4-minutely");
+    const next = new Date(cronFn.schedule[0].next[0]);
+    // Friday 12:00 in Paris: 10:00 or 11:00 UTC.
+    expect([next.getUTCDay(), [10, 11].includes(next.getUTCHours())]).toEqual([5, true]);
+    expect(next.getTime()).toBeGreaterThan(Date.now());
+    expect(await page.locator('tr[data-function="seed-v4-cancellable"]').textContent()).toContain(
+      "cancel:",
+    );
+    expect(await page.locator('tr[data-function="seed-v4-once-per-user"]').textContent()).toContain(
+      'idempotency: "event.data.userId"',
+    );
+    expect(
+      await page.locator('tr[data-function="seed-v4-sleeper"] [data-counts]').textContent(),
+    ).toContain("1 cancelled");
     await page.getByRole("button", { name: "Sync now" }).click();
     await page.getByText("Synced.").waitFor();
     await shot(page, "functions");

@@ -64,8 +64,6 @@ export function runDetailView(
 /** Config keys of a registered function that evt does not act on yet, and what happens instead. */
 const NOT_YET: Record<string, string> = {
   batchEvents: "batching is not supported yet: each event starts its own run",
-  cancel:
-    "cancelOn is not supported yet: runs are not cancelled by events (DELETE /v1/runs/:id works)",
   concurrency:
     "concurrency limits are not enforced yet: runs are called as the gateway's --max-concurrent-runs allows",
   rateLimit: "rateLimit is not supported yet: every matching event starts a run",
