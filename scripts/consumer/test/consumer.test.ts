@@ -19,13 +19,13 @@ import {
   sh,
 } from "../project.ts";
 
-// Two consumer projects for the whole file, installed at once from one pack (one pnpm call):
-// `app` holds only the tarballs and @types/node (the strict TypeScript check must see no driver
-// library), `examples` also the inngest SDK that the quick start's snippet uses.
+// One consumer project for the whole file: pack (one pnpm call) + one npm install of the
+// tarballs and @types/node, nothing else (the strict TypeScript check must see no driver library).
 let base = "";
 let app = "";
-let examples = "";
 let tarballs: Record<string, string> = {};
+/** The README examples that run here (the others name the test that runs them). */
+const EXAMPLES_HERE = EXAMPLES.filter((e) => !e.runBy);
 const timings: Record<string, number> = {};
 
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -41,23 +41,14 @@ beforeAll(async () => {
   assertBuilt();
   base = await mkdtemp(join(tmpdir(), "evt-consumer-"));
   app = join(base, "app");
-  examples = join(base, "examples");
   tarballs = await timed("pack", () => packAll(join(base, "tarballs")));
-  const files = Object.fromEntries(EXAMPLES.map((e) => [e.file, e.file]));
-  await Promise.all([
-    timed("install app", async () =>
-      createConsumer(app, Object.values(tarballs), {
-        extra: [await pinned("package.json", "@types/node")],
-        files: { [FIXTURE]: "." },
-      }),
-    ),
-    timed("install examples", async () =>
-      createConsumer(examples, Object.values(tarballs), {
-        extra: [await pinned("examples/functions/package.json", "inngest")],
-        files: { ...files, [`${FIXTURE}/event-api.mjs`]: "event-api.mjs" },
-      }),
-    ),
-  ]);
+  const examples = Object.fromEntries(EXAMPLES_HERE.map((e) => [e.file, e.file]));
+  await timed("install", async () =>
+    createConsumer(app, Object.values(tarballs), {
+      extra: [await pinned("package.json", "@types/node")],
+      files: { [FIXTURE]: ".", ...examples },
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -234,7 +225,7 @@ describe("the READMEs' examples, run as pasted in a project made from the tarbal
   beforeAll(async () => {
     // The Event API the sending examples talk to (the installed @evt/server, a free port).
     const child = spawn(process.execPath, ["event-api.mjs"], {
-      cwd: examples,
+      cwd: app,
       env: consumerEnv(),
       stdio: ["ignore", "pipe", "inherit"],
     });
@@ -250,11 +241,11 @@ describe("the READMEs' examples, run as pasted in a project made from the tarbal
     api?.kill("SIGTERM");
   });
 
-  for (const example of EXAMPLES) {
+  for (const example of EXAMPLES_HERE) {
     it(`${example.file} prints what its README says`, async () => {
       const env = { ...consumerEnv(), ...example.sendsTo?.(url) };
       const { stdout, stderr } = await timed(example.file, () =>
-        sh(process.execPath, [example.file], { cwd: examples, env, timeoutMs: 30_000 }),
+        sh(process.execPath, [example.file], { cwd: app, env, timeoutMs: 30_000 }),
       );
       const lines = stdout.trimEnd().split("\n");
       expect(lines, `${example.file} printed:\n${stdout}\nstderr:\n${stderr}`).toHaveLength(
