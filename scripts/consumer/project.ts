@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { cp, mkdir, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { cp, mkdir, readdir, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -9,8 +9,8 @@ const run = promisify(execFile);
 
 /** Repository root. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** Files copied into the consumer project (check.mjs, check.cjs, types.mts, ...). */
-export const FIXTURE = fileURLToPath(new URL("./fixture/", import.meta.url));
+/** Files copied into the consumer project (check.mjs, check.cjs, types.mts, ...), from ROOT. */
+export const FIXTURE = "scripts/consumer/fixture";
 
 /** The publishable packages: name -> directory (not @evt/gateway, which is private). */
 export const PACKAGES: Record<string, string> = {
@@ -44,13 +44,14 @@ export function consumerEnv(): NodeJS.ProcessEnv {
 export async function sh(
   file: string,
   args: readonly string[],
-  options: { cwd: string; env?: NodeJS.ProcessEnv },
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number },
 ): Promise<{ stdout: string; stderr: string }> {
   try {
     return await run(file, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       maxBuffer: 64 * 1024 * 1024,
+      timeout: options.timeoutMs ?? 0,
     });
   } catch (error) {
     const e = error as { stdout?: string; stderr?: string; message: string };
@@ -109,16 +110,40 @@ export async function packedManifest(tarball: string): Promise<Record<string, un
 
 /**
  * A fresh npm project in `dir` with every tarball installed in one `npm install` (so their
- * `@evt/*` dependencies resolve to each other) and the fixture files copied in.
+ * `@evt/*` dependencies resolve to each other), plus the registry packages in `extra`
+ * (`name@range`), then `files` copied in (paths in the repository -> paths in the project).
  */
-export async function createConsumer(dir: string, tarballs: readonly string[]): Promise<void> {
+export async function createConsumer(
+  dir: string,
+  tarballs: readonly string[],
+  options: { extra?: readonly string[]; files?: Record<string, string> } = {},
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const env = consumerEnv();
   await sh("npm", ["init", "-y"], { cwd: dir, env });
   await sh(
     "npm",
-    ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", ...tarballs],
+    [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--prefer-offline",
+      "--loglevel=error",
+      ...tarballs,
+      ...(options.extra ?? []),
+    ],
     { cwd: dir, env },
   );
-  await cp(FIXTURE, dir, { recursive: true });
+  for (const [from, to] of Object.entries(options.files ?? {})) {
+    await mkdir(dirname(join(dir, to)), { recursive: true });
+    await cp(join(ROOT, from), join(dir, to), { recursive: true });
+  }
+}
+
+/** `name@range` of a dependency as the repository pins it (`package.json` at `manifest`). */
+export async function pinned(manifest: string, name: string): Promise<string> {
+  const json = JSON.parse(await readFile(join(ROOT, manifest), "utf8"));
+  const range = json.dependencies?.[name] ?? json.devDependencies?.[name];
+  if (typeof range !== "string") throw new Error(`${manifest} does not depend on ${name}`);
+  return `${name}@${range}`;
 }

@@ -16,6 +16,7 @@ import { freePort } from "./sdk-apps";
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const README = readFileSync(`${ROOT}README.md`, "utf8");
 const EXAMPLE = `${ROOT}examples/functions/app.mjs`;
+const SEND = `${ROOT}examples/functions/send.mjs`;
 
 describe("the README's functions quick start, as written", () => {
   let gw: RunningGateway | undefined;
@@ -33,6 +34,7 @@ describe("the README's functions quick start, as written", () => {
       `curl -X POST http://127.0.0.1:8288/e/dev-key -d '{"name":"app/user.signup","data":{"userId":"u1"}}'`,
     );
     expect(README).toContain("welcome email sent to u1");
+    expect(README).toContain("INNGEST_DEV=1 node examples/functions/send.mjs");
     expect(README).toContain(
       '"function_id":"my-app-user-onboarding","status":"Completed","output":{"onboarded":"u1"}',
     );
@@ -93,5 +95,49 @@ describe("the README's functions quick start, as written", () => {
     expect(runs.data).toMatchObject([
       { function_id: "my-app-user-onboarding", status: "Completed", output: { onboarded: "u1" } },
     ]);
+  });
+
+  it("runs examples/functions/send.mjs, the README's SDK snippet: the inngest SDK sends to evt-gateway dev with no key", async () => {
+    const sender = await startGatewayProcess([
+      "dev",
+      "--port",
+      String(await freePort()),
+      "--data-dir",
+      tempDir("evt-qs-send-"),
+    ]);
+    try {
+      const { stdout, stderr, code } = await new Promise<{
+        stdout: string;
+        stderr: string;
+        code: number | null;
+      }>((resolve) => {
+        const child = spawn(process.execPath, [SEND], {
+          cwd: ROOT,
+          // INNGEST_BASE_URL: the README's 8288 may be taken here; the SDK reads it as documented
+          env: { PATH: process.env.PATH ?? "", INNGEST_DEV: "1", INNGEST_BASE_URL: sender.url },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+        });
+        child.stderr.on("data", (c: Buffer) => {
+          err += c.toString();
+        });
+        child.once("exit", (exitCode) => resolve({ stdout: out, stderr: err, code: exitCode }));
+      });
+      expect(code, stderr).toBe(0);
+      const id = /^\[ '([0-9A-HJKMNP-TV-Z]{26})' \]$/.exec(stdout.trim())?.[1];
+      expect(id, stdout).toBeDefined();
+      const stored = await httpRequest(`${sender.url}/v1/events/${id}`);
+      expect(stored.status).toBe(200);
+      expect(JSON.parse(stored.body).data).toMatchObject({
+        name: "app/user.signup",
+        data: { userId: "u1" },
+      });
+    } finally {
+      await stopProcess(sender);
+    }
   });
 });

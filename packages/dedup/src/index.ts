@@ -1,11 +1,19 @@
 export { createMemoryStore, type MemoryStoreOptions } from "./drivers/memory.js";
 export {
   createPostgresStore,
+  type PgPool,
+  type PgPoolClient,
+  type PgResult,
   type PostgresStore,
   type PostgresStoreOptions,
 } from "./drivers/postgres.js";
-export { createRedisStore, type RedisStoreOptions } from "./drivers/redis.js";
-export { createSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./drivers/sqlite.js";
+export { createRedisStore, type RedisClient, type RedisStoreOptions } from "./drivers/redis.js";
+export {
+  createSqliteStore,
+  type SqliteDatabase,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from "./drivers/sqlite.js";
 export {
   DedupError,
   type DedupErrorCode,

@@ -1,5 +1,8 @@
 export {
   createPostgresStore,
+  type PgPool,
+  type PgPoolClient,
+  type PgResult,
   type PostgresStore,
   type PostgresStoreOptions,
 } from "./drivers/postgres.js";

@@ -1,3 +1,8 @@
-export { createSqliteStore, type SqliteStore, type SqliteStoreOptions } from "./drivers/sqlite.js";
+export {
+  createSqliteStore,
+  type SqliteDatabase,
+  type SqliteStore,
+  type SqliteStoreOptions,
+} from "./drivers/sqlite.js";
 export { DedupError, type DedupErrorCode } from "./errors.js";
 export type { ClaimEntry, ClaimResult, DedupStore } from "./types.js";

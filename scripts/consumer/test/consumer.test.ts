@@ -1,22 +1,31 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXAMPLES } from "../examples.ts";
 import {
   assertBuilt,
   consumerEnv,
   createConsumer,
+  FIXTURE,
   PACKAGES,
   packAll,
   packedManifest,
+  pinned,
   ROOT,
   sh,
 } from "../project.ts";
 
-// One consumer project for the whole file: pack (one pnpm call) + one npm install.
+// One consumer project for the whole file: pack (one pnpm call) + one npm install of the
+// tarballs and @types/node, nothing else (the strict TypeScript check must see no driver library).
 let base = "";
 let app = "";
 let tarballs: Record<string, string> = {};
+/** The README examples that run here (the others name the test that runs them). */
+const EXAMPLES_HERE = EXAMPLES.filter((e) => !e.runBy);
 const timings: Record<string, number> = {};
 
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
@@ -33,7 +42,13 @@ beforeAll(async () => {
   base = await mkdtemp(join(tmpdir(), "evt-consumer-"));
   app = join(base, "app");
   tarballs = await timed("pack", () => packAll(join(base, "tarballs")));
-  await timed("install", () => createConsumer(app, Object.values(tarballs)));
+  const examples = Object.fromEntries(EXAMPLES_HERE.map((e) => [e.file, e.file]));
+  await timed("install", async () =>
+    createConsumer(app, Object.values(tarballs), {
+      extra: [await pinned("package.json", "@types/node")],
+      files: { [FIXTURE]: ".", ...examples },
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -174,20 +189,23 @@ describe("the packed @evt/* packages in a project outside the monorepo", () => {
     expectReport(report, ".cjs");
   });
 
-  it("type-check for a strict nodenext TypeScript consumer (import and require)", async () => {
+  it("type-check for a strict nodenext TypeScript consumer (import and require), declarations included", async () => {
     const tsc = join(ROOT, "node_modules", ".bin", "tsc");
     await stat(tsc);
-    // --skipLibCheck: lib-checking zod's own .d.ts alone takes ~15 s here. The consumer's
-    // files are checked strictly, and a @ts-expect-error in them fails if types were `any`.
+    // No --skipLibCheck: the packages' .d.ts (and what they import) are checked too, as in a
+    // consumer's project with the default settings. The project has no driver library, so a
+    // declaration importing pg, ioredis or better-sqlite3 types fails here with TS2307/TS7016.
+    for (const lib of ["pg", "ioredis", "better-sqlite3", "@types/pg", "@types/better-sqlite3"]) {
+      expect(existsSync(join(app, "node_modules", lib)), `${lib} is installed`).toBe(false);
+    }
     const args = ["--module", "nodenext", "--moduleResolution", "nodenext", "--noEmit", "--strict"];
+    const files = ["types.mts", "types.cts", "drivers.mts"];
     const { stdout } = await timed("tsc", () =>
-      sh(tsc, [...args, "--skipLibCheck", "--listFiles", "types.mts", "types.cts"], {
-        cwd: app,
-        env: consumerEnv(),
-      }),
+      sh(tsc, [...args, "--listFiles", ...files], { cwd: app, env: consumerEnv() }),
     );
     const list = stdout.trim().split("\n");
     expect(list.filter((line) => line.includes("error TS"))).toEqual([]);
+    expect(list).toContain(join(app, "node_modules/@evt/dedup/dist/sqlite.d.ts"));
     // The declarations come from the installed packages, both flavours, none from the repo.
     expect(list).toContain(join(app, "node_modules/@evt/server/dist/index.d.ts"));
     expect(list).toContain(join(app, "node_modules/@evt/server/dist/index.d.cts"));
@@ -198,4 +216,52 @@ describe("the packed @evt/* packages in a project outside the monorepo", () => {
     );
     expect(fromRepo).toEqual([]);
   });
+});
+
+describe("the READMEs' examples, run as pasted in a project made from the tarballs", () => {
+  let api: ChildProcess | undefined;
+  let url = "";
+
+  beforeAll(async () => {
+    // The Event API the sending examples talk to (the installed @evt/server, a free port).
+    const child = spawn(process.execPath, ["event-api.mjs"], {
+      cwd: app,
+      env: consumerEnv(),
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    api = child;
+    const lines = createInterface({ input: child.stdout });
+    url = await new Promise<string>((resolve, reject) => {
+      lines.once("line", resolve);
+      child.once("exit", (code) => reject(new Error(`event-api.mjs exited (${code})`)));
+    });
+  });
+
+  afterAll(() => {
+    api?.kill("SIGTERM");
+  });
+
+  for (const example of EXAMPLES_HERE) {
+    it(`${example.file} prints what its README says`, async () => {
+      const env = { ...consumerEnv(), ...example.sendsTo?.(url) };
+      const { stdout, stderr } = await timed(example.file, () =>
+        sh(process.execPath, [example.file], { cwd: app, env, timeoutMs: 30_000 }),
+      );
+      const lines = stdout.trimEnd().split("\n");
+      expect(lines, `${example.file} printed:\n${stdout}\nstderr:\n${stderr}`).toHaveLength(
+        example.output.length,
+      );
+      example.output.forEach((pattern, i) => {
+        expect(lines[i], `line ${i + 1} of ${example.file}`).toMatch(pattern);
+      });
+      if (example.sendsTo) {
+        // The id it printed is an event the API stored, as sent.
+        const id = /'([0-9A-Z]{26})'/.exec(lines[0] ?? "")?.[1];
+        const res = await fetch(`${url}/v1/events/${id}`);
+        expect(res.status).toBe(200);
+        const { data } = (await res.json()) as { data: { name: string; data: unknown } };
+        expect(data).toMatchObject({ name: "app/user.signup", data: { userId: "u1" } });
+      }
+    });
+  }
 });

@@ -6,12 +6,35 @@ import { checkEntries, checkTtl, expand, planBatch } from "../validate.js";
 import { claimSql, releaseSql, schemaSql, sweepSql } from "./postgres-sql.js";
 import { checkNamespace, quoteTable } from "./sql-names.js";
 
+/** A query result, as far as this driver reads it. */
+export interface PgResult {
+  rows: unknown[];
+  rowCount: number | null;
+}
+
+/** A client checked out of a pool (for the schema transaction). */
+export interface PgPoolClient {
+  query(text: string, values?: unknown[]): Promise<PgResult>;
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * The parts of a `pg` `Pool` this driver uses. Any `new pg.Pool(...)` fits; the type is
+ * structural so that these declarations import nothing from `pg` (a TypeScript consumer needs
+ * neither it nor `@types/pg` unless they use this driver).
+ */
+export interface PgPool {
+  query(text: string, values?: unknown[]): Promise<PgResult>;
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+}
+
 /** Options of {@link createPostgresStore}: give `url` (the store owns a pool) or `pool`. */
 export interface PostgresStoreOptions {
   /** Connection string, e.g. `postgres://user@127.0.0.1:5432/db`. */
   url?: string;
   /** A `pg.Pool` to use instead of `url`. The store never ends it. */
-  pool?: Pool;
+  pool?: PgPool;
   /** Table name, optionally `schema.table`. Created with its index on first use. @default "evt_dedup" */
   table?: string;
   /** Namespace column value, so several tenants can share one table. @default "" */
@@ -33,8 +56,11 @@ export interface PostgresStoreOptions {
    * @default false
    */
   unlogged?: boolean;
-  /** Extra `pg.Pool` options for the pool made from `url` (e.g. `max`, `ssl`). */
-  poolOptions?: PoolConfig;
+  /**
+   * Extra `pg.Pool` options (`PoolConfig` of `pg`) for the pool made from `url` (e.g. `max`,
+   * `ssl`). Typed `object` so that these declarations need no `@types/pg`.
+   */
+  poolOptions?: object;
 }
 
 /** The PostgreSQL store: a {@link DedupStore} plus schema and sweep controls. */
@@ -79,7 +105,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const owned = options.pool === undefined;
   const sql = { claim: claimSql(T), release: releaseSql(T), sweep: sweepSql(T) };
 
-  let pool: Pool | undefined = options.pool;
+  // structural in the options (see PgPool); the driver itself works with pg's own types
+  let pool = options.pool as unknown as Pool | undefined;
   let creating: Promise<Pool> | undefined;
   let migrated: Promise<void> | undefined;
   let closed = false;
@@ -95,7 +122,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         max: 10,
         connectionTimeoutMillis: timeoutMs,
         statement_timeout: timeoutMs,
-        ...options.poolOptions,
+        ...(options.poolOptions as PoolConfig | undefined),
       });
       p.on("error", () => {}); // an idle client lost its server: the pool drops it and reconnects
       pool = p;

@@ -5,6 +5,23 @@ import type { ClaimResult, DedupStore } from "../types.js";
 import { checkEntries, checkTtl, expand, planBatch } from "../validate.js";
 import { CLAIM_BATCH, type LuaScript, RELEASE_BATCH, RELEASE_ONE } from "./redis-scripts.js";
 
+/**
+ * The parts of an ioredis `Redis` or `Cluster` this driver uses. Any `new Redis(...)` or
+ * `new Cluster(...)` fits; the type is structural so that these declarations import nothing
+ * from `ioredis` (a TypeScript consumer needs it only when they use this driver).
+ */
+export interface RedisClient {
+  readonly status: string;
+  readonly isCluster: boolean;
+  connect(): Promise<unknown>;
+  once(event: "ready" | "end", listener: () => void): unknown;
+  off(event: "ready" | "end", listener: () => void): unknown;
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  ping(): Promise<string>;
+}
+
 /** Options of {@link createRedisStore}: give `url` (the store owns a connection) or `client`. */
 export interface RedisStoreOptions {
   /** Connection URL, e.g. `redis://127.0.0.1:6379/0` or `rediss://...`. */
@@ -15,7 +32,7 @@ export interface RedisStoreOptions {
    * `enableOfflineQueue: false` and `autoResendUnfulfilledCommands: false` (the store waits for
    * the `ready` state itself and never sends while disconnected).
    */
-  client?: Redis | Cluster;
+  client?: RedisClient;
   /**
    * Prepended to every key so tenants sharing a server never collide. A NUL byte always follows
    * it (`<prefix>\0<key>`), so nested prefixes (`a:` and `a:b:`) cannot produce the same Redis
@@ -28,8 +45,11 @@ export interface RedisStoreOptions {
    * @default 2000
    */
   timeoutMs?: number;
-  /** Extra ioredis options for the connection made from `url` (they override the store's). */
-  redisOptions?: RedisOptions;
+  /**
+   * Extra ioredis options (`RedisOptions`) for the connection made from `url` (they override
+   * the store's). Typed `object` so that these declarations need no `ioredis`.
+   */
+  redisOptions?: object;
 }
 
 const DRIVER = "redis";
@@ -73,7 +93,8 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
   const prefix = `${given}\u0000`;
   const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
   const owned = options.client === undefined;
-  let client: Client | undefined = options.client;
+  // structural in the options (see RedisClient); the driver itself works with ioredis's types
+  let client = options.client as unknown as Client | undefined;
   let creating: Promise<Client> | undefined;
   let closed = false;
   let lastError: Error | undefined;
@@ -92,7 +113,7 @@ export function createRedisStore(options: RedisStoreOptions): DedupStore {
         connectTimeout: timeoutMs,
         commandTimeout: timeoutMs,
         retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
-        ...options.redisOptions,
+        ...(options.redisOptions as RedisOptions | undefined),
       });
       c.on("error", (err: Error) => {
         lastError = err;

@@ -7,6 +7,21 @@ import { checkNamespace, quoteTable } from "./sql-names.js";
 
 type Database = BetterSqlite3.Database;
 
+/**
+ * The parts of a `better-sqlite3` `Database` this driver uses. Any `new Database(...)` from
+ * `better-sqlite3` fits; the type is structural so that these declarations import nothing from
+ * `better-sqlite3` (a TypeScript consumer needs neither it nor `@types/better-sqlite3` unless
+ * they use this driver).
+ */
+export interface SqliteDatabase {
+  prepare(sql: string): unknown;
+  exec(sql: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction(fn: (...args: never[]) => unknown): unknown;
+  close(): unknown;
+  readonly open: boolean;
+}
+
 /** Options of {@link createSqliteStore}: give `path` (the store opens the file) or `database`. */
 export interface SqliteStoreOptions {
   /** File to open (created if missing). `":memory:"` works but is not shared between processes. */
@@ -15,7 +30,7 @@ export interface SqliteStoreOptions {
    * An open better-sqlite3 database to use instead of `path`. The store leaves its pragmas
    * alone and never closes it (you do).
    */
-  database?: Database;
+  database?: SqliteDatabase;
   /** Table name (a plain identifier). @default "evt_dedup" */
   table?: string;
   /** Namespace column value, so several tenants can share one table. @default "" */
@@ -124,7 +139,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   async function open(): Promise<Prepared> {
     let db: Database;
     if (options.database) {
-      db = options.database;
+      db = options.database as unknown as Database; // structural in the options, see SqliteDatabase
     } else {
       const Database = await importLib<typeof BetterSqlite3>(
         DRIVER,
