@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { join } from "node:path";
 import type { RunStore } from "@evt/functions";
 import { createEventApi, type EventApiHooks, KeyMatcher } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
@@ -12,6 +13,7 @@ import {
 } from "./config";
 import { createConsole, type GatewayConsole } from "./console";
 import { createCorsPolicy } from "./cors";
+import { createOutbox, DISPATCH_MARK_FILE } from "./dispatch-mark";
 import { type GatewayStores, openStores } from "./drivers";
 import { createGatewayFunctions, openRunStore } from "./functions";
 import { hostPolicy, isLoopback } from "./host-policy";
@@ -150,6 +152,10 @@ export async function startGateway(
     runsActive: () => runs.countActive(Date.now()),
   });
   // The console's live stream reads like the read API: open in dev or with --public-reads.
+  const outbox =
+    !givenStores && !givenRuns && store.driver === "sqlite" && runs.driver === "sqlite"
+      ? createOutbox(join(config.dataDir, DISPATCH_MARK_FILE), logger)
+      : null;
   const startedAt = Date.now();
   const consolePage = createConsole({
     readKeys: new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys),
@@ -194,7 +200,20 @@ export async function startGateway(
     logger,
     hooks: dev ? withDevEventLog(metrics.hooks, logger) : metrics.hooks,
     dispatch: async (batch) => {
-      const created = await functions.dispatch(batch);
+      const done = outbox?.mark.begin(batch.events, batch.env);
+      let created: Awaited<ReturnType<typeof functions.dispatch>>;
+      try {
+        // Test-only failpoint: die between storing events and creating their runs.
+        if (process.env.EVT_FAILPOINT === "kill-before-dispatch")
+          process.kill(process.pid, "SIGKILL");
+        created = await functions.dispatch(batch);
+      } catch (err) {
+        // The events are stored (the client gets 503): keep the mark before them, and try
+        // their runs again until the run store takes them.
+        if (done) outbox!.retry(batch, done);
+        throw err;
+      }
+      done?.();
       if (consolePage.streams === 0) return;
       for (const e of batch.events) {
         consolePage.publish({
@@ -222,6 +241,9 @@ export async function startGateway(
       }
     },
   });
+  // On SQLite (one gateway, events and runs in two files): re-dispatch what a crash left
+  // between an event's commit and its runs'. See createDispatchMark.
+  if (outbox !== null) await outbox.recover(store, (batch) => functions.dispatch(batch), logger);
   const hosts = hostPolicy(config);
   for (const warning of hosts.warnings) logger.warn({ host: config.host }, warning);
   let listener: Listener;
@@ -275,6 +297,7 @@ export async function startGateway(
       await functions.stop(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
       consolePage.close();
       await Promise.all([listener.close(), retention.stop()]);
+      outbox?.close();
       await closeStores();
       logger.info({}, "closed");
     })();
