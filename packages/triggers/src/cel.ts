@@ -11,14 +11,57 @@ import { type Prefilter, prefilterOf } from "./prefilter";
  * `3 in event.data.ids` work, while arithmetic mixing them (`event.data.count + 1`) is a
  * run-time error: write `event.data.count + 1.0` or `int(event.data.count) + 1`.
  */
-const env = new Environment({ homogeneousAggregateLiterals: false, enableOptionalTypes: true })
-  .registerVariable("event", "map")
-  .registerVariable("async", "dyn")
-  // the lifted literals of the expression (see build)
-  .registerVariable("evt_vars", "list")
-  // Inngest's own string helpers (pkg/expressions/exprenv/overloads.go).
-  .registerFunction("lowercase(string): string", (s: string) => s.toLowerCase())
-  .registerFunction("uppercase(string): string", (s: string) => s.toUpperCase());
+function makeEnv(variables: Record<string, "map" | "dyn">): Environment {
+  let e = new Environment({ homogeneousAggregateLiterals: false, enableOptionalTypes: true });
+  for (const [name, type] of Object.entries(variables)) e = e.registerVariable(name, type);
+  return (
+    e
+      // the lifted literals of the expression (see build)
+      .registerVariable("evt_vars", "list")
+      // Inngest's own string helpers (pkg/expressions/exprenv/overloads.go).
+      .registerFunction("lowercase(string): string", (s: string) => s.toLowerCase())
+      .registerFunction("uppercase(string): string", (s: string) => s.toUpperCase())
+  );
+}
+
+/**
+ * The variables an expression may read, with the environment that declares them. Triggers read
+ * `event` and `async`; other dialects (a webhook transform's `body`, `headers`, `query`) share
+ * the rewriting, the limits and the program cache, keyed apart by `key`.
+ */
+export interface Dialect {
+  readonly key: string;
+  readonly env: Environment;
+  /** Root variables holding dyn values (a missing field there reads as a plain `null`). */
+  readonly roots: ReadonlySet<string>;
+}
+
+const dialects = new Map<string, Dialect>();
+
+/** The dialect over the given variables, each of type dyn (made once per variable list). */
+export function dialectOf(variables: readonly string[]): Dialect {
+  const key = variables.join(",");
+  let d = dialects.get(key);
+  if (d === undefined) {
+    d = {
+      key,
+      env: makeEnv(Object.fromEntries(variables.map((v) => [v, "dyn" as const]))),
+      roots: new Set(variables),
+    };
+    dialects.set(key, d);
+  }
+  return d;
+}
+
+/** Triggers' dialect: `event` (a map) and `async`. */
+const EVENT_DIALECT: Dialect = {
+  key: "event",
+  env: makeEnv({ event: "map", async: "dyn" }),
+  roots: new Set(["event", "async"]),
+};
+
+/** The dialect of the expression being compiled (set by compileExpression). */
+let dialect: Dialect = EVENT_DIALECT;
 
 /** A compiled `if` expression. */
 export interface CompiledExpression {
@@ -65,7 +108,7 @@ function emitLifted(ast: ASTNode): { text: string; vars: unknown[] } {
 function parseChecked(text: string, anyType = false): Built {
   let program: ParseResult;
   try {
-    program = env.parse(text);
+    program = dialect.env.parse(text);
   } catch (err) {
     return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
   }
@@ -96,7 +139,7 @@ function build(ast: ASTNode, anyType = false): Built {
 
 function buildShared(ast: ASTNode, anyType: boolean): Built {
   const { text, vars } = emitLifted(ast);
-  const key = `${anyType ? "any" : "bool"}\u0000${text}\u0000${vars.map((v) => typeof v).join(",")}`;
+  const key = `${dialect.key}\u0000${anyType ? "any" : "bool"}\u0000${text}\u0000${vars.map((v) => typeof v).join(",")}`;
   const cached = programs.get(key);
   if (cached) return { ok: true, program: cached, vars };
   // A new shape: type-check it with its literals in place (their types matter), then build the
@@ -116,13 +159,26 @@ function buildShared(ast: ASTNode, anyType: boolean): Built {
  * Expressions that differ only in their literals share one program (see `programs`), which keeps
  * 100,000 filters cheap to build and small in memory.
  */
-export function compileExpression(source: string, anyType = false): CompileResult {
+export function compileExpression(
+  source: string,
+  anyType = false,
+  over: Dialect = EVENT_DIALECT,
+): CompileResult {
+  dialect = over;
+  try {
+    return compileIn(source, anyType);
+  } finally {
+    dialect = EVENT_DIALECT;
+  }
+}
+
+function compileIn(source: string, anyType: boolean): CompileResult {
   if (/\p{Surrogate}/u.test(source)) {
     return { ok: false, message: "must be well-formed Unicode (it holds a lone surrogate)" };
   }
   let ast: ASTNode;
   try {
-    ast = env.parse(source).ast;
+    ast = dialect.env.parse(source).ast;
   } catch (err) {
     return { ok: false, message: `does not compile: ${firstLine((err as Error).message)}` };
   }
@@ -207,7 +263,7 @@ export function evaluateExpression(expr: CompiledExpression, activation: Activat
 /** Evaluates a compiled expression for its value (a key expression); never throws. */
 export function evaluateValue(
   expr: CompiledExpression,
-  activation: Activation,
+  activation: Activation | { [variable: string]: unknown; evt_vars?: unknown[] },
 ): { ok: true; value: unknown } | { ok: false; error: Error } {
   try {
     activation.evt_vars = expr.vars;
@@ -297,7 +353,7 @@ function operand(node: ASTNode, parent: number, right: boolean): string {
 function rootIsDyn(node: ASTNode): boolean {
   let n = node as { op: string; args: unknown };
   while (n.op === "." || n.op === "[]") n = (n.args as [typeof n])[0];
-  return n.op === "id" && (n.args === "event" || n.args === "async");
+  return n.op === "id" && dialect.roots.has(n.args as unknown as string);
 }
 
 /** A selection as an optional: `a.?b`, `a[?k]`, chained through inner selections. */

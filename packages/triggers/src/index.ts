@@ -22,7 +22,14 @@ export {
   type TriggerErrorOptions,
   type TriggerIssue,
 } from "./errors";
-export { compileFilter, compileKey, type ExpressionFilter, type KeyExpression } from "./filter";
+export {
+  compileFilter,
+  compileKey,
+  compileValue,
+  type ExpressionFilter,
+  type KeyExpression,
+  type ValueExpression,
+} from "./filter";
 export {
   compileEventPattern,
   type EventPattern,
