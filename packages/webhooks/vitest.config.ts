@@ -1,0 +1,3 @@
+import { evtProject } from "../../vitest.shared.ts";
+
+export default evtProject("webhooks");
