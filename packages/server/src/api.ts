@@ -583,7 +583,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
     // the shape is checked, not the producer rules of POST /e/.
     const events: NormalizedEvent[] = [];
     for (const [i, e] of value.entries()) {
-      const ev = e as { id?: unknown; name?: unknown; data?: unknown; ts?: unknown };
+      const ev = e as {
+        id?: unknown;
+        name?: unknown;
+        data?: unknown;
+        ts?: unknown;
+        user?: unknown;
+      };
       if (typeof ev !== "object" || ev === null) throw refuse(400, `events[${i}] is not an object`);
       if (
         typeof ev.name !== "string" ||
@@ -602,7 +608,10 @@ export function createEventApi(options: EventApiOptions): EventApi {
       events.push({
         name: ev.name,
         data: data as Record<string, unknown>,
-        user: null,
+        user:
+          typeof ev.user === "object" && ev.user !== null && !Array.isArray(ev.user)
+            ? (ev.user as Record<string, unknown>)
+            : null,
         id: typeof ev.id === "string" && ev.id !== "" ? ev.id : null,
         ts:
           typeof ev.ts === "number" && Number.isSafeInteger(ev.ts) && ev.ts >= 0

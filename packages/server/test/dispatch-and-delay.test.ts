@@ -129,4 +129,13 @@ describe("api.send: the server's own events", () => {
     );
     await expect(api.send([{ name: "x" }], { env: "bad env!" })).rejects.toThrow(/env/);
   });
+
+  it("keeps an event's user object (webhook events carry one)", async () => {
+    const store = createMemoryEventStore();
+    const api = createEventApi({ dedup: createMemoryStore(), store });
+    const [id] = await api.send([{ name: "app/x", data: {}, user: { id: "u1" } }]);
+    const [none] = await api.send([{ name: "app/y", data: {}, user: [1] }]);
+    expect((await store.get(id!, "production"))?.user).toEqual({ id: "u1" });
+    expect((await store.get(none!, "production"))?.user).toBeNull();
+  });
 });

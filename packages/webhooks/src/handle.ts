@@ -48,6 +48,11 @@ export interface HandleWebhookOptions {
   now?: number;
   /** Event limits, as the Event API applies them. */
   limits?: Partial<Limits>;
+  /**
+   * Accept a source with `verify.scheme: "none"` that was not forced (dev mode). Otherwise such
+   * a source (made in dev, served in production) answers 401. @default false
+   */
+  allowUnverified?: boolean;
 }
 
 const transforms = new Map<string, CompiledTransform>();
@@ -100,6 +105,18 @@ export function handleWebhook(
   options: HandleWebhookOptions = {},
 ): WebhookOutcome {
   const now = options.now ?? Date.now();
+  if (
+    source.verify.scheme === "none" &&
+    source.verify.force !== true &&
+    options.allowUnverified !== true
+  ) {
+    return {
+      ok: false,
+      status: 401,
+      error:
+        'the source has verify.scheme "none", accepted only in dev mode or with "force": true in verify',
+    };
+  }
   const verified = verifyRequest(source.verify, {
     rawBody: request.rawBody,
     headers: request.headers,

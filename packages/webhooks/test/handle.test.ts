@@ -204,3 +204,17 @@ describe("handleWebhook: failing transforms and bodies answer 400 (or 415) namin
     });
   });
 });
+
+describe("handleWebhook: unverified sources", () => {
+  it('answers 401 for scheme "none" without force unless told it is dev mode', () => {
+    const dev = validateSource({ name: "d" }, { dev: true });
+    expect(handleWebhook(dev, req("{}", {}))).toMatchObject({
+      ok: false,
+      status: 401,
+      error: expect.stringMatching(/only in dev mode/),
+    });
+    expect(handleWebhook(dev, req("{}", {}), { allowUnverified: true })).toMatchObject({
+      ok: true,
+    });
+  });
+});
