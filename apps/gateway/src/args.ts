@@ -124,7 +124,8 @@ ${rows.join("\n")}
   -v, --version   print the version
 
 Routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:id, GET /v1/events/:id/runs, GET /v1/runs/:id,
-  DELETE /v1/runs/:id, GET /v1/apps, GET /v1/functions, POST /fn/register, GET /dev, GET /health, GET /ready, GET /metrics
+  DELETE /v1/runs/:id, GET /v1/apps, GET /v1/functions, POST /fn/register, GET /dev, GET /health, GET /ready, GET /metrics,
+  POST /w/:webhookId, GET/POST /v1/webhooks, GET/PATCH/DELETE /v1/webhooks/:id
 Signals: SIGTERM/SIGINT shut down gracefully within --shutdown-timeout (exit 0; 1 past the timeout).
 Exit codes: 0 ok, 1 runtime failure, 2 configuration error.
 `;

@@ -25,6 +25,11 @@ export interface GatewayConfig {
    * beside `eventKeys`. Ignored in `dev` mode. @default null (none)
    */
   keysFile: string | null;
+  /**
+   * JSON file of webhook sources, `[{ "id", "name", "verify", "transform", ... }]` with fixed
+   * ids, served at `POST /w/:id` beside the sources made with `POST /v1/webhooks`. @default null (none)
+   */
+  webhooksFile: string | null;
   /** Keys for the read API and `/metrics` (`Authorization: Bearer <key>`). Ignored in `dev` mode. @default [] */
   apiKeys: string[];
   /** Dedup store: `memory`, `sqlite`, `redis://...` or `postgres://...`. @default "sqlite" */
@@ -243,6 +248,16 @@ export const SETTINGS = [
       'JSON file of scoped event keys: [{ "key", "envs", "names", "public", "name" }] (start mode; with or without --event-key)',
     flag: "keys-file",
     env: "EVT_KEYS_FILE",
+    expected: "a file path",
+    fromText: (t) => t,
+    schema: z.string().min(1).nullable(),
+  }),
+  setting({
+    key: "webhooksFile",
+    describe:
+      'JSON file of webhook sources with fixed ids: [{ "id", "name", "env", "transform", "verify", "allow", "deny" }] (POST /w/:id)',
+    flag: "webhooks",
+    env: "EVT_WEBHOOKS",
     expected: "a file path",
     fromText: (t) => t,
     schema: z.string().min(1).nullable(),
@@ -552,6 +567,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   dataDir: "./.evt",
   eventKeys: [],
   keysFile: null,
+  webhooksFile: null,
   apiKeys: [],
   dedup: "sqlite",
   store: "sqlite",
@@ -742,7 +758,13 @@ export function defaultText(key: keyof typeof DEFAULTS): string {
   }
   if (key === "maxRequestBytes" || key === "logBufferBytes") return `${(value as number) / 1024}kb`;
   if (key === "retentionMs") return "off";
-  if (key === "keysFile" || key === "signingKey" || key === "signingKeyFallback") return "none";
+  if (
+    key === "keysFile" ||
+    key === "webhooksFile" ||
+    key === "signingKey" ||
+    key === "signingKeyFallback"
+  )
+    return "none";
   if (key === "runs") return "the value of --store";
   if (key === "pretty") return "on for dev when stdout is a terminal";
   if (Array.isArray(value)) return "none";

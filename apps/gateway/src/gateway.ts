@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { RunStore } from "@evt/functions";
 import { createEventApi, type EventApiHooks, KeyMatcher } from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
+import type { WebhookStore } from "@evt/webhooks";
 import type { Logger } from "pino";
 import {
   ConfigError,
@@ -23,6 +24,7 @@ import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
 import { startRetention } from "./retention";
 import { VERSION } from "./version";
+import { createGatewayWebhooks, loadWebhooksFile, openWebhookStore } from "./webhooks";
 
 /** A running gateway. */
 export interface Gateway {
@@ -51,6 +53,8 @@ export interface StartGatewayExtras {
   stores?: GatewayStores;
   /** Run store to use instead of the one `runs` names; the gateway closes it on `close()`. */
   runStore?: RunStore;
+  /** Webhook store to use instead of the one beside the runs; the gateway closes it on `close()`. */
+  webhookStore?: WebhookStore;
 }
 
 /**
@@ -69,7 +73,13 @@ export interface StartGatewayExtras {
 export async function startGateway(
   options: GatewayOptions & StartGatewayExtras = {},
 ): Promise<Gateway> {
-  const { logger: givenLogger, stores: givenStores, runStore: givenRuns, ...settings } = options;
+  const {
+    logger: givenLogger,
+    stores: givenStores,
+    runStore: givenRuns,
+    webhookStore: givenWebhooks,
+    ...settings
+  } = options;
   const config = resolveConfig(settings);
   const logger =
     givenLogger ??
@@ -125,19 +135,31 @@ export async function startGateway(
       "start with --app-url needs --signing-key signkey-<env>-<hex> (EVT_SIGNING_KEY): apps in production check that every call is signed; give the app the same INNGEST_SIGNING_KEY",
     );
   }
+  // Like the keys file: a bad webhooks file is a configuration error, before any store opens.
+  const fileWebhooks =
+    config.webhooksFile === null ? [] : loadWebhooksFile(config.webhooksFile, dev);
   const { dedup, store } = givenStores ?? openStores(config);
   let runs: RunStore;
+  let webhookStore: WebhookStore;
+  // Stores given in memory (tests, embedding) keep their runs in memory too, unless told.
+  const runsLikeGiven =
+    givenStores !== undefined && settings.runs === undefined && store.driver === "memory";
+  const runsConfig = runsLikeGiven ? { ...config, runs: "memory" } : config;
   try {
-    // Stores given in memory (tests, embedding) keep their runs in memory too, unless told.
-    const runsLikeGiven =
-      givenStores !== undefined && settings.runs === undefined && store.driver === "memory";
-    runs = givenRuns ?? openRunStore(runsLikeGiven ? { ...config, runs: "memory" } : config);
+    runs = givenRuns ?? openRunStore(runsConfig);
   } catch (err) {
     await Promise.allSettled([dedup.close(), store.close()]);
     throw err;
   }
-  const closeStores = async () => {
+  try {
+    // Webhook sources live beside the run state (the same driver, file folder or database).
+    webhookStore = givenWebhooks ?? openWebhookStore(runsConfig);
+  } catch (err) {
     await Promise.allSettled([dedup.close(), store.close(), runs.close()]);
+    throw err;
+  }
+  const closeStores = async () => {
+    await Promise.allSettled([dedup.close(), store.close(), runs.close(), webhookStore.close()]);
   };
 
   try {
@@ -183,6 +205,18 @@ export async function startGateway(
   } catch (err) {
     // A run store server that is not up yet: the functions are read at the first sync.
     logger.warn({ err }, "reading the registered functions failed; retrying at the next sync");
+  }
+  const webhooks = createGatewayWebhooks({
+    config,
+    store: webhookStore,
+    fileSources: fileWebhooks,
+    logger,
+  });
+  if (fileWebhooks.length > 0) {
+    logger.info(
+      { webhooksFile: config.webhooksFile, webhooks: fileWebhooks.map((w) => w.name) },
+      "webhook sources loaded",
+    );
   }
   const apiKeys = dev ? [] : config.apiKeys;
   const api = createEventApi({
@@ -265,6 +299,7 @@ export async function startGateway(
           reject: api.reject,
           functions,
           console: consolePage,
+          webhooks,
         }),
     });
   } catch (err) {
@@ -280,6 +315,7 @@ export async function startGateway(
 
   const { url, server } = listener;
   functions.start(api);
+  webhooks.start(api, url);
   const retention = startRetention(store, config.retentionMs, logger);
   const drivers = `dedup: ${dedup.driver}, store: ${store.driver}, runs: ${runs.driver}`;
   const usesFiles =

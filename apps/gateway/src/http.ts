@@ -6,6 +6,7 @@ import type { GatewayConsole } from "./console";
 import { applyCors, type CorsPolicy } from "./cors";
 import type { GatewayFunctions } from "./functions";
 import type { GatewayMetrics } from "./metrics";
+import type { GatewayWebhooks } from "./webhooks";
 
 /** A node:http request listener. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -59,6 +60,10 @@ export function routeOf(url: string | undefined): string {
     const middle = path.slice("/v1/functions/".length, -"/invoke".length);
     return middle !== "" && !middle.includes("/") ? "/v1/functions/:functionId/invoke" : "unknown";
   }
+  if (path === "/v1/webhooks") return path;
+  if (path.startsWith("/v1/webhooks/"))
+    return path.indexOf("/", 13) < 0 ? "/v1/webhooks/:webhookId" : "unknown";
+  if (path.startsWith("/w/")) return path.indexOf("/", 3) < 0 ? "/w/:webhookId" : "unknown";
   if (path.startsWith("/v1/runs/")) {
     const slash = path.indexOf("/", 9);
     if (slash < 0) return "/v1/runs/:runId";
@@ -99,6 +104,8 @@ export interface GatewayListenerOptions {
   functions?: Pick<GatewayFunctions, "route">;
   /** The console (`/`, `/console/*`, `/v1/stream`). */
   console?: Pick<GatewayConsole, "route">;
+  /** The webhook routes (`/w/:webhookId`, `/v1/webhooks[/:id]`). */
+  webhooks?: Pick<GatewayWebhooks, "route">;
 }
 
 /**
@@ -155,6 +162,7 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
       return;
     }
     if (options.console?.route(req, res, route)) return;
+    if (options.webhooks?.route(req, res, route)) return;
     if (options.functions?.route(req, res, route)) return;
     api(req, res);
   };
