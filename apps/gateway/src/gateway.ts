@@ -24,7 +24,8 @@ import { createLogger, logLinesDropped } from "./logger";
 import { createMetrics, type GatewayMetrics } from "./metrics";
 import { startRetention } from "./retention";
 import { VERSION } from "./version";
-import { createGatewayWebhooks, loadWebhooksFile, openWebhookStore } from "./webhooks";
+import { loadWebhooksFile, openWebhookStore } from "./webhook-sources";
+import { createGatewayWebhooks } from "./webhooks";
 
 /** A running gateway. */
 export interface Gateway {

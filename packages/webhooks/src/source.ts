@@ -117,7 +117,7 @@ const join = (at: string, k: string) => (at === "" ? k : `${at}.${k}`);
  * const source = validateSource({
  *   name: "clerk",
  *   transform: { name: "'clerk/' + body.type", data: "body.data", id: "headers['svix-id']" },
- *   verify: { scheme: "svix", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+ *   verify: { scheme: "svix", secret: "whsec_c2lnbmluZy1rZXktYnl0ZXM=" },
  * });
  * ```
  */

@@ -117,6 +117,29 @@ describe("signature schemes, checked against signatures computed from each provi
     expect(check(rotated, raw, githubHeaders(raw), now + 1001).ok).toBe(false);
   });
 
+  it("agrees with the example vectors the providers publish (Svix docs, GitHub docs)", () => {
+    const svixDocs = validateSource({
+      name: "svix-docs",
+      verify: { scheme: "svix", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+    });
+    const headers = {
+      "svix-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+      "svix-timestamp": "1614265330",
+      "svix-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    };
+    expect(check(svixDocs, '{"test": 2432232314}', headers, 1614265330_000)).toEqual({ ok: true });
+    const githubDocs = validateSource({
+      name: "github-docs",
+      verify: { scheme: "github", secret: "It's a Secret to Everybody" },
+    });
+    expect(
+      check(githubDocs, "Hello, World!", {
+        "x-hub-signature-256":
+          "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+      }),
+    ).toEqual({ ok: true });
+  });
+
   it("handleWebhook answers 401 before reading the body, and never puts a secret in the message", () => {
     const outcome = handleWebhook(svix, {
       rawBody: bytes("{not json"),
