@@ -94,8 +94,13 @@ export function createGatewayWebhooks(options: GatewayWebhooksOptions): GatewayW
   }
 
   async function receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== "POST") {
+    // A refusal before the body is read closes the connection: its body is never read.
+    const early = () => {
       req.resume();
+      res.setHeader("connection", "close");
+    };
+    if (req.method !== "POST") {
+      early();
       sendJson(
         res,
         405,
@@ -109,12 +114,12 @@ export function createGatewayWebhooks(options: GatewayWebhooksOptions): GatewayW
     // Same answer for a malformed id, an unknown one and a deleted one: nothing to learn.
     const unknown = () => refuse(res, 404, "no such webhook");
     if (!isWebhookIdShape(id)) {
-      req.resume();
+      early();
       return unknown();
     }
     const source = fromFile.get(id) ?? (await store.get(id));
     if (source === null) {
-      req.resume();
+      early();
       return unknown();
     }
     const body = await readBytes(req, config.maxRequestBytes);
@@ -140,6 +145,19 @@ export function createGatewayWebhooks(options: GatewayWebhooksOptions): GatewayW
         "webhook refused",
       );
       refuse(res, outcome.status, outcome.error, outcome.field ? { field: outcome.field } : {});
+      return;
+    }
+    // As POST /e/ refuses them: a future ts would hold the event's runs until then.
+    const latest = Date.now() + config.maxEventDelayMs;
+    const late = outcome.events.findIndex((e) => e.ts > latest);
+    if (late >= 0) {
+      const field = `events[${late}].ts`;
+      refuse(
+        res,
+        400,
+        `${field}: ${new Date(outcome.events[late]!.ts).toISOString()} is more than --max-event-delay ahead of the server's clock (allowed: at most ${new Date(latest).toISOString()})`,
+        { field },
+      );
       return;
     }
     if (api === null) throw new Error("the Event API is not started");
