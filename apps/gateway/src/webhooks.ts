@@ -305,6 +305,10 @@ export function createGatewayWebhooks(options: GatewayWebhooksOptions): GatewayW
       sendJson(res, 200, { data: { id, deleted: true } });
       return;
     }
+    if (!isWebhookIdShape(id)) {
+      req.resume();
+      return notFound();
+    }
     const patch = await readDefinition(req, res);
     if (patch === undefined) return;
     let next: WebhookSource | null;

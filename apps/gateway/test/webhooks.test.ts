@@ -155,6 +155,99 @@ describe("webhook sources through the API (start mode)", () => {
   });
 });
 
+describe("hostile definitions to /v1/webhooks", () => {
+  it("each gets a 4xx saying what is wrong, and nothing is created", async () => {
+    const before = (await api("GET", "/v1/webhooks")).body.data.length;
+    const nested = `${"(".repeat(300)}1${")".repeat(300)}`;
+    const cases: [string, unknown, number, RegExp][] = [
+      ["an array", [1, 2], 400, /must be an object/],
+      ["null", null, 400, /must be an object/],
+      ["a string", "clerk", 400, /must be an object/],
+      [
+        "an id chosen by the caller",
+        { id: "a".repeat(26), name: "x", verify: { scheme: "none", force: true } },
+        400,
+        /id: is chosen by the server/,
+      ],
+      [
+        "an expression of 5,000 characters",
+        {
+          name: "x",
+          transform: { name: `'${"a".repeat(5000)}'` },
+          verify: { scheme: "none", force: true },
+        },
+        400,
+        /1 to 4096 characters/,
+      ],
+      [
+        "an expression nested 300 deep",
+        { name: "x", transform: { data: nested }, verify: { scheme: "none", force: true } },
+        400,
+        /transform\.data: /,
+      ],
+      [
+        "a transform reading another variable",
+        { name: "x", transform: { name: "event.name" }, verify: { scheme: "none", force: true } },
+        400,
+        /Unknown variable: event/,
+      ],
+      [
+        "eleven secrets",
+        {
+          name: "x",
+          verify: { scheme: "github", secret: Array.from({ length: 11 }, (_, i) => `s${i}`) },
+        },
+        400,
+        /1 to 10/,
+      ],
+      [
+        "a secret of 2,000 characters",
+        { name: "x", verify: { scheme: "github", secret: "s".repeat(2000) } },
+        400,
+        /1 to 1024 characters/,
+      ],
+      [
+        "a header with a space",
+        { name: "x", verify: { scheme: "hmac", secret: "s", header: "x sig" } },
+        400,
+        /verify\.header/,
+      ],
+      [
+        "__proto__ keys",
+        JSON.parse(
+          '{"name":"x","__proto__":{"admin":true},"verify":{"scheme":"none","force":true}}',
+        ),
+        400,
+        /__proto__: unknown field/,
+      ],
+      [
+        "101 allow patterns",
+        {
+          name: "x",
+          allow: Array.from({ length: 101 }, () => "a/*"),
+          verify: { scheme: "none", force: true },
+        },
+        400,
+        /at most 100/,
+      ],
+    ];
+    for (const [what, body, status, message] of cases) {
+      const r = await api("POST", "/v1/webhooks", body);
+      expect(r.status, what).toBe(status);
+      expect(r.body.error, what).toMatch(message);
+    }
+    const huge = await httpRequest(`${gw.url}/v1/webhooks`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ name: "x".repeat(70_000) }),
+    });
+    expect(huge.status).toBe(413);
+    expect((await api("GET", "/v1/webhooks")).body.data.length).toBe(before);
+    expect((await api("PUT", "/v1/webhooks")).status).toBe(405);
+    expect((await api("PATCH", "/v1/webhooks/not-a-real-id")).status).toBe(404);
+  });
+});
+
 describe("provider deliveries become events (signed by the test from each scheme's rules)", () => {
   const providers = [
     {
