@@ -35,8 +35,8 @@ export type WebhookOutcome =
     }
   | {
       ok: false;
-      /** 401: signature; 400: body, transform or event; 415: content type. */
-      status: 400 | 401 | 415;
+      /** 404: no source; 401: signature; 400: body, transform or event; 415: content type. */
+      status: 400 | 401 | 404 | 415;
       error: string;
       /** The transform field or event field at fault (400), like `transform.name`. */
       field?: string;
@@ -83,7 +83,8 @@ function headerValues(headers: Headers): Record<string, string> {
 }
 
 /**
- * Turns one webhook request into events for a source, without any transport: verifies the
+ * Turns one webhook request into events for a source, without any transport: `null` (no source
+ * has the request's id) answers 404 `no such webhook`; then it verifies the
  * signature over the raw bytes (401, nothing else read), parses the body (JSON or form; 400,
  * 415), runs the CEL transform (400 naming the field), validates the events as `POST /e/` does
  * (400 naming the field) and applies the allow/deny lists. The caller stores the events
@@ -100,10 +101,12 @@ function headerValues(headers: Headers): Record<string, string> {
  * ```
  */
 export function handleWebhook(
-  source: WebhookSource,
+  source: WebhookSource | null,
   request: WebhookRequest,
   options: HandleWebhookOptions = {},
 ): WebhookOutcome {
+  // The same answer whether the id never existed or was deleted: nothing to learn from it.
+  if (source === null) return { ok: false, status: 404, error: "no such webhook" };
   const now = options.now ?? Date.now();
   if (
     source.verify.scheme === "none" &&

@@ -218,3 +218,13 @@ describe("handleWebhook: unverified sources", () => {
     });
   });
 });
+
+describe("handleWebhook: no source", () => {
+  it("answers 404 with nothing that tells a deleted id from one that never existed", () => {
+    expect(handleWebhook(null, req("{}", {}))).toEqual({
+      ok: false,
+      status: 404,
+      error: "no such webhook",
+    });
+  });
+});
