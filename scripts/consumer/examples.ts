@@ -70,6 +70,14 @@ export const EXAMPLES: Example[] = [
     ],
   },
   {
+    file: "examples/webhooks/readme.mjs",
+    readmes: ["packages/webhooks/README.md"],
+    output: [
+      /^github\/push d-1 \{ ref: 'refs\/heads\/main' \}$/,
+      /^401 signature check failed \(github\): the signature does not match any of the source's secrets$/,
+    ],
+  },
+  {
     file: "examples/functions/readme.mjs",
     readmes: ["packages/functions/README.md"],
     output: [/^true false true$/, /^completed done$/],
@@ -99,6 +107,7 @@ export const PACKAGE_READMES = [
   "packages/server/README.md",
   "packages/triggers/README.md",
   "packages/functions/README.md",
+  "packages/webhooks/README.md",
 ];
 
 /** A README's `<!-- example: <file> -->` blocks: the file named and the code shown under it. */

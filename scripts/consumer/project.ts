@@ -21,6 +21,7 @@ export const PACKAGES: Record<string, string> = {
   "@evt/server": "packages/server",
   "@evt/triggers": "packages/triggers",
   "@evt/functions": "packages/functions",
+  "@evt/webhooks": "packages/webhooks",
 };
 
 // npm settings a consumer keeps (registry, cache, certificates, proxies); everything else that

@@ -4,12 +4,35 @@ import { checkPrefix, importLib } from "./internal";
 import type { WebhookStore } from "./store";
 import type { WebhookSource } from "./types";
 
+/** A query's answer, the parts this driver reads. */
+export interface PgResult {
+  rows: unknown[];
+  rowCount: number | null;
+}
+
+/** A checked-out client of a {@link PgPool}. */
+export interface PgPoolClient {
+  query(text: string, values?: unknown[]): Promise<PgResult>;
+  release(error?: Error | boolean): void;
+}
+
+/**
+ * The parts of a `pg` `Pool` this driver uses. Any `new pg.Pool(...)` fits; the type is
+ * structural so that these declarations import nothing from `pg` (a TypeScript consumer needs
+ * neither it nor `@types/pg` unless they use this driver).
+ */
+export interface PgPool {
+  query(text: string, values?: unknown[]): Promise<PgResult>;
+  connect(): Promise<PgPoolClient>;
+  end(): Promise<void>;
+}
+
 /** Options of {@link createPostgresWebhookStore}: give `connectionString` or `pool`. */
 export interface PostgresWebhookStoreOptions {
   /** `postgres://user@host:5432/db`. */
   connectionString?: string;
   /** An existing pool to use instead; the store never ends it. */
-  pool?: pg.Pool;
+  pool?: PgPool;
   /** Prefix of the table name (`<prefix>webhook_sources`). @default "evt_" */
   tablePrefix?: string;
   /** Connections of the pool the store opens. @default 2 */
@@ -51,7 +74,7 @@ export function createPostgresWebhookStore(options: PostgresWebhookStoreOptions)
     if (closed)
       return Promise.reject(new WebhooksError("closed", "the store is closed", { driver: DRIVER }));
     ready ??= (async () => {
-      let pool = options.pool;
+      let pool = options.pool as pg.Pool | undefined;
       if (pool === undefined) {
         const lib = await importLib<typeof pg>(DRIVER, "pg", () => import("pg"));
         pool = new lib.Pool({ connectionString: options.connectionString, max: options.max ?? 2 });

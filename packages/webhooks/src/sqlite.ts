@@ -4,12 +4,25 @@ import { checkPrefix, importLib } from "./internal";
 import type { WebhookStore } from "./store";
 import type { WebhookSource } from "./types";
 
+/**
+ * The parts of a `better-sqlite3` `Database` this driver uses. Any `new Database(...)` fits; the
+ * type is structural so that these declarations import nothing from `better-sqlite3` (a
+ * TypeScript consumer needs neither it nor its types unless they use this driver).
+ */
+export interface SqliteDatabase {
+  prepare(sql: string): unknown;
+  exec(sql: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction(fn: (...args: never[]) => unknown): unknown;
+  close(): unknown;
+}
+
 /** Options of {@link createSqliteWebhookStore}: give `path` or `database`. */
 export interface SqliteWebhookStoreOptions {
   /** File to open (created if missing), in WAL mode. */
   path?: string;
   /** An open better-sqlite3 database to use instead; the store never closes it. */
-  database?: BetterSqlite3.Database;
+  database?: SqliteDatabase;
   /** Prefix of the table name (`<prefix>webhook_sources`). @default "evt_" */
   tablePrefix?: string;
 }
@@ -42,7 +55,7 @@ export function createSqliteWebhookStore(options: SqliteWebhookStoreOptions): We
     if (closed)
       return Promise.reject(new WebhooksError("closed", "the store is closed", { driver: DRIVER }));
     ready ??= (async () => {
-      let db = options.database;
+      let db = options.database as BetterSqlite3.Database | undefined;
       if (db === undefined) {
         const Database = await importLib<typeof BetterSqlite3>(
           DRIVER,
