@@ -30,6 +30,11 @@ export interface WaitMatcher {
   match(env: string, events: readonly StoredEvent[]): Promise<number>;
   /** Waits held in the index. */
   readonly size: number;
+  /**
+   * How the index does: `waits` held, and since creation `events` matched and `evaluations`
+   * (CEL runs: an equality `if` is looked up by value and needs none).
+   */
+  stats(): { waits: number; events: number; evaluations: number };
 }
 
 /** Waits read per query. */
@@ -185,6 +190,10 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
     sync,
     get size() {
       return bySeq.size;
+    },
+    stats() {
+      const st = index.stats();
+      return { waits: bySeq.size, events: st.events, evaluations: st.evaluations };
     },
     async match(env, events) {
       await sync();
