@@ -45,11 +45,11 @@ function checkEventName(where: string, field: string, value: unknown): string {
     typeof value !== "string" ||
     value.length === 0 ||
     value.length > 256 ||
-    /[\u0000-\u001f]/.test(value)
+    [...value].some((ch) => ch.charCodeAt(0) < 0x20)
   )
     fail(
       where,
-      `${field} must be an event name of 1 to 256 characters, got ${JSON.stringify(value)}`,
+      `${field} must be an event name of 1 to 256 characters without control characters, got ${JSON.stringify(value).slice(0, 300)}`,
     );
   return value;
 }
