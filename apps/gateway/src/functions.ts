@@ -226,6 +226,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     onUnknownFunction: (url) => {
       void syncer.syncNow(url);
     },
+    onWaiting: () => waits.notify(),
     // step.invoke: the child is started like POST /v1/functions/:id/invoke does, only that
     // function, on an `inngest/function.invoked` event whose id makes a repeat harmless.
     invoke: async (request) => {

@@ -85,7 +85,10 @@ export interface ExecutorOptions {
    * `step.invoke` fails the run as unsupported.
    */
   invoke?(request: InvokeRequest): Promise<void>;
-  /** Told when a run starts waiting (`step.waitForEvent`, `step.invoke`): waits to index. */
+  /**
+   * Told when a run records waits (`step.waitForEvent`, `step.invoke`), just before and just
+   * after they are stored: `WaitMatcher.notify`.
+   */
   onWaiting?(runId: string): void;
   /** Told when an app says it does not know a function (evt re-syncs the app). */
   onUnknownFunction?(appUrl: string): void;
@@ -814,6 +817,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
           continue;
         }
         // The wait first, then the child: its function.finished can only come after.
+        options.onWaiting?.(run.runId);
         const held = await runs.waitRun(run.runId, owner, {
           waits,
           now: now(),

@@ -8,8 +8,10 @@ import type { JsonValue, RunStore, WaitRecord, WaitResolution } from "./run-stor
 export interface WaitMatcherOptions {
   runs: RunStore;
   /**
-   * Several gateways write waits to the store (PostgreSQL): a `seq` skipped by one read may
-   * belong to a transaction not yet committed, and is read again for a while.
+   * Several gateways write waits to the store (PostgreSQL): the store is read for new waits
+   * before every match, and a `seq` skipped by one read (maybe a transaction not yet
+   * committed) is read again for a while. When `false`, this process records every wait: the
+   * store is read at the first match and after each {@link WaitMatcher.notify}.
    * @default runs.driver === "postgres"
    */
   shared?: boolean;
@@ -23,6 +25,11 @@ export interface WaitMatcherOptions {
 export interface WaitMatcher {
   /** Load the waits stored since the last look (by this gateway or another). */
   sync(): Promise<void>;
+  /**
+   * Say that this process is recording waits (the executor's `onWaiting`, before and after
+   * `waitRun`): the next match reads the store. Needed only when not `shared`.
+   */
+  notify(): void;
   /**
    * Resolve the waits that `events` (stored in `env`) match, after a {@link sync}: each wait
    * once, in the store. Returns how many were resolved here.
@@ -103,6 +110,8 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
   let cursor = 0;
   const holes = new Map<number, number>();
   let lastPrune = now();
+  /** Not shared: whether a wait may have been stored since the last read. */
+  let dirty = true;
 
   function drop(id: string): void {
     if (!bySeq.delete(id)) return;
@@ -140,6 +149,7 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
   }
 
   async function load(): Promise<void> {
+    dirty = false;
     const at = now();
     for (const [seq, until] of holes) if (until < at) holes.delete(seq);
     for (;;) {
@@ -161,10 +171,14 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
       }
       if (fresh < PAGE) break;
     }
-    if (at - lastPrune >= PRUNE_MS) {
-      lastPrune = at;
-      for (const [id, w] of bySeq) if (w.expiresAt < at) drop(id);
-    }
+  }
+
+  /** Drop waits past their timeout (their runs time them out), every few seconds. */
+  function prune(): void {
+    const at = now();
+    if (at - lastPrune < PRUNE_MS) return;
+    lastPrune = at;
+    for (const [id, w] of bySeq) if (w.expiresAt < at) drop(id);
   }
 
   let running: Promise<void> | null = null;
@@ -188,6 +202,9 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
 
   return {
     sync,
+    notify() {
+      dirty = true;
+    },
     get size() {
       return bySeq.size;
     },
@@ -196,8 +213,9 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
       return { waits: bySeq.size, events: st.events, evaluations: st.evaluations };
     },
     async match(env, events) {
-      await sync();
+      if (shared || dirty) await sync();
       if (bySeq.size === 0) return 0;
+      prune();
       const pending: Promise<boolean>[] = [];
       for (const event of events) {
         const matches = index.match({
@@ -212,7 +230,11 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
           const w = bySeq.get(m.functionId);
           if (w === undefined || w.env !== env) continue;
           // Only events received after the wait was recorded, and before its timeout.
-          if (event.received_at < w.createdAt || event.received_at >= w.expiresAt) continue;
+          if (event.received_at < w.createdAt) continue;
+          if (event.received_at >= w.expiresAt) {
+            drop(m.functionId);
+            continue;
+          }
           drop(m.functionId);
           const id = m.functionId;
           pending.push(
