@@ -155,6 +155,11 @@ describe.each<SdkVersion>(["v3", "v4"])(
         [{ event: "test/x", timeout: "1h", if: "async.data.id ==" }, /if .* does not compile/],
         [{ event: "test/x", timeout: "soon" }, /has a timeout evt cannot read/],
         [{ event: "", timeout: "1h" }, /no event name to wait for/],
+        [{ event: "test/*", timeout: "1h" }, /one exact event name, without wildcards/],
+        [
+          { event: "test/x", timeout: "1h", if: "async.data.n + 1" },
+          /does not compile|must evaluate to a bool/,
+        ],
       ];
       for (const [data, message] of cases) {
         const [id] = await send(url, { name: "test/wait-bad", data });

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { StoredEvent } from "@evt/schema";
 import {
   compileFilter,
+  createTriggerIndex,
   interpolateWaitExpression,
   MAX_EVENT_NAME_LENGTH,
   waitMatchExpression,
@@ -114,7 +115,7 @@ export interface ExecutorOptions {
 export interface InvokeRequest {
   /** The composite id of the function to run. */
   functionId: string;
-  /** Deterministic (`invoke:<run id>:<step id>`): a repeat stores the event once. */
+  /** Deterministic (`invoke:<run id>:<step id>:<run start>`): a repeat stores the event once. */
   eventId: string;
   /** The invoked event's data: the payload's, plus `_inngest.{fn_id, correlation_id}`. */
   data: JsonObject;
@@ -945,6 +946,8 @@ function waitOf(op: StepOp, event: JsonObject, at: number): WaitInput | string {
   const what = "step.waitForEvent";
   if (typeof name !== "string" || name.trim() === "" || name.length > MAX_EVENT_NAME_LENGTH)
     return `${what} ${stepName(op)} has no event name to wait for (opts.event or name: 1 to ${MAX_EVENT_NAME_LENGTH} characters)`;
+  if (name.includes("*"))
+    return `${what} ${stepName(op)} waits for ${JSON.stringify(name.slice(0, 300))}: a wait matches one exact event name, without wildcards`;
   const expiresAt = timeoutOf(op, what, null, at);
   if (typeof expiresAt === "string") return expiresAt;
   let expression: string | null = null;
@@ -955,10 +958,24 @@ function waitOf(op: StepOp, event: JsonObject, at: number): WaitInput | string {
     try {
       expression = interpolateWaitExpression(cond, event as Record<string, unknown>);
       compileFilter(expression);
-      compileFilter(waitMatchExpression(expression));
     } catch (err) {
       return `${what} ${stepName(op)}: the if ${JSON.stringify(cond.slice(0, 500))} ${describeError(err).replace(/^.*?\] /, "")}`;
     }
+  }
+  // What the wait index will be given: refused here, clearly, rather than never matched.
+  try {
+    createTriggerIndex([
+      {
+        id: "wait",
+        triggers: [
+          expression === null
+            ? { event: name }
+            : { event: name, expression: waitMatchExpression(expression) },
+        ],
+      },
+    ]);
+  } catch (err) {
+    return `${what} ${stepName(op)} cannot wait for ${JSON.stringify(name.slice(0, 300))}: ${describeError(err).replace(/^.*?\] /, "")}`;
   }
   return { stepId: op.id, kind: "event", event: name, expression, expiresAt };
 }
@@ -994,7 +1011,9 @@ function invokeOf(
     },
     request: {
       functionId,
-      eventId: `invoke:${run.runId}:${op.id}`,
+      // Per start of the run: a replayed parent invokes a new child, a repeat within one start
+      // stores the event once (and so starts one child).
+      eventId: `invoke:${run.runId}:${op.id}:${run.startedAt ?? run.createdAt}`,
       data: {
         ...((given ?? {}) as JsonObject),
         _inngest: { fn_id: functionId, correlation_id: correlationId, source_run_id: run.runId },

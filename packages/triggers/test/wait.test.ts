@@ -30,6 +30,9 @@ describe("wait expressions", () => {
     expect(() => interpolateWaitExpression("async.data.id ==", {})).toThrow(TriggerError);
     expect(() => interpolateWaitExpression("async.data.id ==", {})).toThrow(/does not compile/);
     expect(() => interpolateWaitExpression("", {})).toThrow(/non-empty/);
+    expect(() =>
+      interpolateWaitExpression("async.data == event.data", { data: { big: "x".repeat(20_000) } }),
+    ).toThrow(/once the run's event is put in; at most 16384/);
   });
 
   it("gives an index expression looked up by value", () => {
