@@ -817,8 +817,21 @@ export function createExecutor(options: ExecutorOptions): Executor {
           attempt = 0;
           continue;
         }
-        // The wait first, then the child: its function.finished can only come after.
         options.onWaiting?.(run.runId);
+        if (invokes.length > 0) {
+          // The wait first, then the child (its function.finished can only come after), and
+          // the run still held meanwhile: a crash before the child starts leaves the run to be
+          // called again at its lease end, which starts the child then (once: ids are stable).
+          const stored = await runs.waitRun(run.runId, owner, {
+            waits,
+            now: now(),
+            stepsSeen: steps.length,
+            hold: true,
+          });
+          if (!stored) throw new LeaseLost("lease lost");
+          options.onWaiting?.(run.runId);
+          for (const { request: r } of invokes) await options.invoke!(r);
+        }
         const held = await runs.waitRun(run.runId, owner, {
           waits,
           now: now(),
@@ -827,14 +840,6 @@ export function createExecutor(options: ExecutorOptions): Executor {
         });
         if (!held) throw new LeaseLost("lease lost");
         options.onWaiting?.(run.runId);
-        for (const { request: r } of invokes) {
-          await options.invoke!(r).catch((err: unknown) =>
-            logger.warn(
-              { runId: run.runId, functionId: r.functionId, err },
-              "starting an invoked function failed; the step times out",
-            ),
-          );
-        }
         return;
       }
       if (wake !== null) {

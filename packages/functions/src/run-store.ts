@@ -185,6 +185,12 @@ export interface WaitRunInput {
   stepsSeen: number;
   /** Another reason to call the run again (a sleep), if earlier than its first timeout. */
   dueBy?: number;
+  /**
+   * Store the waits but keep holding the run (no release): the caller has more to do first
+   * (start an invoked function), and calls `waitRun` again to release. A crash in between
+   * leaves the run held until its lease ends, so it is called again and redoes it.
+   */
+  hold?: boolean;
 }
 
 /** A step a wait is resolved with. */

@@ -119,6 +119,41 @@ export function waitsConformance(
       expect((await store.getRun(run.runId))?.dueAt).toBe(T0 + 1_001);
     });
 
+    it("waitRun with hold stores the waits and keeps the run held; a second call releases it", async () => {
+      const store = await open();
+      const run = await claimed(store);
+      expect(
+        await store.waitRun(run.runId, "w", {
+          waits: [wait("a", T0 + 5_000)],
+          now: T0,
+          stepsSeen: 1,
+          hold: true,
+        }),
+      ).toBe(true);
+      expect(await store.getRun(run.runId)).toMatchObject({ status: "running", leaseOwner: "w" });
+      expect(await store.listWaits(run.runId)).toHaveLength(1);
+      // Resolved while held (a fast child): memoized, and the release makes it due now.
+      expect(
+        await store.resolveWait(
+          run.runId,
+          "a",
+          { op: "InvokeFunction", data: 7, error: null },
+          T0 + 1,
+        ),
+      ).toBe(true);
+      expect(
+        await store.waitRun(run.runId, "w", {
+          waits: [wait("a", T0 + 5_000)],
+          now: T0 + 2,
+          stepsSeen: 1,
+        }),
+      ).toBe(true);
+      expect(await store.getRun(run.runId)).toMatchObject({ status: "queued", dueAt: T0 + 2 });
+      // The resolved step does not wait again.
+      expect(await store.listWaits(run.runId)).toEqual([]);
+      expect((await store.listSteps(run.runId)).map((s) => s.data)).toEqual([1, 7]);
+    });
+
     it("resolveWait resolves once: deletes the wait, memoizes the step, makes the run due now", async () => {
       const store = await open();
       const other = await second(store);

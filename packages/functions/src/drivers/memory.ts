@@ -487,7 +487,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           waits.set(runId, list);
         }
         for (const w of c.waits) {
-          if (list.has(w.stepId)) continue;
+          // A step already memoized (resolved meanwhile) waits no more.
+          if (list.has(w.stepId) || steps.get(runId)?.has(w.stepId)) continue;
           const stored: WaitRow = {
             seq: ++lastWaitSeq,
             run_id: runId,
@@ -503,7 +504,10 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           waitSeqs.set(stored.seq, stored);
           waitLog.push(stored);
         }
-        let due = Math.min(...[...list.values()].map((w) => w.expires_at));
+        if (list.size === 0) waits.delete(runId);
+        if (c.hold) return true;
+        let due =
+          list.size === 0 ? c.now : Math.min(...[...list.values()].map((w) => w.expires_at));
         if (c.dueBy !== null) due = Math.min(due, c.dueBy);
         if ((steps.get(runId)?.size ?? 0) > c.stepsSeen) due = c.now;
         row.status = "queued";

@@ -651,6 +651,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               c.waits.map((x) => x.expression),
               c.waits.map((x) => x.expiresAt),
             ]);
+            if (c.hold) return true;
             return changed(q(w.waitRelease, [runId, owner, c.now, c.stepsSeen, c.dueBy]));
           }),
       ),

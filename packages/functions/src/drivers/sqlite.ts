@@ -631,18 +631,19 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           const env = w.runEnv.pluck().get(runId, owner) as string | undefined;
           if (env === undefined) return false;
           for (const x of c.waits) {
-            w.insertWait.run(
-              runId,
-              x.stepId,
+            w.insertWait.run({
+              run: runId,
+              step: x.stepId,
               env,
-              x.kind,
-              x.event,
-              x.expression,
-              c.now,
-              x.expiresAt,
-            );
+              kind: x.kind,
+              event: x.event,
+              expression: x.expression,
+              now: c.now,
+              expires: x.expiresAt,
+            });
           }
-          let due = w.minExpiry.pluck().get(runId) as number;
+          if (c.hold) return true;
+          let due = (w.minExpiry.pluck().get(runId) as number | null) ?? c.now;
           if (c.dueBy !== null) due = Math.min(due, c.dueBy);
           if ((w.countSteps.pluck().get(runId) as number) > c.stepsSeen) due = c.now;
           return w.waitRelease.run(due, runId, owner).changes === 1;

@@ -60,13 +60,16 @@ export function checkWaitRun(
   runId: string,
   owner: string,
   input: WaitRunInput,
-): { waits: CheckedWait[]; now: number; stepsSeen: number; dueBy: number | null } {
+): { waits: CheckedWait[]; now: number; stepsSeen: number; dueBy: number | null; hold: boolean } {
   checkRunId(where, "runId", runId);
   checkToken(where, "owner", owner);
   if (typeof input !== "object" || input === null) fail(where, "input must be an object");
   const now = checkTime(where, "input.now", input.now);
   const stepsSeen = checkInteger(where, "input.stepsSeen", input.stepsSeen, 0, 1_000_000);
   const dueBy = input.dueBy === undefined ? null : checkTime(where, "input.dueBy", input.dueBy);
+  if (input.hold !== undefined && typeof input.hold !== "boolean")
+    fail(where, "input.hold must be a boolean");
+  const hold = input.hold === true;
   if (
     !Array.isArray(input.waits) ||
     input.waits.length === 0 ||
@@ -95,7 +98,7 @@ export function checkWaitRun(
       expiresAt: checkTime(where, `${at}.expiresAt`, w.expiresAt),
     };
   });
-  return { waits, now, stepsSeen, dueBy };
+  return { waits, now, stepsSeen, dueBy, hold };
 }
 
 /** Checks the arguments of `resolveWait`; the step's data and error come back encoded. */

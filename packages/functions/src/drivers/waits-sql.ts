@@ -24,8 +24,11 @@ CREATE TABLE IF NOT EXISTS "${p}waits" (
 const WAIT = "seq, run_id, step_id, env, kind, event, expression, created_at, expires_at";
 
 export const sqliteWaitsSql = (p: string) => ({
+  /** Not for a step already memoized (resolved meanwhile): it waits no more. */
   insertWait: `INSERT INTO "${p}waits" (run_id, step_id, env, kind, event, expression, created_at, expires_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, step_id) DO NOTHING`,
+    SELECT @run, @step, @env, @kind, @event, @expression, @now, @expires
+    WHERE NOT EXISTS (SELECT 1 FROM "${p}steps" WHERE run_id = @run AND step_id = @step)
+    ON CONFLICT (run_id, step_id) DO NOTHING`,
   minExpiry: `SELECT min(expires_at) FROM "${p}waits" WHERE run_id = ?`,
   countSteps: `SELECT count(*) FROM "${p}steps" WHERE run_id = ?`,
   runEnv: `SELECT env FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
@@ -66,13 +69,14 @@ export const postgresWaitsSql = (p: string) => ({
     SELECT $1, w.step_id, $2, w.kind, w.event, w.expression, $3, w.expires_at
     FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[])
       WITH ORDINALITY AS w(step_id, kind, event, expression, expires_at, ord)
+    WHERE NOT EXISTS (SELECT 1 FROM "${p}steps" AS s WHERE s.run_id = $1 AND s.step_id = w.step_id)
     ORDER BY w.ord
     ON CONFLICT (run_id, step_id) DO NOTHING`,
   /** $1 run, $2 owner, $3 now, $4 steps seen, $5 due by (or null). */
   waitRelease: `UPDATE "${p}runs" SET status = 'queued', ended_at = NULL, attempt = 0,
       lease_owner = NULL, lease_until = NULL,
-      due_at = LEAST($5::int8, (SELECT min(expires_at) FROM "${p}waits" WHERE run_id = $1),
-        CASE WHEN (SELECT count(*) FROM "${p}steps" WHERE run_id = $1) > $4 THEN $3::int8 END)
+      due_at = coalesce(LEAST($5::int8, (SELECT min(expires_at) FROM "${p}waits" WHERE run_id = $1),
+        CASE WHEN (SELECT count(*) FROM "${p}steps" WHERE run_id = $1) > $4 THEN $3::int8 END), $3::int8)
     WHERE run_id = $1 AND status = 'running' AND lease_owner = $2`,
   deleteWait: `DELETE FROM "${p}waits" WHERE run_id = $1 AND step_id = $2 RETURNING seq`,
   dueNow: `UPDATE "${p}runs" SET due_at = $1 WHERE run_id = $2 AND status = 'queued'`,
