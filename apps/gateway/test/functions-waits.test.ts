@@ -135,7 +135,7 @@ describe.each<SdkVersion>(["v3", "v4"])(
       expect(effects.map((e) => e.key).sort()).toEqual(["got:1", "got:437"]);
     }, 180_000);
 
-    it("DELETE /v1/runs/:id of a waiting run leaves no wait behind", async () => {
+    it("DELETE /v1/runs/:id and cancelOn of a waiting run leave no wait behind", async () => {
       const url = gw!.url;
       const [id] = await send(url, { name: "test/wait", data: { id: "cancel-me" } });
       expect(
@@ -147,7 +147,19 @@ describe.each<SdkVersion>(["v3", "v4"])(
       const after = (await runOf(url, id!))!;
       expect(after.status).toBe("Cancelled");
       expect(after.waiting_for).toEqual([]);
-    }, 30_000);
+      // cancelOn too.
+      const [other] = await send(url, { name: "test/wait", data: { id: "cancel-on" } });
+      const waiting = await waitFor(
+        async () => ((await runOf(url, other!))?.waiting_for?.length ?? 0) > 0,
+        20_000,
+      );
+      expect(waiting).toBe(true);
+      await send(url, { name: "test/wait-cancel", data: { id: "cancel-on" } });
+      expect(
+        await waitFor(async () => (await runOf(url, other!))?.status === "Cancelled", 20_000),
+      ).toBe(true);
+      expect((await runOf(url, other!))!.waiting_for).toEqual([]);
+    }, 60_000);
 
     it("a bad if, a bad timeout or no event name fails the run with a clear error", async () => {
       const url = gw!.url;
