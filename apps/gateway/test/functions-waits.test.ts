@@ -161,6 +161,28 @@ describe.each<SdkVersion>(["v3", "v4"])(
       expect((await runOf(url, other!))!.waiting_for).toEqual([]);
     }, 60_000);
 
+    it("two waits at once (Promise.all): each resumes with its own event", async () => {
+      const url = gw!.url;
+      const [id] = await send(url, { name: "test/wait-two", data: { id: "pair" } });
+      const both = await waitFor(
+        async () => ((await runOf(url, id!))?.waiting_for?.length ?? 0) === 2,
+        20_000,
+      );
+      expect(both).toBe(true);
+      await send(url, { name: "test/b", data: { id: "pair", n: 2 } });
+      expect(
+        await waitFor(
+          async () => ((await runOf(url, id!))?.waiting_for?.length ?? 0) === 1,
+          20_000,
+        ),
+      ).toBe(true);
+      await send(url, { name: "test/a", data: { id: "pair", n: 1 } });
+      expect(
+        await waitFor(async () => (await runOf(url, id!))?.status === "Completed", 20_000),
+      ).toBe(true);
+      expect((await runOf(url, id!))!.output).toEqual({ a: 1, b: 2 });
+    }, 60_000);
+
     it("a bad if, a bad timeout or no event name fails the run with a clear error", async () => {
       const url = gw!.url;
       const cases: [Record<string, unknown>, RegExp][] = [
