@@ -9,6 +9,7 @@ import {
   createCronScheduler,
   createDispatcher,
   createExecutor,
+  createWaitMatcher,
   DEFAULT_RETRY_POLICY,
   DEV_RETRY_POLICY,
   type Dispatcher,
@@ -225,12 +226,42 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     onUnknownFunction: (url) => {
       void syncer.syncNow(url);
     },
+    onWaiting: () => waits.notify(),
+    // step.invoke: the child is started like POST /v1/functions/:id/invoke does, only that
+    // function, on an `inngest/function.invoked` event whose id makes a repeat harmless.
+    invoke: async (request) => {
+      if (api === null) throw new Error("the Event API is not started");
+      const [internalId] = await api.send(
+        [{ id: request.eventId, name: "inngest/function.invoked", data: request.data }],
+        { env: request.env },
+      );
+      const { created } = await runs.createRun({
+        functionId: request.functionId,
+        eventInternalId: internalId!,
+        env: request.env,
+        dueAt: Date.now(),
+      });
+      if (created) {
+        logger.info(
+          { runId: request.parentRunId, functionId: request.functionId },
+          "step.invoke started a run",
+        );
+        executor.wake();
+      }
+    },
     concurrency: config.maxConcurrentRuns,
     leaseMs: config.runLeaseMs,
     pollMs: shared ? 1_000 : 5_000,
     retry: dev ? DEV_RETRY_POLICY : DEFAULT_RETRY_POLICY,
     logger,
     hooks,
+  });
+  // step.waitForEvent / step.invoke: waiting runs, indexed by what they wait for.
+  const waits = createWaitMatcher({
+    runs,
+    shared,
+    logger,
+    onResolved: () => executor.wake(),
   });
   const cron = createCronScheduler({
     runs,
@@ -602,7 +633,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (method === "GET") {
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
-        sendJson(res, 200, { data: runDetailView(run, await runs.listSteps(runId)) });
+        const [steps, waiting] = await Promise.all([runs.listSteps(runId), runs.listWaits(runId)]);
+        sendJson(res, 200, { data: runDetailView(run, steps, waiting) });
         return;
       }
       if (method === "DELETE") {
@@ -701,6 +733,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     async dispatch({ env, events }) {
       const result = await dispatcher.dispatch(env, events);
       if (result.created.length > 0) executor.wake();
+      await waits.match(env, events);
       await canceller.cancelMatching(env, events);
       return result.created;
     },

@@ -358,6 +358,12 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "nextDueAt",
     "saveSteps",
     "listSteps",
+    // --- waits ---
+    "waitRun",
+    "resolveWait",
+    "listWaits",
+    "listWaitsSince",
+    "countWaits",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -34,7 +34,13 @@ export interface TestApp {
 export function startSeedApp(
   version: SdkVersion,
   gatewayUrl: string,
-  options: { port?: number; signingKey?: string; cron?: string; webhooks?: boolean } = {},
+  options: {
+    port?: number;
+    signingKey?: string;
+    cron?: string;
+    webhooks?: boolean;
+    waits?: boolean;
+  } = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
   if (options.signingKey) args.push(options.signingKey);
@@ -44,6 +50,8 @@ export function startSeedApp(
   else delete env.SEED_APP_CRON;
   if (options.webhooks) env.SEED_APP_WEBHOOKS = "1";
   else delete env.SEED_APP_WEBHOOKS;
+  if (options.waits) env.SEED_APP_WAITS = "1";
+  else delete env.SEED_APP_WAITS;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -103,6 +111,7 @@ export async function startAppAndGateway(
     signingKey?: string;
     headers?: Record<string, string>;
     webhooks?: boolean;
+    waits?: boolean;
   } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();

@@ -2,6 +2,13 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { StoredEvent } from "@evt/schema";
 import {
+  compileFilter,
+  createTriggerIndex,
+  interpolateWaitExpression,
+  MAX_EVENT_NAME_LENGTH,
+  waitMatchExpression,
+} from "@evt/triggers";
+import {
   type CallOutcome,
   callBody,
   errorObject,
@@ -21,8 +28,10 @@ import type {
   RunStore,
   StepInput,
   StepRecord,
+  WaitInput,
 } from "./run-store";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelayMs, sleepUntil } from "./timing";
+import { waitTimeout } from "./waits";
 
 /** A system event the executor emits (`inngest/function.failed`, `.finished`). */
 export interface SystemEvent {
@@ -71,6 +80,17 @@ export interface ExecutorOptions {
   getFunction?(id: string): Promise<FunctionRecord | null> | FunctionRecord | null;
   /** Sign a call body (`x-inngest-signature`), in `start` with a signing key. */
   sign?(body: string): string;
+  /**
+   * Start the run of `step.invoke`: store an `inngest/function.invoked` event with `id` and
+   * `data` in `env`, and create a run of `functionId` (only that function) on it. Without it,
+   * `step.invoke` fails the run as unsupported.
+   */
+  invoke?(request: InvokeRequest): Promise<void>;
+  /**
+   * Told when a run records waits (`step.waitForEvent`, `step.invoke`), just before and just
+   * after they are stored: `WaitMatcher.notify`.
+   */
+  onWaiting?(runId: string): void;
   /** Told when an app says it does not know a function (evt re-syncs the app). */
   onUnknownFunction?(appUrl: string): void;
   /** This executor's lease owner id. @default `<host>:<pid>:<random>` */
@@ -89,6 +109,27 @@ export interface ExecutorOptions {
   now?: () => number;
   logger?: ExecutorLogger;
   hooks?: ExecutorHooks;
+}
+
+/** What {@link ExecutorOptions.invoke} is asked to start. */
+export interface InvokeRequest {
+  /** The composite id of the function to run. */
+  functionId: string;
+  /** Deterministic (`invoke:<run id>:<step id>:<run start>`): a repeat stores the event once. */
+  eventId: string;
+  /** The invoked event's data: the payload's, plus `_inngest.{fn_id, correlation_id}`. */
+  data: JsonObject;
+  env: string;
+  /** The invoking run. */
+  parentRunId: string;
+}
+
+/** Default timeout of `step.invoke` (Inngest: a year). */
+const DEFAULT_INVOKE_TIMEOUT_MS = 365 * 86_400_000;
+
+/** The `if` a `step.invoke` waits with: the child's `function.finished` by correlation id. */
+function correlationIf(correlationId: string): string {
+  return `async.data.correlation_id == ${JSON.stringify(correlationId)}`;
 }
 
 /** Runs due runs: claims them, calls the SDK app, memoizes steps, retries. */
@@ -332,12 +373,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const functionId = run.functionId;
     // A run started by a function.* event emits none of its own: a function on
     // `inngest/function.finished` would otherwise trigger itself forever.
+    // An invoked run (`inngest/function.invoked`) does emit: its parent waits for it.
     const triggeredBySystem =
       event !== null &&
       typeof event.name === "string" &&
-      event.name.startsWith("inngest/function.");
+      event.name.startsWith("inngest/function.") &&
+      event.name !== "inngest/function.invoked";
     if (!triggeredBySystem) {
-      const base = { function_id: functionId, run_id: run.runId, event: event ?? null };
+      const base: JsonObject = { function_id: functionId, run_id: run.runId, event: event ?? null };
+      const correlationId = correlationOf(event);
+      if (correlationId !== null) base.correlation_id = correlationId;
       // Deterministic per start of the run (a replay starts it again and emits again).
       const generation = run.startedAt ?? run.createdAt;
       const events: SystemEvent[] =
@@ -463,6 +508,20 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
   }
 
+  /** Time out the waits of a run that are past their timeout; `true` when a step was memoized. */
+  async function timeOutWaits(run: RunRecord): Promise<boolean> {
+    const waits = await runs.listWaits(run.runId);
+    let memoized = false;
+    for (const w of waits) {
+      if (w.expiresAt > now()) continue;
+      // Atomic: if an event resolved it first, that memo stands and this one is not stored.
+      await runs.resolveWait(run.runId, w.stepId, waitTimeout(w), now());
+      memoized = true;
+      logger.info({ runId: run.runId, stepId: w.stepId }, "a wait timed out");
+    }
+    return memoized;
+  }
+
   /** Work on one claimed run until it finishes, sleeps, waits for a retry, or is lost. */
   async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
     const fn = await getFunction(run.functionId);
@@ -483,7 +542,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
     const maxAttempts = retriesOf(fn.config) + 1;
     let attempt = run.attempt;
-    // A run created held here has no steps yet.
+    // A run created held here has no steps (and no waits) yet.
+    if (preloaded === undefined && (await timeOutWaits(run))) {
+      // A resolve does not check the lease: make sure this claim still holds the run.
+      if (!(await runs.renewLease(run.runId, owner, now(), leaseMs)))
+        throw new LeaseLost("lease lost");
+    }
     let steps: StepRecord[] = preloaded !== undefined ? [] : await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
@@ -564,6 +628,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
       let unsupported: StepOp | null = null;
       const planned: StepOp[] = [];
       let plannedFailure: JsonObject | null = null;
+      const waits: WaitInput[] = [];
+      const invokes: { stepId: string; request: InvokeRequest }[] = [];
+      let badWait: string | null = null;
       const take = (op: StepOp): void => {
         switch (op.op) {
           case "StepRun":
@@ -605,6 +672,25 @@ export function createExecutor(options: ExecutorOptions): Executor {
           case "StepPlanned":
             planned.push(op);
             break;
+          case "WaitForEvent": {
+            const w = waitOf(op, event, now());
+            if (typeof w === "string") badWait ??= w;
+            else waits.push(w);
+            break;
+          }
+          case "InvokeFunction": {
+            if (!options.invoke) {
+              unsupported = op;
+              break;
+            }
+            const r = invokeOf(op, run, now());
+            if (typeof r === "string") badWait ??= r;
+            else {
+              waits.push(r.wait);
+              invokes.push({ stepId: op.id, request: r.request });
+            }
+            break;
+          }
           default:
             unsupported = op;
         }
@@ -655,6 +741,15 @@ export function createExecutor(options: ExecutorOptions): Executor {
         await emitAndRelease(run, event, { status: "failed", error: plannedFailure }, attempt);
         return;
       }
+      if (badWait !== null) {
+        await emitAndRelease(
+          run,
+          event,
+          { status: "failed", error: errorObject("EvtWaitError", badWait) },
+          attempt,
+        );
+        return;
+      }
       if (unsupported !== null) {
         const op = unsupported as StepOp;
         const what =
@@ -697,6 +792,54 @@ export function createExecutor(options: ExecutorOptions): Executor {
       }
       if (stepError !== null) {
         await retryOrFail(stepError, null);
+        return;
+      }
+      if (waits.length > 0) {
+        // An invoked function that is not registered fails the step now (as in Inngest).
+        const missing: StepInput[] = [];
+        for (const { stepId, request: r } of invokes) {
+          if ((await getFunction(r.functionId)) !== null) continue;
+          missing.push({
+            stepId,
+            op: "InvokeFunction",
+            data: null,
+            error: errorObject(
+              "NonRetriableError",
+              `step.invoke: function ${JSON.stringify(r.functionId)} is not registered (give the composite id <app id>-<function id>)`,
+            ),
+            attempts: 1,
+          });
+        }
+        if (missing.length > 0) {
+          if (!(await runs.saveSteps(run.runId, owner, missing))) throw new LeaseLost("lease lost");
+          const at = now();
+          steps = [...steps, ...missing.map((m) => ({ ...m, runId: run.runId, updatedAt: at }))];
+          attempt = 0;
+          continue;
+        }
+        options.onWaiting?.(run.runId);
+        if (invokes.length > 0) {
+          // The wait first, then the child (its function.finished can only come after), and
+          // the run still held meanwhile: a crash before the child starts leaves the run to be
+          // called again at its lease end, which starts the child then (once: ids are stable).
+          const stored = await runs.waitRun(run.runId, owner, {
+            waits,
+            now: now(),
+            stepsSeen: steps.length,
+            hold: true,
+          });
+          if (!stored) throw new LeaseLost("lease lost");
+          options.onWaiting?.(run.runId);
+          for (const { request: r } of invokes) await options.invoke!(r);
+        }
+        const held = await runs.waitRun(run.runId, owner, {
+          waits,
+          now: now(),
+          stepsSeen: steps.length,
+          ...(wake !== null ? { dueBy: wake } : {}),
+        });
+        if (!held) throw new LeaseLost("lease lost");
+        options.onWaiting?.(run.runId);
         return;
       }
       if (wake !== null) {
@@ -768,4 +911,120 @@ export function createExecutor(options: ExecutorOptions): Executor {
       left.map(([runId]) => runs.release(runId, owner, { status: "queued", now: now() })),
     );
   }
+}
+
+/** The correlation id of an invoked run's event (`data._inngest.correlation_id`), or `null`. */
+function correlationOf(event: JsonObject | null): string | null {
+  const data = event?.data;
+  if (typeof data !== "object" || data === null || Array.isArray(data)) return null;
+  const meta = data._inngest;
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) return null;
+  return typeof meta.correlation_id === "string" ? meta.correlation_id : null;
+}
+
+function stepName(op: StepOp): string {
+  return JSON.stringify(op.name ?? op.id);
+}
+
+/** A timeout of a wait op (`"1h"`, a date), or an error message. */
+function timeoutOf(
+  op: StepOp,
+  what: string,
+  fallbackMs: number | null,
+  at: number,
+): number | string {
+  const raw = op.opts?.timeout;
+  if (raw === undefined || raw === null) {
+    if (fallbackMs !== null) return at + fallbackMs;
+    return `${what} ${stepName(op)} has no timeout; give one like "30s", "5m", "1h" or a date`;
+  }
+  const until = typeof raw === "string" ? sleepUntil(raw, at) : null;
+  if (until === null)
+    return `${what} ${stepName(op)} has a timeout evt cannot read (${JSON.stringify(raw).slice(0, 200)}); use "30s", "5m", "1h30m" or a date`;
+  return until;
+}
+
+/** The wait of a `WaitForEvent` op (its `if` interpolated with the run's event), or an error message. */
+function waitOf(op: StepOp, event: JsonObject, at: number): WaitInput | string {
+  const opts = op.opts ?? {};
+  const name = typeof opts.event === "string" && opts.event !== "" ? opts.event : op.name;
+  const what = "step.waitForEvent";
+  if (typeof name !== "string" || name.trim() === "" || name.length > MAX_EVENT_NAME_LENGTH)
+    return `${what} ${stepName(op)} has no event name to wait for (opts.event or name: 1 to ${MAX_EVENT_NAME_LENGTH} characters)`;
+  if (name.includes("*"))
+    return `${what} ${stepName(op)} waits for ${JSON.stringify(name.slice(0, 300))}: a wait matches one exact event name, without wildcards`;
+  const expiresAt = timeoutOf(op, what, null, at);
+  if (typeof expiresAt === "string") return expiresAt;
+  let expression: string | null = null;
+  const cond = opts.if;
+  if (cond !== undefined && cond !== null && !(typeof cond === "string" && cond.trim() === "")) {
+    if (typeof cond !== "string")
+      return `${what} ${stepName(op)}: if must be a CEL expression (a string)`;
+    try {
+      expression = interpolateWaitExpression(cond, event as Record<string, unknown>);
+      compileFilter(expression);
+    } catch (err) {
+      return `${what} ${stepName(op)}: the if ${JSON.stringify(cond.slice(0, 500))} ${describeError(err).replace(/^.*?\] /, "")}`;
+    }
+  }
+  // What the wait index will be given: refused here, clearly, rather than never matched.
+  try {
+    createTriggerIndex([
+      {
+        id: "wait",
+        triggers: [
+          expression === null
+            ? { event: name }
+            : { event: name, expression: waitMatchExpression(expression) },
+        ],
+      },
+    ]);
+  } catch (err) {
+    return `${what} ${stepName(op)} cannot wait for ${JSON.stringify(name.slice(0, 300))}: ${describeError(err).replace(/^.*?\] /, "")}`;
+  }
+  return { stepId: op.id, kind: "event", event: name, expression, expiresAt };
+}
+
+/** The wait and the child run of an `InvokeFunction` op, or an error message. */
+function invokeOf(
+  op: StepOp,
+  run: RunRecord,
+  at: number,
+): { wait: WaitInput; request: InvokeRequest } | string {
+  const opts = op.opts ?? {};
+  const what = "step.invoke";
+  const functionId = opts.function_id;
+  if (typeof functionId !== "string" || functionId === "" || functionId.length > 255)
+    return `${what} ${stepName(op)} has no function to invoke (opts.function_id: the composite id <app id>-<function id>)`;
+  const payload = opts.payload;
+  const given =
+    typeof payload === "object" && payload !== null && !Array.isArray(payload)
+      ? payload.data
+      : undefined;
+  if (given !== undefined && given !== null && (typeof given !== "object" || Array.isArray(given)))
+    return `${what} ${stepName(op)}: data must be an object`;
+  const expiresAt = timeoutOf(op, what, DEFAULT_INVOKE_TIMEOUT_MS, at);
+  if (typeof expiresAt === "string") return expiresAt;
+  const correlationId = `${run.runId}.${op.id}`;
+  return {
+    wait: {
+      stepId: op.id,
+      kind: "invoke",
+      event: "inngest/function.finished",
+      expression: correlationIf(correlationId),
+      expiresAt,
+    },
+    request: {
+      functionId,
+      // Per start of the run: a replayed parent invokes a new child, a repeat within one start
+      // stores the event once (and so starts one child).
+      eventId: `invoke:${run.runId}:${op.id}:${run.startedAt ?? run.createdAt}`,
+      data: {
+        ...((given ?? {}) as JsonObject),
+        _inngest: { fn_id: functionId, correlation_id: correlationId, source_run_id: run.runId },
+      },
+      env: run.env,
+      parentRunId: run.runId,
+    },
+  };
 }

@@ -49,6 +49,7 @@ export {
   type ExecutorHooks,
   type ExecutorLogger,
   type ExecutorOptions,
+  type InvokeRequest,
   retriesOf,
   type SystemEvent,
 } from "./executor";
@@ -88,3 +89,10 @@ export {
   runView,
   unsupportedFeatures,
 } from "./views";
+export {
+  createWaitMatcher,
+  type WaitMatcher,
+  type WaitMatcherOptions,
+  waitResolution,
+  waitTimeout,
+} from "./waits";

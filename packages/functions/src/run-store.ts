@@ -151,6 +151,51 @@ export interface StepRecord {
 /** What {@link RunStore.saveSteps} is given for one step. */
 export type StepInput = Omit<StepRecord, "runId" | "updatedAt"> & { updatedAt?: number };
 
+/** What a wait resumes its run with: an event (`step.waitForEvent`) or a child's end (`step.invoke`). */
+export type WaitKind = "event" | "invoke";
+
+/** A run waiting for an event (`step.waitForEvent`, or `step.invoke` waiting for its child). */
+export interface WaitRecord {
+  /** Increasing in the order waits were stored: a gateway loads new waits from its last `seq`. */
+  seq: number;
+  runId: string;
+  /** The hashed step id the wait resolves. */
+  stepId: string;
+  env: string;
+  kind: WaitKind;
+  /** The event name waited for. */
+  event: string;
+  /** The `if`, over `async` only (the run's `event` already put in), or `null`. */
+  expression: string | null;
+  /** When the wait was recorded (ms since the epoch): only events received since then match. */
+  createdAt: number;
+  /** When the wait times out (ms since the epoch). */
+  expiresAt: number;
+}
+
+/** What {@link RunStore.waitRun} is given for one wait. */
+export type WaitInput = Pick<WaitRecord, "stepId" | "kind" | "event" | "expression" | "expiresAt">;
+
+/** What {@link RunStore.waitRun} is given. */
+export interface WaitRunInput {
+  waits: readonly WaitInput[];
+  /** Time of the release (ms since the epoch), the `createdAt` of new waits. */
+  now: number;
+  /** How many memoized steps the caller knows of: a step resolved meanwhile makes the run due now. */
+  stepsSeen: number;
+  /** Another reason to call the run again (a sleep), if earlier than its first timeout. */
+  dueBy?: number;
+  /**
+   * Store the waits but keep holding the run (no release): the caller has more to do first
+   * (start an invoked function), and calls `waitRun` again to release. A crash in between
+   * leaves the run held until its lease ends, so it is called again and redoes it.
+   */
+  hold?: boolean;
+}
+
+/** A step a wait is resolved with. */
+export type WaitResolution = Pick<StepInput, "op" | "data" | "error">;
+
 /**
  * The run state of functions: apps, functions, runs and their memoized steps. Every method
  * is one transaction: it stores all it was given, or nothing.
@@ -209,14 +254,14 @@ export interface RunStore {
   release(runId: string, owner: string, update: ReleaseInput): Promise<boolean>;
   /**
    * Cancel a queued or running run, whoever holds it: it is never claimed again, and its
-   * holder's `renewLease`, `release` and `saveSteps` answer `false`. `false` when the run had
-   * already finished (it keeps its status).
+   * holder's `renewLease`, `release` and `saveSteps` answer `false`; its waits are deleted.
+   * `false` when the run had already finished (it keeps its status).
    */
   cancelRun(runId: string, now: number): Promise<boolean>;
   /**
    * Start a failed or cancelled run again from its event: it becomes queued and due at `now`
    * with attempt 0, its output, error, start and end times cleared and its memoized steps
-   * deleted (the run id stays: one run per (function, event)). `null` (and nothing changed)
+   * deleted, and its waits (the run id stays: one run per (function, event)). `null` (and nothing changed)
    * when the run does not exist or is not failed or cancelled.
    */
   replayRun(runId: string, now: number): Promise<RunRecord | null>;
@@ -253,4 +298,33 @@ export interface RunStore {
 
   /** Close the store (a database it opened itself). Further calls fail with `closed`. */
   close(): Promise<void>;
+
+  // --- waits ---
+  /**
+   * Record waits of a run `owner` holds and release it `queued` until the earliest timeout of
+   * its waits (or `dueBy`, or now when more steps are memoized than `stepsSeen`). A wait of
+   * the same (run, step) already stored is kept as it is (its `seq`, `createdAt`, timeout).
+   * `false` (and nothing stored) when `owner` no longer holds the run.
+   */
+  waitRun(runId: string, owner: string, input: WaitRunInput): Promise<boolean>;
+  /**
+   * Resolve a wait, once, in one transaction: delete it if it is still there, memoize its step
+   * with `step`, and make the run due at `now` if it is queued. `false` (and nothing changed)
+   * when the wait was already resolved or deleted (by another event, its timeout, a cancel);
+   * a wait of a run that is no longer active is deleted and answers `false`.
+   */
+  resolveWait(runId: string, stepId: string, step: WaitResolution, now: number): Promise<boolean>;
+  /** The waits of a run, by step id. */
+  listWaits(runId: string): Promise<WaitRecord[]>;
+  /**
+   * Up to `limit` waits with `seq > afterSeq`, or whose `seq` is one of `alsoSeqs` (seqs a
+   * reader skipped, maybe stored by a transaction not yet committed), by `seq`.
+   */
+  listWaitsSince(
+    afterSeq: number,
+    alsoSeqs: readonly number[],
+    limit: number,
+  ): Promise<WaitRecord[]>;
+  /** How many waits are stored (for a metric). */
+  countWaits(): Promise<number>;
 }

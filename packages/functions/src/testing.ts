@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
 import type { JsonValue, RunStore } from "./run-store";
 import { MAX_VALUE_BYTES } from "./validate";
@@ -936,6 +937,8 @@ export function runRunStoreConformance(
       await expectFunctionsError(store.nextDueAt(), "closed", /closed/);
       await expectFunctionsError(create(store, 1), "closed", /closed/);
     });
+
+    waitsConformance(open, second);
 
     if (capabilities.sharedData) {
       it("keeps runs, steps and functions across close and reopen", async () => {

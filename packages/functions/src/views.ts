@@ -1,4 +1,11 @@
-import type { FunctionRecord, JsonValue, RunRecord, RunStatus, StepRecord } from "./run-store";
+import type {
+  FunctionRecord,
+  JsonValue,
+  RunRecord,
+  RunStatus,
+  StepRecord,
+  WaitRecord,
+} from "./run-store";
 
 /** A run's status as Inngest's REST API spells it. */
 export type RunStatusName = "Running" | "Completed" | "Failed" | "Cancelled";
@@ -43,13 +50,25 @@ export function runView(run: RunRecord): Record<string, JsonValue> {
   };
 }
 
-/** A run with its memoized steps, as `GET /v1/runs/:id` answers it. */
+/**
+ * A run with its memoized steps, as `GET /v1/runs/:id` answers it; a waiting run (status
+ * still `Running`, as in Inngest) lists what it waits for in `waiting_for`.
+ */
 export function runDetailView(
   run: RunRecord,
   steps: readonly StepRecord[],
+  waits: readonly WaitRecord[] = [],
 ): Record<string, JsonValue> {
   return {
     ...runView(run),
+    waiting_for: waits.map((w) => ({
+      step_id: w.stepId,
+      kind: w.kind === "event" ? "waitForEvent" : "invoke",
+      event: w.event,
+      if: w.expression,
+      since: iso(w.createdAt),
+      timeout_at: iso(w.expiresAt),
+    })),
     steps: steps.map((s) => ({
       id: s.stepId,
       op: s.op,

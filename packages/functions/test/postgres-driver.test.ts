@@ -20,7 +20,7 @@ function newPrefix(): string {
 
 afterAll(async () => {
   for (const p of prefixes) {
-    for (const t of ["apps", "functions", "runs", "steps"]) {
+    for (const t of ["apps", "functions", "runs", "steps", "waits"]) {
       await admin.query(`DROP TABLE IF EXISTS "${p}${t}"`);
     }
   }

@@ -94,6 +94,26 @@ const MAX_PROGRAMS = 10_000;
 
 /** Where `emit` puts lifted literals; `null` prints them in place. */
 let lifted: unknown[] | null = null;
+/** `true` while {@link printExpression} prints an AST back as written (no optional chaining). */
+let plain = false;
+
+/** Parses an expression to its AST (the library's); throws on a syntax error. */
+export function parseExpression(source: string): ASTNode {
+  return EVENT_DIALECT.env.parse(source).ast;
+}
+
+/**
+ * Prints an AST back as CEL source, as written: plain field selection, literals in place.
+ * The result compiles to the same expression (used to rewrite `if`s, e.g. a wait's).
+ */
+export function printExpression(ast: ASTNode): string {
+  plain = true;
+  try {
+    return emit(ast);
+  } finally {
+    plain = false;
+  }
+}
 
 function emitLifted(ast: ASTNode): { text: string; vars: unknown[] } {
   const vars: unknown[] = [];
@@ -397,14 +417,21 @@ function emit(node: ASTNode): string {
     case "-_":
       return `-(${emit(n.args as ASTNode)})`;
     case ".":
-    case "[]":
+    case "[]": {
+      if (plain) {
+        const [inner, key] = a as [ASTNode, unknown];
+        const op = (inner as { op: string }).op;
+        const recv = isPrimary(op) || op === "." || op === "[]" ? emit(inner) : `(${emit(inner)})`;
+        return n.op === "." ? `${recv}.${key as string}` : `${recv}[${emit(key as ASTNode)}]`;
+      }
       // `event` and `async` hold dyn values, so `null` fits; a typed receiver (a map literal,
       // a macro variable over one) needs `dyn(null)` to type-check.
       return `${emitOptional(node)}.orValue(${rootIsDyn(node) ? "null" : "dyn(null)"})`;
+    }
     case "call": {
       const [name, args] = a as [string, ASTNode[]];
       const only = args[0] as { op: string; args: [ASTNode, string] } | undefined;
-      if (name === "has" && args.length === 1 && only?.op === ".") {
+      if (!plain && name === "has" && args.length === 1 && only?.op === ".") {
         return `${emitOptional(only as unknown as ASTNode)}.hasValue()`;
       }
       return `${name}(${args.map(emit).join(", ")})`;

@@ -46,3 +46,8 @@ export type {
   TriggerIndexStats,
   TriggerMatch,
 } from "./types";
+export {
+  interpolateWaitExpression,
+  MAX_WAIT_EXPRESSION_LENGTH,
+  waitMatchExpression,
+} from "./wait";

@@ -11,6 +11,9 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  WaitRecord,
+  WaitResolution,
+  WaitRunInput,
 } from "../run-store";
 import {
   checkApp,
@@ -34,6 +37,13 @@ import {
   type RunRow,
   type StepRow,
 } from "./rows";
+import {
+  checkResolveWait,
+  checkWaitRun,
+  checkWaitsSince,
+  decodeWait,
+  type WaitRow,
+} from "./waits-check";
 
 const DRIVER = "memory";
 
@@ -111,7 +121,20 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   const steps = new Map<string, Map<string, StepRow>>();
   const dueIndex = new DueIndex();
   const cronTicks = new Map<string, number>();
+  /** Waits by run id, then step id; `waitSeqs` holds them by seq (for `listWaitsSince`). */
+  const waits = new Map<string, Map<string, WaitRow>>();
+  const waitSeqs = new Map<number, WaitRow>();
+  let lastWaitSeq = 0;
+  /** Every wait stored, by seq (resolved ones dropped when they are half of it). */
+  let waitLog: WaitRow[] = [];
   let closed = false;
+
+  function dropWaits(runId: string): void {
+    const list = waits.get(runId);
+    if (!list) return;
+    for (const w of list.values()) waitSeqs.delete(w.seq);
+    waits.delete(runId);
+  }
 
   function use(op: string): void {
     if (closed) throw new FunctionsError(DRIVER, "closed", `${op}: the run store is closed`);
@@ -337,6 +360,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_owner = null;
         row.lease_until = null;
         setDue(row, null);
+        dropWaits(runId);
         return true;
       }),
 
@@ -356,6 +380,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_until = null;
         setDue(row, at);
         steps.delete(runId);
+        dropWaits(runId);
         return decodeRun(row);
       }),
 
@@ -449,5 +474,114 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
     close: async () => {
       closed = true;
     },
+
+    // --- waits ---
+    waitRun: (runId: string, owner: string, input: WaitRunInput) =>
+      call("waitRun", () => {
+        const c = checkWaitRun(DRIVER, runId, owner, input);
+        const row = held(runId, owner);
+        if (!row) return false;
+        let list = waits.get(runId);
+        if (!list) {
+          list = new Map();
+          waits.set(runId, list);
+        }
+        for (const w of c.waits) {
+          // A step already memoized (resolved meanwhile) waits no more.
+          if (list.has(w.stepId) || steps.get(runId)?.has(w.stepId)) continue;
+          const stored: WaitRow = {
+            seq: ++lastWaitSeq,
+            run_id: runId,
+            step_id: w.stepId,
+            env: row.env,
+            kind: w.kind,
+            event: w.event,
+            expression: w.expression,
+            created_at: c.now,
+            expires_at: w.expiresAt,
+          };
+          list.set(w.stepId, stored);
+          waitSeqs.set(stored.seq, stored);
+          waitLog.push(stored);
+        }
+        if (list.size === 0) waits.delete(runId);
+        if (c.hold) return true;
+        let due =
+          list.size === 0 ? c.now : Math.min(...[...list.values()].map((w) => w.expires_at));
+        if (c.dueBy !== null) due = Math.min(due, c.dueBy);
+        if ((steps.get(runId)?.size ?? 0) > c.stepsSeen) due = c.now;
+        row.status = "queued";
+        row.lease_owner = null;
+        row.lease_until = null;
+        row.ended_at = null;
+        row.attempt = 0;
+        setDue(row, due);
+        return true;
+      }),
+
+    resolveWait: (runId: string, stepId: string, step: WaitResolution, now: number) =>
+      call("resolveWait", () => {
+        const c = checkResolveWait(DRIVER, runId, stepId, step, now);
+        const list = waits.get(runId);
+        const wait = list?.get(stepId);
+        if (!list || !wait) return false;
+        list.delete(stepId);
+        waitSeqs.delete(wait.seq);
+        if (list.size === 0) waits.delete(runId);
+        const row = runs.get(runId);
+        if (!row || (row.status !== "queued" && row.status !== "running")) return false;
+        let memo = steps.get(runId);
+        if (!memo) {
+          memo = new Map();
+          steps.set(runId, memo);
+        }
+        memo.set(stepId, {
+          run_id: runId,
+          step_id: stepId,
+          op: c.op,
+          data: c.data,
+          error: c.error,
+          attempts: 1,
+          updated_at: c.now,
+        });
+        if (row.status === "queued") setDue(row, c.now);
+        return true;
+      }),
+
+    listWaits: (runId: string) =>
+      call("listWaits", (): WaitRecord[] =>
+        [...(waits.get(checkRunId(DRIVER, "runId", runId))?.values() ?? [])]
+          .sort((a, b) => (a.step_id < b.step_id ? -1 : 1))
+          .map(decodeWait),
+      ),
+
+    listWaitsSince: (afterSeq: number, alsoSeqs: readonly number[], limit: number) =>
+      call("listWaitsSince", (): WaitRecord[] => {
+        const c = checkWaitsSince(DRIVER, afterSeq, alsoSeqs, limit);
+        const out: WaitRow[] = [];
+        for (const seq of c.also) {
+          const w = waitSeqs.get(seq);
+          if (w && seq <= c.after) out.push(w);
+        }
+        if (waitLog.length > 64 && waitSeqs.size < waitLog.length / 2)
+          waitLog = waitLog.filter((w) => waitSeqs.get(w.seq) === w);
+        let lo = 0;
+        let hi = waitLog.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (waitLog[mid]!.seq <= c.after) lo = mid + 1;
+          else hi = mid;
+        }
+        for (let i = lo; i < waitLog.length && out.length < c.limit + c.also.length; i++) {
+          const w = waitLog[i]!;
+          if (waitSeqs.get(w.seq) === w) out.push(w);
+        }
+        return out
+          .sort((a, b) => a.seq - b.seq)
+          .slice(0, c.limit)
+          .map(decodeWait);
+      }),
+
+    countWaits: () => call("countWaits", () => waitSeqs.size),
   };
 }

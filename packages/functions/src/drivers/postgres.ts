@@ -11,6 +11,9 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  WaitRecord,
+  WaitResolution,
+  WaitRunInput,
 } from "../run-store";
 import {
   type CheckedStep,
@@ -46,6 +49,14 @@ import {
   type RunRow,
   type StepRow,
 } from "./rows";
+import {
+  checkResolveWait,
+  checkWaitRun,
+  checkWaitsSince,
+  decodeWait,
+  type WaitRow,
+} from "./waits-check";
+import { postgresWaitsSchema, postgresWaitsSql } from "./waits-sql";
 
 export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
 
@@ -135,6 +146,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
   const autoMigrate = options.autoMigrate ?? true;
   const owned = options.pool == null;
   const s: Sql = sql(prefix);
+  const w = postgresWaitsSql(prefix);
   const nextUlid = createUlidFactory();
 
   let pool: PgPool | null = options.pool ?? null;
@@ -209,6 +221,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
     await transaction(p, async (q) => {
       await q(schemaLockSql, [prefix]);
       for (const text of schemaStatements(prefix)) await q(text);
+      for (const text of postgresWaitsSchema(prefix)) await q(text);
     });
   }
 
@@ -500,7 +513,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        (p, at) => changed(on(p)(s.cancel, [at, runId])),
+        (p, at) => changed(on(p)(w.cancel, [at, runId])),
       ),
 
     replayRun: (runId: string, now: number) =>
@@ -515,6 +528,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
             if (!row) return null;
             await q(s.deleteSteps, [runId]);
+            await q(w.deleteRunWaits, [runId]);
             return decodeRun(row);
           }),
       ),
@@ -616,6 +630,69 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         "migrate",
         () => null,
         (p) => createSchema(p),
+      ),
+
+    // --- waits ---
+    waitRun: (runId: string, owner: string, input: WaitRunInput) =>
+      call(
+        "waitRun",
+        () => checkWaitRun(DRIVER, runId, owner, input),
+        (p, c) =>
+          transaction(p, async (q) => {
+            const held = (await rows<{ env: string }>(q(w.lockHeld, [runId, owner])))[0];
+            if (!held) return false;
+            await q(w.insertWaits, [
+              runId,
+              held.env,
+              c.now,
+              c.waits.map((x) => x.stepId),
+              c.waits.map((x) => x.kind),
+              c.waits.map((x) => x.event),
+              c.waits.map((x) => x.expression),
+              c.waits.map((x) => x.expiresAt),
+            ]);
+            if (c.hold) return true;
+            return changed(q(w.waitRelease, [runId, owner, c.now, c.stepsSeen, c.dueBy]));
+          }),
+      ),
+
+    resolveWait: (runId: string, stepId: string, step: WaitResolution, now: number) =>
+      call(
+        "resolveWait",
+        () => checkResolveWait(DRIVER, runId, stepId, step, now),
+        (p, c) =>
+          transaction(p, async (q) => {
+            // The run first (as waitRun and cancelRun lock it), then its wait: one order, no deadlock.
+            const run = (await rows<{ status: string }>(q(w.lockRun, [runId])))[0];
+            if ((await q(w.deleteWait, [runId, stepId])).rowCount !== 1) return false;
+            if (run?.status !== "queued" && run?.status !== "running") return false;
+            await q(s.upsertSteps, [runId, [stepId], [c.op], [c.data], [c.error], [1], [c.now]]);
+            await q(w.dueNow, [c.now, runId]);
+            return true;
+          }),
+      ),
+
+    listWaits: (runId: string) =>
+      call(
+        "listWaits",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id): Promise<WaitRecord[]> =>
+          (await rows<WaitRow>(on(p)(w.listWaits, [id]))).map(decodeWait),
+      ),
+
+    listWaitsSince: (afterSeq: number, alsoSeqs: readonly number[], limit: number) =>
+      call(
+        "listWaitsSince",
+        () => checkWaitsSince(DRIVER, afterSeq, alsoSeqs, limit),
+        async (p, c): Promise<WaitRecord[]> =>
+          (await rows<WaitRow>(on(p)(w.waitsSince, [c.after, c.also, c.limit]))).map(decodeWait),
+      ),
+
+    countWaits: () =>
+      call(
+        "countWaits",
+        () => null,
+        async (p) => (await rows<{ n: number }>(on(p)(w.countWaits)))[0]?.n ?? 0,
       ),
 
     close: async () => {

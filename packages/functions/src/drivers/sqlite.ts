@@ -12,6 +12,9 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  WaitRecord,
+  WaitResolution,
+  WaitRunInput,
 } from "../run-store";
 import {
   checkApp,
@@ -38,6 +41,14 @@ import {
   type StepRow,
 } from "./rows";
 import { schemaSql, sql } from "./sqlite-sql";
+import {
+  checkResolveWait,
+  checkWaitRun,
+  checkWaitsSince,
+  decodeWait,
+  type WaitRow,
+} from "./waits-check";
+import { sqliteWaitsSchema, sqliteWaitsSql } from "./waits-sql";
 
 const DRIVER = "sqlite";
 const TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOMEM)/;
@@ -84,6 +95,7 @@ type Sql = ReturnType<typeof sql>;
 interface Ready {
   db: BetterSqlite3.Database;
   s: { [K in keyof Sql]: Statement };
+  w: { [K in keyof ReturnType<typeof sqliteWaitsSql>]: Statement };
 }
 
 function toFunctionsError(op: string, error: unknown): FunctionsError {
@@ -169,7 +181,12 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       const text = sql(prefix);
       const s = {} as Ready["s"];
       for (const key of Object.keys(text) as (keyof Sql)[]) s[key] = db.prepare(text[key]);
-      return { db, s };
+      db.exec(sqliteWaitsSchema(prefix));
+      const waitText = sqliteWaitsSql(prefix);
+      const w = {} as Ready["w"];
+      for (const key of Object.keys(waitText) as (keyof Ready["w"])[])
+        w[key] = db.prepare(waitText[key]);
+      return { db, s, w };
     } catch (error) {
       if (owned) db.close();
       throw error;
@@ -487,7 +504,11 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        ({ s }, at) => s.cancel.run(at, runId).changes === 1,
+        ({ s, w }, at) => {
+          if (s.cancel.run(at, runId).changes !== 1) return false;
+          w.deleteRunWaits.run(runId);
+          return true;
+        },
       ),
 
     replayRun: (runId: string, now: number) =>
@@ -497,9 +518,10 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        ({ s }, at) => {
+        ({ s, w }, at) => {
           if (s.replay.run(at, runId).changes !== 1) return null;
           s.deleteSteps.run(runId);
+          w.deleteRunWaits.run(runId);
           return decodeRun(s.getRun.get(runId) as RunRow);
         },
       ),
@@ -599,6 +621,89 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       if (queue.length > 0) flush();
       if (r && owned) r.db.close();
     },
+
+    // --- waits ---
+    waitRun: (runId: string, owner: string, input: WaitRunInput) =>
+      tx(
+        "waitRun",
+        () => checkWaitRun(DRIVER, runId, owner, input),
+        ({ w }, c) => {
+          const env = w.runEnv.pluck().get(runId, owner) as string | undefined;
+          if (env === undefined) return false;
+          for (const x of c.waits) {
+            w.insertWait.run({
+              run: runId,
+              step: x.stepId,
+              env,
+              kind: x.kind,
+              event: x.event,
+              expression: x.expression,
+              now: c.now,
+              expires: x.expiresAt,
+            });
+          }
+          if (c.hold) return true;
+          let due = (w.minExpiry.pluck().get(runId) as number | null) ?? c.now;
+          if (c.dueBy !== null) due = Math.min(due, c.dueBy);
+          if ((w.countSteps.pluck().get(runId) as number) > c.stepsSeen) due = c.now;
+          return w.waitRelease.run(due, runId, owner).changes === 1;
+        },
+      ),
+
+    resolveWait: (runId: string, stepId: string, step: WaitResolution, now: number) =>
+      tx(
+        "resolveWait",
+        () => checkResolveWait(DRIVER, runId, stepId, step, now),
+        ({ s, w }, c) => {
+          if (w.deleteWait.run(runId, stepId).changes !== 1) return false;
+          const status = w.runStatus.pluck().get(runId) as string | undefined;
+          if (status !== "queued" && status !== "running") return false;
+          s.upsertStep.run({
+            run: runId,
+            step: stepId,
+            op: c.op,
+            data: c.data,
+            error: c.error,
+            attempts: 1,
+            at: c.now,
+          });
+          w.dueNow.run(c.now, runId);
+          return true;
+        },
+      ),
+
+    listWaits: (runId: string) =>
+      tx(
+        "listWaits",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ w }, id): WaitRecord[] => (w.listWaits.all(id) as WaitRow[]).map(decodeWait),
+        false,
+      ),
+
+    listWaitsSince: (afterSeq: number, alsoSeqs: readonly number[], limit: number) =>
+      tx(
+        "listWaitsSince",
+        () => checkWaitsSince(DRIVER, afterSeq, alsoSeqs, limit),
+        ({ w }, c): WaitRecord[] => {
+          const rows = w.waitsSince.all(c.after, c.limit) as WaitRow[];
+          if (c.also.length > 0) {
+            const seen = new Set(rows.map((r) => r.seq));
+            for (const r of w.waitsBySeq.all(JSON.stringify(c.also)) as WaitRow[])
+              if (!seen.has(r.seq)) rows.push(r);
+            rows.sort((a, b) => a.seq - b.seq);
+          }
+          return rows.slice(0, c.limit).map(decodeWait);
+        },
+        false,
+      ),
+
+    countWaits: () =>
+      tx(
+        "countWaits",
+        () => null,
+        ({ w }) => w.countWaits.pluck().get() as number,
+        false,
+      ),
   };
 }
 
