@@ -358,6 +358,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "nextDueAt",
     "saveSteps",
     "listSteps",
+    // --- concurrency ---
+    "listConcurrencySlots",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -1,4 +1,11 @@
 import { createUlidFactory } from "@evt/schema";
+import {
+  type ConcurrencySlot,
+  concurrencyOf,
+  pickWithinLimits,
+  type SlotCandidate,
+  slotLockId,
+} from "../concurrency";
 import { FunctionsError } from "../errors";
 import type {
   AppRecord,
@@ -37,7 +44,7 @@ import {
   TYPES,
   toFunctionsError,
 } from "./postgres-client";
-import { schemaLockSql, schemaStatements, sql } from "./postgres-sql";
+import { finishing, schemaLockSql, schemaStatements, sql } from "./postgres-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -269,6 +276,66 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
 
   const rows = async <R>(result: Promise<PgResult>) => (await result).rows as R[];
   const changed = async (result: Promise<PgResult>) => (await result).rowCount === 1;
+  const releaseFinal = finishing(prefix, s.release);
+  const cancelFinal = finishing(prefix, s.cancel);
+
+  /**
+   * Claim due runs with concurrency slots, up to `limit`. A look without a transaction finds
+   * the candidates (none: done); then, in one transaction, the candidates' slots are locked
+   * (`pg_advisory_xact_lock`, in ascending order), their runs in flight counted afresh, the
+   * candidates still due locked (`SKIP LOCKED`), and those under every limit leased. Two
+   * claimers of one slot run one after the other, so together they never pass the limit.
+   */
+  async function claimWithSlots(
+    p: PgPool,
+    now: number,
+    owner: string,
+    until: number,
+    limit: number,
+  ): Promise<RunRecord[]> {
+    type Row = { run_id: string; slot_key: string; lim: number | null };
+    // More than `limit`: some may lose to a claimer in between, or to each other's slots.
+    const found = await rows<Row>(on(p)(s.slotCandidates, [now, Math.min(limit * 4, 4000)]));
+    if (found.length === 0) return [];
+    const byRun = new Map<string, SlotCandidate>();
+    for (const row of found) {
+      let c = byRun.get(row.run_id);
+      if (!c) {
+        c = { runId: row.run_id, slots: [] };
+        byRun.set(row.run_id, c);
+      }
+      c.slots.push({ key: row.slot_key, limit: row.lim });
+    }
+    const keys = [...new Set(found.map((r) => r.slot_key))];
+    const locks = [...new Set(keys.map((k) => BigInt(slotLockId(prefix, k))))]
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(String);
+    return transaction(p, async (q) => {
+      await q(s.lockSlots, [locks]);
+      const live = new Map(
+        (await rows<{ slot_key: string; n: number }>(q(s.countLive, [now, keys]))).map((r) => [
+          r.slot_key,
+          r.n,
+        ]),
+      );
+      const free = new Set(
+        (await rows<{ run_id: string }>(q(s.lockDue, [[...byRun.keys()], now]))).map(
+          (r) => r.run_id,
+        ),
+      );
+      const picked = pickWithinLimits(
+        [...byRun.values()].filter((c) => free.has(c.runId)),
+        live,
+        limit,
+      );
+      if (picked.length === 0) return [];
+      const claimed = (await rows<RunRow>(q(s.claimIds, [now, owner, until, picked]))).map(
+        decodeRun,
+      );
+      const order = new Map(picked.map((id, i) => [id, i]));
+      return claimed.sort((a, b) => order.get(a.runId)! - order.get(b.runId)!);
+    });
+  }
 
   return {
     driver: DRIVER,
@@ -345,6 +412,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               if (lost) throw taken(fns.indexOf(lost), "a sync that ran at the same time");
             }
             if (updated.length > 0) await q(s.updateFunctions, cols(updated));
+            // The limits runs not yet claimed are held to: those registered now.
+            await q(s.deleteLimits, [ids]);
+            const lim = fns.flatMap((f, i) =>
+              concurrencyOf(list[i]!.config).map((c, idx) => ({ id: f.id, idx, limit: c.limit })),
+            );
+            if (lim.length > 0) {
+              await q(s.insertLimits, [
+                lim.map((l) => l.id),
+                lim.map((l) => l.idx),
+                lim.map((l) => l.limit),
+              ]);
+            }
             const now = new Map(
               (await rows<FunctionRow>(q(s.selectFunctions, [ids]))).map((r) => [r.id, r]),
             );
@@ -386,19 +465,26 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           const runId = r.runId ?? nextUlid();
           let inserted: RunRow | undefined;
           try {
+            const values = [
+              runId,
+              r.functionId,
+              r.eventInternalId,
+              r.env,
+              r.now,
+              r.lease ? r.lease.until : r.dueAt,
+              r.lease ? "running" : "queued",
+              r.lease ? r.now : null,
+              r.lease?.owner ?? null,
+              r.lease?.until ?? null,
+            ];
             [inserted] = await rows<RunRow>(
-              q(s.insertRun, [
-                runId,
-                r.functionId,
-                r.eventInternalId,
-                r.env,
-                r.now,
-                r.lease ? r.lease.until : r.dueAt,
-                r.lease ? "running" : "queued",
-                r.lease ? r.now : null,
-                r.lease?.owner ?? null,
-                r.lease?.until ?? null,
-              ]),
+              r.concurrency.length === 0
+                ? q(s.insertRun, values)
+                : q(s.insertRunWithSlots, [
+                    ...values,
+                    r.concurrency.map((c) => c.idx),
+                    r.concurrency.map((c) => c.key),
+                  ]),
             );
           } catch (error) {
             const e = error as { code?: unknown; constraint?: unknown };
@@ -451,10 +537,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       call(
         "claimDue",
         () => checkClaim(DRIVER, now, owner, leaseMs, limit),
-        async (p, c): Promise<RunRecord[]> =>
-          (await rows<RunRow>(on(p)(s.claim, [c.now, c.owner, c.now + c.leaseMs, c.limit]))).map(
-            decodeRun,
-          ),
+        async (p, c): Promise<RunRecord[]> => {
+          // Runs with concurrency slots first (at most their limits' worth), then the others.
+          const out = await claimWithSlots(p, c.now, c.owner, c.now + c.leaseMs, c.limit);
+          if (out.length < c.limit) {
+            const rest = c.limit - out.length;
+            const more = await rows<RunRow>(
+              on(p)(s.claim, [c.now, c.owner, c.now + c.leaseMs, rest]),
+            );
+            for (const row of more) out.push(decodeRun(row));
+          }
+          return out;
+        },
       ),
 
     renewLease: (runId: string, owner: string, now: number, leaseMs: number) =>
@@ -478,19 +572,21 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkToken(DRIVER, "owner", owner);
           return checkRelease(DRIVER, update);
         },
-        (p, u) =>
-          changed(
-            on(p)(s.release, [
-              u.status,
-              u.dueAt,
-              u.status === "queued" ? null : u.now,
-              u.attempt ?? null,
-              u.output ?? null,
-              u.error ?? null,
-              runId,
-              owner,
-            ]),
-          ),
+        async (p, u) => {
+          const values = [
+            u.status,
+            u.dueAt,
+            u.status === "queued" ? null : u.now,
+            u.attempt ?? null,
+            u.output ?? null,
+            u.error ?? null,
+            runId,
+            owner,
+          ];
+          if (u.status === "queued") return changed(on(p)(s.release, values));
+          // A finished run frees its concurrency slots for good.
+          return (await rows<{ n: number }>(on(p)(releaseFinal, values)))[0]?.n === 1;
+        },
       ),
 
     cancelRun: (runId: string, now: number) =>
@@ -500,7 +596,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        (p, at) => changed(on(p)(s.cancel, [at, runId])),
+        async (p, at) => (await rows<{ n: number }>(on(p)(cancelFinal, [at, runId])))[0]?.n === 1,
       ),
 
     replayRun: (runId: string, now: number) =>
@@ -515,6 +611,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
             if (!row) return null;
             await q(s.deleteSteps, [runId]);
+            await q(s.activateSlots, [runId]);
             return decodeRun(row);
           }),
       ),
@@ -627,6 +724,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         await p.end();
       }
     },
+
+    // --- concurrency ---
+    listConcurrencySlots: (runId: string) =>
+      call(
+        "listConcurrencySlots",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id): Promise<ConcurrencySlot[]> =>
+          (await rows<{ idx: number; slot_key: string }>(on(p)(s.listSlots, [id]))).map((r) => ({
+            idx: r.idx,
+            key: r.slot_key,
+          })),
+      ),
   };
 }
 
