@@ -34,7 +34,7 @@ export interface TestApp {
 export function startSeedApp(
   version: SdkVersion,
   gatewayUrl: string,
-  options: { port?: number; signingKey?: string; cron?: string } = {},
+  options: { port?: number; signingKey?: string; cron?: string; concurrency?: boolean } = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
   if (options.signingKey) args.push(options.signingKey);
@@ -42,6 +42,8 @@ export function startSeedApp(
   for (const k of Object.keys(env)) if (k.startsWith("INNGEST_")) delete env[k];
   if (options.cron) env.SEED_APP_CRON = options.cron;
   else delete env.SEED_APP_CRON;
+  if (options.concurrency) env.SEED_APP_CONCURRENCY = "1";
+  else delete env.SEED_APP_CONCURRENCY;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
