@@ -202,6 +202,7 @@ const concurrencySql = (p: string) => ({
     )
     SELECT * FROM ins`,
   listSlots: `SELECT idx, slot_key FROM "${p}run_slots" WHERE run_id = $1 ORDER BY idx`,
+  anyActiveSlot: `SELECT 1 AS one FROM "${p}run_slots" WHERE active LIMIT 1`,
   /** Limits of the synced functions ($1 ids) replaced by $2..$4; those of removed functions dropped. */
   deleteLimits: `DELETE FROM "${p}fn_concurrency" l WHERE l.function_id = ANY($1::text[])
     OR NOT EXISTS (SELECT 1 FROM "${p}functions" f WHERE f.id = l.function_id)`,

@@ -57,6 +57,8 @@ import {
 export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
 
 const DRIVER = "postgres";
+/** How long a look that found no runs with concurrency slots is trusted (see `noSlotsUntil`). */
+const NO_SLOTS_MS = 1_000;
 
 /** Options of {@link createPostgresRunStore}: give `connectionString` or `pool`. */
 export interface PostgresRunStoreOptions {
@@ -276,6 +278,19 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
 
   const rows = async <R>(result: Promise<PgResult>) => (await result).rows as R[];
   const changed = async (result: Promise<PgResult>) => (await result).rowCount === 1;
+  /**
+   * Until when (real time) claims skip the look for runs with slots: set for a second when a
+   * look found no run with active slots at all, so a store without concurrency claims with
+   * one statement as before. Reset when this store creates or replays a run (other gateways'
+   * new runs are seen within that second, as within their poll).
+   */
+  let noSlotsUntil = 0;
+  /** Runs with slots this store created or replayed: a look that began before one proves nothing. */
+  let slotWrites = 0;
+  const slotsWritten = () => {
+    slotWrites++;
+    noSlotsUntil = 0;
+  };
   const releaseFinal = finishing(prefix, s.release);
   const cancelFinal = finishing(prefix, s.cancel);
 
@@ -295,8 +310,16 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
   ): Promise<RunRecord[]> {
     type Row = { run_id: string; slot_key: string; lim: number | null };
     // More than `limit`: some may lose to a claimer in between, or to each other's slots.
+    if (Date.now() < noSlotsUntil) return [];
+    const writes = slotWrites;
+    const checkedAt = Date.now();
     const found = await rows<Row>(on(p)(s.slotCandidates, [now, Math.min(limit * 4, 4000)]));
-    if (found.length === 0) return [];
+    if (found.length === 0) {
+      if ((await on(p)(s.anyActiveSlot)).rowCount === 0 && writes === slotWrites) {
+        noSlotsUntil = checkedAt + NO_SLOTS_MS;
+      }
+      return [];
+    }
     const byRun = new Map<string, SlotCandidate>();
     for (const row of found) {
       let c = byRun.get(row.run_id);
@@ -463,6 +486,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         async (p, r): Promise<CreateRunResult> => {
           const q = on(p);
           const runId = r.runId ?? nextUlid();
+          if (r.concurrency.length > 0) slotsWritten();
           let inserted: RunRow | undefined;
           try {
             const values = [
@@ -486,6 +510,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
                     r.concurrency.map((c) => c.key),
                   ]),
             );
+            if (r.concurrency.length > 0) slotsWritten(); // and once it is committed
           } catch (error) {
             const e = error as { code?: unknown; constraint?: unknown };
             if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
@@ -606,14 +631,16 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        (p, at) =>
-          transaction(p, async (q) => {
+        (p, at) => {
+          slotsWritten();
+          return transaction(p, async (q) => {
             const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
             if (!row) return null;
             await q(s.deleteSteps, [runId]);
             await q(s.activateSlots, [runId]);
             return decodeRun(row);
-          }),
+          }).finally(slotsWritten);
+        },
       ),
 
     listActiveRuns: (functionId: string, limit: number) =>
