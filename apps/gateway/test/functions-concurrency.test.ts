@@ -8,10 +8,18 @@ import {
   sendEvents,
   startGatewayProcess,
   stopProcess,
+  tempDir,
   uniqueSuffix,
   waitFor,
 } from "./helpers";
-import { freePort, type SdkVersion, startSeedApp, type TestApp } from "./sdk-apps";
+import {
+  type AppAndGateway,
+  freePort,
+  type SdkVersion,
+  startAppAndGateway,
+  startSeedApp,
+  type TestApp,
+} from "./sdk-apps";
 
 interface RunView {
   function_id: string;
@@ -169,3 +177,35 @@ describe.each<SdkVersion>(["v3", "v4"])(
     });
   },
 );
+
+describe("concurrency limits with the SQLite run store (one gateway, data dir)", () => {
+  let started: AppAndGateway;
+  beforeAll(async () => {
+    started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-fn-cc-")], {
+      concurrency: true,
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stopProcess(started.gw);
+    await started.app.close();
+  });
+
+  it("holds concurrency: 2 and a per-user limit of 1, and every run completes", async () => {
+    const { gw, app } = started;
+    const events = [
+      ...Array.from({ length: 6 }, (_, i) => ({ name: "test/limited", data: { i } })),
+      ...["ann", "bob", "ann", "bob"].map((user, i) => ({
+        name: "test/per-user",
+        data: { user, i, ms: 300 },
+      })),
+    ];
+    const res = await sendEvents(gw.url, "k", events);
+    expect(res.status).toBe(200);
+    expect(await allCompleted(gw.url, res.body.ids!)).toBe(true);
+    const { inFlight } = await app.journal();
+    expect(inFlight.limited).toEqual({ now: 0, max: 2, done: 6 });
+    expect(inFlight["per-user:ann"]).toMatchObject({ max: 1, done: 2 });
+    expect(inFlight["per-user:bob"]).toMatchObject({ max: 1, done: 2 });
+    expect(inFlight["per-user"]!.max).toBe(2);
+  }, 120_000);
+});

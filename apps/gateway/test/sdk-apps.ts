@@ -98,7 +98,12 @@ export interface AppAndGateway {
 export async function startAppAndGateway(
   version: SdkVersion,
   args: string[],
-  options: { cron?: string; signingKey?: string; headers?: Record<string, string> } = {},
+  options: {
+    cron?: string;
+    signingKey?: string;
+    headers?: Record<string, string>;
+    concurrency?: boolean;
+  } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();
   const app = await startSeedApp(version, `http://127.0.0.1:${port}`, options);
