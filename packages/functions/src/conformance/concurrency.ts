@@ -93,6 +93,24 @@ export function concurrencyConformance(c: ConcurrencyConformance): void {
         expect((error as FunctionsError).code).toBe("invalid_input");
         expect((error as FunctionsError).message).toMatch(/concurrency/);
       }
+      // Created held, a run would skip the claim that applies the limits.
+      const leased = await store
+        .createRun({
+          functionId: "cc-app-a",
+          eventInternalId: c.event(4),
+          env: "test",
+          dueAt: T0,
+          now: T0,
+          lease: { owner: "w", leaseMs: 1_000 },
+          concurrency: [{ idx: 0, key: "k" }],
+        })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect((leased as FunctionsError).code).toBe("invalid_input");
+      expect((leased as FunctionsError).message).toMatch(/without a lease/);
+      expect(await store.listRunsForEvent(c.event(4))).toEqual([]);
     });
 
     it("claims at most the limit of one slot and fills the batch with other due runs", async () => {
