@@ -120,6 +120,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   /** Concurrency slots by run id (runs created with some), and limits by function id. */
   const slots = new Map<string, ConcurrencySlot[]>();
   const limits = new Map<string, ConcurrencyLimit[]>();
+  /** Runs with slots that have not finished: what a claim looks at, not the history. */
+  const slotted = new Set<string>();
   let closed = false;
 
   function use(op: string): void {
@@ -273,7 +275,10 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         if (list) list.push(runId);
         else byEvent.set(r.eventInternalId, [runId]);
         setDue(row, r.lease ? r.lease.until : r.dueAt);
-        if (r.concurrency.length > 0) slots.set(runId, r.concurrency);
+        if (r.concurrency.length > 0) {
+          slots.set(runId, r.concurrency);
+          slotted.add(runId);
+        }
         return { run: decodeRun(row), created: true };
       }),
 
@@ -303,13 +308,14 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           setDue(row, row.lease_until);
           out.push(decodeRun(row));
         };
-        if (slots.size === 0) {
+        if (slotted.size === 0) {
           for (const id of dueIndex.due(c.now, c.limit)) claim(runs.get(id)!);
           return out;
         }
         // Calls in flight per slot: running runs with a live lease.
         const inFlight = new Map<string, number>();
-        for (const [id, list] of slots) {
+        for (const id of slotted) {
+          const list = slots.get(id)!;
           const row = runs.get(id);
           if (row?.status !== "running" || row.due_at === null || row.due_at <= c.now) continue;
           for (const s of list) inFlight.set(s.key, (inFlight.get(s.key) ?? 0) + 1);
@@ -359,6 +365,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         if (u.error !== undefined) row.error = u.error;
         row.ended_at = u.status === "queued" ? null : u.now;
         setDue(row, u.dueAt);
+        if (u.status !== "queued") slotted.delete(runId);
         return true;
       }),
 
@@ -373,6 +380,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_owner = null;
         row.lease_until = null;
         setDue(row, null);
+        slotted.delete(runId);
         return true;
       }),
 
@@ -392,6 +400,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_until = null;
         setDue(row, at);
         steps.delete(runId);
+        if (slots.has(runId)) slotted.add(runId);
         return decodeRun(row);
       }),
 
