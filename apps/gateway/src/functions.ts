@@ -196,7 +196,9 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     onKeyError: (info) =>
       logger.warn(
         { functionId: info.functionId, expression: info.expression, err: info.error },
-        "an idempotency key expression failed on an event; the run goes ahead without a key",
+        info.kind === "concurrency"
+          ? "a concurrency key expression failed on an event; the run is held to the function-level limit"
+          : "an idempotency key expression failed on an event; the run goes ahead without a key",
       ),
     onEvaluationError: (info) =>
       logger.debug(

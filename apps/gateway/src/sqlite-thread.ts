@@ -364,6 +364,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "listWaits",
     "listWaitsSince",
     "countWaits",
+    // --- concurrency ---
+    "listConcurrencySlots",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -40,6 +40,7 @@ export function startSeedApp(
     cron?: string;
     webhooks?: boolean;
     waits?: boolean;
+    concurrency?: boolean;
   } = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
@@ -52,6 +53,8 @@ export function startSeedApp(
   else delete env.SEED_APP_WEBHOOKS;
   if (options.waits) env.SEED_APP_WAITS = "1";
   else delete env.SEED_APP_WAITS;
+  if (options.concurrency) env.SEED_APP_CONCURRENCY = "1";
+  else delete env.SEED_APP_CONCURRENCY;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -112,6 +115,7 @@ export async function startAppAndGateway(
     headers?: Record<string, string>;
     webhooks?: boolean;
     waits?: boolean;
+    concurrency?: boolean;
   } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();

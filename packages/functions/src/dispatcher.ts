@@ -8,6 +8,7 @@ import {
   type TriggerDefinition,
   type TriggerIndex,
 } from "@evt/triggers";
+import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
 /** Options of {@link createDispatcher}. */
@@ -29,8 +30,17 @@ export interface DispatcherOptions {
     key: string,
     eventInternalId: string,
   ) => Promise<boolean>;
-  /** Told when an idempotency key expression fails on an event (the run goes ahead without a key). */
-  onKeyError?: (info: { functionId: string; expression: string; error: Error }) => void;
+  /**
+   * Told when a key expression fails on an event: an `idempotency` key (the run goes ahead
+   * without a key) or a `concurrency` key (the run takes the function-level slot of that
+   * limit instead). `kind` says which; absent means idempotency.
+   */
+  onKeyError?: (info: {
+    functionId: string;
+    expression: string;
+    error: Error;
+    kind?: "idempotency" | "concurrency";
+  }) => void;
   /**
    * Start runs already held by this process (an executor's `reserve` / `adopt` /
    * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
@@ -138,6 +148,7 @@ function changed(before: FunctionRecord, after: FunctionRecord): boolean {
   return (
     before.version !== after.version ||
     before.appUrl !== after.appUrl ||
+    JSON.stringify(concurrencyOf(before.config)) !== JSON.stringify(concurrencyOf(after.config)) ||
     JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
   );
 }
@@ -168,6 +179,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const held = new Set<string>();
   /** Idempotency key expressions by function id (of the functions that register one). */
   const keys = new Map<string, KeyExpression>();
+  /** Concurrency limits and their compiled keys by function id (of the functions with some). */
+  const limits = new Map<string, { limit: ConcurrencyLimit; key: KeyExpression | null }[]>();
   let refreshing: Promise<void> | null = null;
 
   async function load(): Promise<void> {
@@ -190,6 +203,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     for (const id of stale) {
       keys.delete(id);
       held.delete(id);
+      limits.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -200,6 +214,19 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       }
       if (startsHeld(fn.config)) held.add(fn.id);
       else held.delete(fn.id);
+      const list = concurrencyOf(fn.config).map((limit) => {
+        let key: KeyExpression | null = null;
+        if (limit.key !== null) {
+          try {
+            key = compileKey(limit.key);
+          } catch {
+            // Registration checks it; one that no longer compiles is the function-level slot.
+          }
+        }
+        return { limit, key };
+      });
+      if (list.length > 0) limits.set(fn.id, list);
+      else limits.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -211,6 +238,27 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       }
     }
     known = next;
+  }
+
+  /** The concurrency slots a run of `functionId` for `event` takes (keys evaluated now). */
+  function slotsOf(functionId: string, env: string, event: StoredEvent): ConcurrencySlot[] {
+    const list = limits.get(functionId);
+    if (list === undefined) return [];
+    return list.map(({ limit, key }, idx) => {
+      let value: string | null = null;
+      if (key !== null) {
+        const evaluated = key.evaluate(view(event));
+        if (evaluated.ok) value = evaluated.key;
+        else
+          options.onKeyError?.({
+            functionId,
+            expression: key.expression,
+            error: evaluated.error,
+            kind: "concurrency",
+          });
+      }
+      return { idx, key: slotKey(functionId, env, idx, limit, value) };
+    });
   }
 
   return {
@@ -245,6 +293,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
           const dueAt = Math.max(event.ts, at);
+          const concurrency = slotsOf(m.functionId, env, event);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
           const start = () => {
             const lease =
@@ -259,6 +308,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 dueAt,
                 now: at,
                 ...(lease === null ? {} : { lease }),
+                ...(concurrency.length > 0 ? { concurrency } : {}),
               })
               .then(
                 (result) => {

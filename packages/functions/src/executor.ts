@@ -280,13 +280,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
     looking = true;
     try {
+      /** When the last claim looked: a run due by then and not claimed waits (see below). */
+      let claimedAt = Number.NEGATIVE_INFINITY;
       do {
         lookAgain = false;
         const free = concurrency - working.size - reserved;
         if (free <= 0) break;
         let claimed: RunRecord[];
         try {
-          claimed = await runs.claimDue(now(), owner, leaseMs, free);
+          claimedAt = now();
+          claimed = await runs.claimDue(claimedAt, owner, leaseMs, free);
         } catch (err) {
           logger.warn({ err }, "claiming due runs failed; trying again shortly");
           schedule(pollMs);
@@ -302,7 +305,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
         } catch {
           next = null;
         }
-        const wait = next === null ? pollMs : Math.min(pollMs, next - now());
+        // A run that was due when the claim looked, yet not claimed, is held back by a
+        // concurrency limit (or another gateway holds it): look again when a run here is
+        // released or at the next poll, not at once (that would be a busy loop).
+        const wait = next === null || next <= claimedAt ? pollMs : Math.min(pollMs, next - now());
         schedule(wait);
       }
     } finally {

@@ -29,6 +29,13 @@ export {
 } from "./call";
 export { type Canceller, type CancellerOptions, createCanceller } from "./cancel";
 export {
+  type ConcurrencyLimit,
+  type ConcurrencyScope,
+  type ConcurrencySlot,
+  concurrencyIssues,
+  concurrencyOf,
+} from "./concurrency";
+export {
   type CronScheduler,
   type CronSchedulerOptions,
   type CronTick,

@@ -5,6 +5,7 @@ import {
   TriggerError,
 } from "@evt/triggers";
 import { z } from "zod";
+import { concurrencyIssues } from "./concurrency";
 import { isFunctionsError } from "./errors";
 import type { AppRecord, FunctionInput, JsonValue, RunStore } from "./run-store";
 import { MAX_ID_LENGTH, MAX_URL_LENGTH } from "./validate";
@@ -191,6 +192,12 @@ export function parseRegisterBody(body: unknown, now: number = Date.now()): Regi
     issues.push(...error.issues);
   }
   for (const [i, f] of b.functions.entries()) {
+    issues.push(
+      ...concurrencyIssues(
+        (f as { concurrency?: unknown }).concurrency,
+        `functions[${i}].concurrency`,
+      ),
+    );
     const key = (f as { idempotency?: unknown }).idempotency;
     if (key === undefined || key === null) continue;
     if (typeof key !== "string") {

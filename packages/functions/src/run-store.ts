@@ -1,3 +1,5 @@
+import type { ConcurrencySlot } from "./concurrency";
+
 /** A value that survives `JSON.stringify` / `JSON.parse` unchanged. */
 export type JsonValue =
   | null
@@ -106,6 +108,11 @@ export interface CreateRunInput {
    * first call fewer. A run that already existed is returned as it is (not leased).
    */
   lease?: { owner: string; leaseMs: number };
+  /**
+   * The concurrency slots the run takes while claimed (from the function's `concurrency`,
+   * keys evaluated on the event), stored with the run. @default none
+   */
+  concurrency?: readonly ConcurrencySlot[];
 }
 
 /** The answer of {@link RunStore.createRun}. */
@@ -327,4 +334,10 @@ export interface RunStore {
   ): Promise<WaitRecord[]>;
   /** How many waits are stored (for a metric). */
   countWaits(): Promise<number>;
+  // --- concurrency ---
+  // A run created with `concurrency` slots is claimed by `claimDue` only while each slot has
+  // fewer runs in flight (running, with a live lease) than the limit its function registers
+  // now (`syncApp` stores the limits); runs at a limit are skipped, others fill the batch.
+  /** The concurrency slots of a run, by index (none for a run without). */
+  listConcurrencySlots(runId: string): Promise<ConcurrencySlot[]>;
 }

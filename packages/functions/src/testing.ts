@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { waitsConformance } from "./conformance/waits";
+import { concurrencyConformance } from "./conformance/concurrency";
 import { FunctionsError } from "./errors";
 import type { JsonValue, RunStore } from "./run-store";
 import { MAX_VALUE_BYTES } from "./validate";
@@ -86,6 +87,7 @@ export function runRunStoreConformance(
     });
 
     const event = (n: number) => `01EVT${tag.toUpperCase()}${String(n).padStart(8, "0")}`;
+    concurrencyConformance({ open: () => open(), second, event, t0: T0 });
     const create = (store: RunStore, n: number, dueAt = T0, functionId = "app-fn") =>
       store.createRun({ functionId, eventInternalId: event(n), env: "test", dueAt, now: T0 });
 

@@ -1,3 +1,4 @@
+import type { ConcurrencySlot } from "./concurrency";
 import { FunctionsError } from "./errors";
 import type {
   AppRecord,
@@ -273,6 +274,8 @@ export interface CheckedCreateRun {
   runId: string | undefined;
   /** Held from creation: `owner` until `until` (`now + leaseMs`), or `null`. */
   lease: { owner: string; until: number } | null;
+  /** Concurrency slots, checked (empty when none). */
+  concurrency: ConcurrencySlot[];
 }
 
 export function checkCreateRun(where: string, input: unknown): CheckedCreateRun {
@@ -302,7 +305,35 @@ export function checkCreateRun(where: string, input: unknown): CheckedCreateRun 
     now,
     runId: r.runId === undefined ? undefined : checkRunId(where, "runId", r.runId),
     lease,
+    concurrency: checkSlots(where, r.concurrency, lease !== null),
   };
+}
+
+/** `createRun`'s concurrency slots, checked: at most two, distinct indexes 0 or 1, keys. */
+export function checkSlots(where: string, value: unknown, leased = false): ConcurrencySlot[] {
+  if (value === undefined) return [];
+  if (leased && Array.isArray(value) && value.length > 0)
+    fail(
+      where,
+      "concurrency: a run with concurrency slots is claimed by claimDue, which applies the limits; create it without a lease",
+    );
+  if (!Array.isArray(value) || value.length > 2)
+    fail(where, `concurrency must be an array of at most 2 slots, got ${show(value)}`);
+  const seen = new Set<number>();
+  return value.map((slot: unknown, i) => {
+    const s = slot as Partial<ConcurrencySlot> | null;
+    if (typeof s !== "object" || s === null)
+      fail(where, `concurrency[${i}] must be an object { idx, key }, got ${show(slot)}`);
+    const idx = checkInteger(where, `concurrency[${i}].idx`, s.idx, 0, 1);
+    if (seen.has(idx)) fail(where, `concurrency[${i}].idx ${idx} appears twice`);
+    seen.add(idx);
+    if (typeof s.key !== "string" || s.key === "" || s.key.length > 1024)
+      fail(
+        where,
+        `concurrency[${i}].key must be a string of 1 to 1024 characters, got ${show(s.key)}`,
+      );
+    return { idx, key: s.key };
+  });
 }
 
 /** `claimDue` arguments, checked. */

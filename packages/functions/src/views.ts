@@ -83,8 +83,6 @@ export function runDetailView(
 /** Config keys of a registered function that evt does not act on yet, and what happens instead. */
 const NOT_YET: Record<string, string> = {
   batchEvents: "batching is not supported yet: each event starts its own run",
-  concurrency:
-    "concurrency limits are not enforced yet: runs are called as the gateway's --max-concurrent-runs allows",
   rateLimit: "rateLimit is not supported yet: every matching event starts a run",
   throttle: "throttle is not supported yet: runs start without delay",
   debounce: "debounce is not supported yet: every matching event starts a run",
@@ -95,15 +93,15 @@ const NOT_YET: Record<string, string> = {
 
 /**
  * What a registered function asks for that evt does not do yet (one line each): config keys
- * such as `concurrency` or `batchEvents`. The function is accepted and runs
+ * such as `rateLimit` or `batchEvents`. The function is accepted and runs
  * on its events; these say what is not honoured, so that nothing is ignored silently.
  *
  * @example
  * ```ts
  * import { unsupportedFeatures } from "@evt/functions";
  *
- * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], concurrency: 2 });
- * // ["concurrency limits are not enforced yet: ..."]
+ * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], rateLimit: { limit: 1, period: "1m" } });
+ * // ["rateLimit is not supported yet: ..."]
  * ```
  */
 export function unsupportedFeatures(config: JsonValue): string[] {

@@ -237,3 +237,63 @@ describe("createDispatcher: idempotency keys", () => {
     expect(keyErrors).toEqual([]);
   });
 });
+
+describe("createDispatcher: concurrency keys", () => {
+  it("stores each run's concurrency slots: the key evaluated on its event, per scope; a key that fails takes the function-level slot", async () => {
+    await runs.syncApp(app, [
+      {
+        ...fn("shop-limited", [{ event: "shop/go" }]),
+        config: {
+          triggers: [{ event: "shop/go" }],
+          concurrency: [
+            { limit: 1, key: "event.data.user" },
+            { limit: 5, key: "int(event.data.n)", scope: "env" },
+          ],
+        },
+      },
+      {
+        ...fn("shop-shared", [{ event: "shop/go" }]),
+        config: {
+          triggers: [{ event: "shop/go" }],
+          concurrency: { limit: 5, key: "int(event.data.n)", scope: "env" },
+        },
+      },
+      fn("shop-free", [{ event: "shop/go" }]),
+    ]);
+    const keyErrors: string[] = [];
+    const d = createDispatcher({
+      runs,
+      now: () => T0,
+      onKeyError: (info) => keyErrors.push(`${info.kind}:${info.functionId}`),
+    });
+    await d.refresh();
+    const slotsOf = async (e: StoredEvent, functionId: string) => {
+      const run = (await runs.listRunsForEvent(e.internal_id)).find(
+        (r) => r.functionId === functionId,
+      )!;
+      return (await runs.listConcurrencySlots(run.runId)).map((s) => s.key);
+    };
+    const a1 = event("shop/go", { user: "a", n: 1 });
+    const a2 = event("shop/go", { user: "a", n: 2 });
+    const b1 = event("shop/go", { user: "b", n: 1 });
+    const bad = event("shop/go", { user: "c", n: "not a number" });
+    await d.dispatch("production", [a1, a2, b1, bad]);
+    const [ka1, ka2, kb1] = [
+      await slotsOf(a1, "shop-limited"),
+      await slotsOf(a2, "shop-limited"),
+      await slotsOf(b1, "shop-limited"),
+    ];
+    expect(ka1[0]).toBe(ka2[0]); // one user, one key
+    expect(ka1[0]).not.toBe(kb1[0]); // another user, another key
+    expect(ka1[1]).toBe(kb1[1]); // n = 1 in both
+    expect(ka1[1]).not.toBe(ka2[1]);
+    // An env-scoped key is shared by the functions using the same expression.
+    expect((await slotsOf(a1, "shop-shared"))[0]).toBe(ka1[1]);
+    expect(await slotsOf(a1, "shop-free")).toEqual([]);
+    // The failing key: logged, and the function-level slot of that limit instead.
+    expect(keyErrors).toEqual(["concurrency:shop-limited", "concurrency:shop-shared"]);
+    const kbad = await slotsOf(bad, "shop-limited");
+    expect(kbad[1]).toBe(JSON.stringify(["f", "shop-limited", 1]));
+    expect(JSON.parse(kbad[0]!)).toEqual(["f", "shop-limited", 0, "event.data.user", "c"]);
+  });
+});

@@ -119,3 +119,80 @@ describe("executor", () => {
     expect(run.status).toBe("failed");
   });
 });
+
+describe("executor: concurrency limits", () => {
+  it("a run held back by its limit is claimed when the slot frees here, without looking again and again meanwhile", async () => {
+    const runs: RunStore = createMemoryRunStore();
+    await runs.syncApp(app, [
+      {
+        id: "shop-a",
+        name: "a",
+        config: { triggers: [{ event: "shop/order" }], concurrency: 1 },
+        stepUrl: `${app.url}?fnId=shop-a&stepId=step`,
+      },
+    ]);
+    for (const n of [1, 2]) {
+      await runs.createRun({
+        functionId: "shop-a",
+        eventInternalId: `01J0000000000000000000000${n}`,
+        env: "production",
+        dueAt: Date.now(),
+        concurrency: [{ idx: 0, key: "shop-a" }],
+      });
+    }
+    let claims = 0;
+    const counted: RunStore = {
+      ...runs,
+      claimDue: (...args) => {
+        claims++;
+        return runs.claimDue(...args);
+      },
+    };
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let calls = 0;
+    let releaseFirst: () => void = () => {};
+    const firstHeld = new Promise<void>((resolve) => {
+      releaseFirst = resolve;
+    });
+    let firstStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      firstStarted = resolve;
+    });
+    executor = createExecutor({
+      runs: counted,
+      loadEvent: async () => stored,
+      send: async () => {},
+      // A long poll: the second run can only start this soon if the release looks again.
+      pollMs: 60_000,
+      fetch: (async () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        calls++;
+        if (calls === 1) {
+          firstStarted();
+          await firstHeld;
+        }
+        inFlight--;
+        return new Response(JSON.stringify({ ok: true }), { status: 200 });
+      }) as typeof fetch,
+    });
+    executor.start();
+    await started;
+    // The second run is due but at its limit: the executor waits, it does not spin.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(claims).toBeLessThanOrEqual(3);
+    releaseFirst();
+    const done = async () => {
+      for (;;) {
+        const [a, b] = await Promise.all(
+          [1, 2].map((n) => runs.listRunsForEvent(`01J0000000000000000000000${n}`)),
+        );
+        if (a?.[0]?.status === "completed" && b?.[0]?.status === "completed") return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await done();
+    expect(maxInFlight).toBe(1);
+  });
+});

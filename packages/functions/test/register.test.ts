@@ -289,3 +289,58 @@ describe("parseRegisterBody: idempotency", () => {
     }
   });
 });
+
+describe("parseRegisterBody: concurrency", () => {
+  const body = (concurrency: unknown) => ({
+    url: "http://127.0.0.1:3000/api/inngest",
+    appName: "cc",
+    functions: [
+      {
+        id: "cc-fn",
+        name: "fn",
+        triggers: [{ event: "a/b" }],
+        concurrency,
+        steps: { step: { id: "step", runtime: { type: "http", url: "http://127.0.0.1:3000/x" } } },
+      },
+    ],
+  });
+
+  it("accepts what the SDKs register: a number, { limit, key?, scope? }, or two of them", () => {
+    for (const ok of [
+      2,
+      0,
+      { limit: 1 },
+      { limit: 1, key: "event.data.user" },
+      [
+        { limit: 10, key: '"openai"', scope: "account" },
+        { limit: 1, key: "event.data.account_id", scope: "fn" },
+      ],
+      { limit: 3, key: "event.data.team", scope: "env" },
+    ]) {
+      expect(parseRegisterBody(body(ok)).ok).toBe(true);
+    }
+  });
+
+  it("refuses a non-numeric or negative limit, an unknown scope, a key that is not CEL, more than two limits, each at its path", () => {
+    const cases: [unknown, string, RegExp][] = [
+      [-1, "functions[0].concurrency", /whole number from 0 to 2147483647, got -1/],
+      ["2", "functions[0].concurrency", /must be a number or an object/],
+      [1.5, "functions[0].concurrency", /whole number/],
+      [{ limit: "many" }, "functions[0].concurrency.limit", /whole number.*got "many"/],
+      [{ limit: 1e12 }, "functions[0].concurrency.limit", /whole number/],
+      [{ limit: 1, scope: "galaxy" }, "functions[0].concurrency.scope", /"fn", "env" or "account"/],
+      [{ limit: 1, key: "event.data." }, "functions[0].concurrency.key", /./],
+      [{ limit: 1, key: 7 }, "functions[0].concurrency.key", /CEL expression \(a string\)/],
+      [[{ limit: 1 }, { limit: -2 }], "functions[0].concurrency[1].limit", /whole number/],
+      [[1, 2, 3], "functions[0].concurrency", /at most 2 concurrency limits, got 3/],
+    ];
+    for (const [bad, path, message] of cases) {
+      const result = parseRegisterBody(body(bad));
+      expect(result.ok, JSON.stringify(bad)).toBe(false);
+      if (!result.ok) {
+        expect(result.issues[0]).toMatchObject({ path });
+        expect(result.issues[0]!.message).toMatch(message);
+      }
+    }
+  });
+});

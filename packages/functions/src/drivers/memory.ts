@@ -1,4 +1,10 @@
 import { createUlidFactory } from "@evt/schema";
+import {
+  type ConcurrencyLimit,
+  type ConcurrencySlot,
+  concurrencyOf,
+  pickWithinLimits,
+} from "../concurrency";
 import { FunctionsError } from "../errors";
 import type {
   AppRecord,
@@ -127,6 +133,11 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   let lastWaitSeq = 0;
   /** Every wait stored, by seq (resolved ones dropped when they are half of it). */
   let waitLog: WaitRow[] = [];
+  /** Concurrency slots by run id (runs created with some), and limits by function id. */
+  const slots = new Map<string, ConcurrencySlot[]>();
+  const limits = new Map<string, ConcurrencyLimit[]>();
+  /** Runs with slots that have not finished: what a claim looks at, not the history. */
+  const slotted = new Set<string>();
   let closed = false;
 
   function dropWaits(runId: string): void {
@@ -231,6 +242,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           });
           if (!same) modified = true;
         }
+        for (const id of [...limits.keys()]) if (!functions.has(id)) limits.delete(id);
+        for (const [i, f] of checked.entries()) limits.set(f.id, concurrencyOf(list[i]!.config));
         return { functions: checked.map((f) => decodeFunction(functions.get(f.id)!)), modified };
       }),
 
@@ -285,6 +298,10 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         if (list) list.push(runId);
         else byEvent.set(r.eventInternalId, [runId]);
         setDue(row, r.lease ? r.lease.until : r.dueAt);
+        if (r.concurrency.length > 0) {
+          slots.set(runId, r.concurrency);
+          slotted.add(runId);
+        }
         return { run: decodeRun(row), created: true };
       }),
 
@@ -306,14 +323,39 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
       call("claimDue", () => {
         const c = checkClaim(DRIVER, now, owner, leaseMs, limit);
         const out: RunRecord[] = [];
-        for (const id of dueIndex.due(c.now, c.limit)) {
-          const row = runs.get(id)!;
+        const claim = (row: RunRow) => {
           row.status = "running";
           row.started_at ??= c.now;
           row.lease_owner = c.owner;
           row.lease_until = c.now + c.leaseMs;
           setDue(row, row.lease_until);
           out.push(decodeRun(row));
+        };
+        if (slotted.size === 0) {
+          for (const id of dueIndex.due(c.now, c.limit)) claim(runs.get(id)!);
+          return out;
+        }
+        // Calls in flight per slot: running runs with a live lease.
+        const inFlight = new Map<string, number>();
+        for (const id of slotted) {
+          const list = slots.get(id)!;
+          const row = runs.get(id);
+          if (row?.status !== "running" || row.due_at === null || row.due_at <= c.now) continue;
+          for (const s of list) inFlight.set(s.key, (inFlight.get(s.key) ?? 0) + 1);
+        }
+        for (const id of dueIndex.due(c.now, Number.POSITIVE_INFINITY)) {
+          if (out.length >= c.limit) break;
+          const row = runs.get(id)!;
+          const list = slots.get(id);
+          if (list !== undefined) {
+            const fnLimits = limits.get(row.function_id) ?? [];
+            const candidate = {
+              runId: id,
+              slots: list.map((s) => ({ key: s.key, limit: fnLimits[s.idx]?.limit ?? null })),
+            };
+            if (pickWithinLimits([candidate], inFlight, 1).length === 0) continue;
+          }
+          claim(row);
         }
         return out;
       }),
@@ -346,6 +388,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         if (u.error !== undefined) row.error = u.error;
         row.ended_at = u.status === "queued" ? null : u.now;
         setDue(row, u.dueAt);
+        if (u.status !== "queued") slotted.delete(runId);
         return true;
       }),
 
@@ -361,6 +404,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_until = null;
         setDue(row, null);
         dropWaits(runId);
+        slotted.delete(runId);
         return true;
       }),
 
@@ -381,6 +425,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         setDue(row, at);
         steps.delete(runId);
         dropWaits(runId);
+        if (slots.has(runId)) slotted.add(runId);
         return decodeRun(row);
       }),
 
@@ -583,5 +628,10 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
       }),
 
     countWaits: () => call("countWaits", () => waitSeqs.size),
+    // --- concurrency ---
+    listConcurrencySlots: (runId: string) =>
+      call("listConcurrencySlots", () =>
+        (slots.get(checkRunId(DRIVER, "runId", runId)) ?? []).map((s) => ({ ...s })),
+      ),
   };
 }

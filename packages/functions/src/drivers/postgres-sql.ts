@@ -59,6 +59,23 @@ export const schemaStatements = (p: string): string[] => [
     function_id text COLLATE "C" PRIMARY KEY,
     last_tick bigint NOT NULL
   )`,
+  // --- concurrency ---
+  // The slots a run takes while claimed (active until it finishes), and each function's
+  // registered limits (replaced by every sync).
+  `CREATE TABLE IF NOT EXISTS "${p}run_slots" (
+    run_id text COLLATE "C" NOT NULL,
+    idx smallint NOT NULL,
+    slot_key text COLLATE "C" NOT NULL,
+    active boolean NOT NULL,
+    PRIMARY KEY (run_id, idx)
+  )`,
+  `CREATE INDEX IF NOT EXISTS "${p}run_slots_active" ON "${p}run_slots" (slot_key) WHERE active`,
+  `CREATE TABLE IF NOT EXISTS "${p}fn_concurrency" (
+    function_id text COLLATE "C" NOT NULL,
+    idx smallint NOT NULL,
+    lim integer NOT NULL,
+    PRIMARY KEY (function_id, idx)
+  )`,
 ];
 
 /** Lock taken while creating the schema: one per prefix. */
@@ -112,6 +129,7 @@ export const sql = (p: string) => ({
   claim: `WITH due AS (
       SELECT run_id, due_at FROM "${p}runs"
       WHERE ${ACTIVE} AND due_at <= $1
+        AND NOT EXISTS (SELECT 1 FROM "${p}run_slots" c WHERE c.run_id = "${p}runs".run_id)
       ORDER BY due_at, run_id
       LIMIT $4
       FOR UPDATE SKIP LOCKED
@@ -160,4 +178,79 @@ export const sql = (p: string) => ({
       error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at`,
   listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at FROM "${p}steps"
     WHERE run_id = $1 ORDER BY position`,
+  ...concurrencySql(p),
 });
+
+/** In flight: running with a live lease (`due_at` is the lease end), so a dead gateway's runs free their slots. */
+const LIVE = (p: string) => `SELECT c.slot_key, count(*)::int AS n
+  FROM "${p}run_slots" c JOIN "${p}runs" r ON r.run_id = c.run_id
+  WHERE c.active AND r.status = 'running' AND r.due_at > $1`;
+
+/** SQL of concurrency limits (`run_slots`, `fn_concurrency`). */
+const concurrencySql = (p: string) => ({
+  /** $1..$10 as insertRun, $11 slot indexes, $12 slot keys: the run and its slots in one statement. */
+  insertRunWithSlots: `WITH ins AS (
+      INSERT INTO "${p}runs" (run_id, function_id, event_internal_id, env, status, attempt,
+        created_at, due_at, started_at, lease_owner, lease_until)
+      VALUES ($1, $2, $3, $4, $7, 0, $5, $6, $8, $9, $10)
+      ON CONFLICT (function_id, event_internal_id) DO NOTHING
+      RETURNING ${RUN}
+    ), slots AS (
+      INSERT INTO "${p}run_slots" (run_id, idx, slot_key, active)
+      SELECT ins.run_id, k.idx, k.slot_key, true
+      FROM ins, unnest($11::smallint[], $12::text[]) AS k(idx, slot_key)
+    )
+    SELECT * FROM ins`,
+  listSlots: `SELECT idx, slot_key FROM "${p}run_slots" WHERE run_id = $1 ORDER BY idx`,
+  anyActiveSlot: `SELECT 1 AS one FROM "${p}run_slots" WHERE active LIMIT 1`,
+  /** Limits of the synced functions ($1 ids) replaced by $2..$4; those of removed functions dropped. */
+  deleteLimits: `DELETE FROM "${p}fn_concurrency" l WHERE l.function_id = ANY($1::text[])
+    OR NOT EXISTS (SELECT 1 FROM "${p}functions" f WHERE f.id = l.function_id)`,
+  insertLimits: `INSERT INTO "${p}fn_concurrency" (function_id, idx, lim)
+    SELECT * FROM unnest($1::text[], $2::smallint[], $3::int[])`,
+  /**
+   * Due runs with slots, earliest first, leaving out those with a slot at its limit (by the
+   * counts of this snapshot; the claim counts again under the slots' locks), with their
+   * slots and limits. $1 now, $2 how many runs.
+   */
+  slotCandidates: `WITH live AS (${LIVE(p)} GROUP BY c.slot_key),
+    keyed AS (
+      SELECT c.run_id, c.idx, c.slot_key, r.due_at, l.lim, coalesce(live.n, 0) AS n
+      FROM "${p}run_slots" c JOIN "${p}runs" r ON r.run_id = c.run_id
+      LEFT JOIN "${p}fn_concurrency" l ON l.function_id = r.function_id AND l.idx = c.idx
+      LEFT JOIN live ON live.slot_key = c.slot_key
+      WHERE c.active AND r.status IN ('queued', 'running') AND r.due_at <= $1
+    ), open AS (
+      SELECT run_id, min(due_at) AS due_at FROM keyed GROUP BY run_id
+      HAVING bool_and(lim IS NULL OR lim <= 0 OR n < lim)
+      ORDER BY min(due_at), run_id LIMIT $2
+    )
+    SELECT k.run_id, k.slot_key, k.lim, k.n FROM keyed k JOIN open o ON o.run_id = k.run_id
+    ORDER BY o.due_at, k.run_id, k.idx`,
+  /** Serialise claims per slot: $1 lock ids in ascending order (no two claimers deadlock). */
+  lockSlots: `SELECT pg_advisory_xact_lock(x) FROM unnest($1::bigint[]) AS t(x)`,
+  /** In flight per slot key ($2), counted afresh once the slots are locked. */
+  countLive: `${LIVE(p)} AND c.slot_key = ANY($2::text[]) GROUP BY c.slot_key`,
+  /** The candidates ($1) still due at $2, locked (none another claimer holds). */
+  lockDue: `SELECT run_id FROM "${p}runs" WHERE run_id = ANY($1::text[]) AND ${ACTIVE}
+    AND due_at <= $2 FOR UPDATE SKIP LOCKED`,
+  /** Lease the picked runs ($4) to $2 until $3. */
+  claimIds: `UPDATE "${p}runs" AS r SET status = 'running', started_at = coalesce(r.started_at, $1),
+      lease_owner = $2, lease_until = $3, due_at = $3
+    WHERE r.run_id = ANY($4::text[]) RETURNING r.*`,
+  /** A run that finished frees its slots for good; a replayed one takes them again. */
+  activateSlots: `UPDATE "${p}run_slots" SET active = true WHERE run_id = $1`,
+});
+
+/**
+ * `update` (the release or cancel of one run, which finishes it) and the run's slots freed
+ * for good, in one statement; answers `n`, the runs updated (0 or 1).
+ */
+export const finishing = (
+  p: string,
+  update: string,
+  /** More work on the finished run, as a CTE over `u` (e.g. deleting its waits). */
+  also = "",
+) => `WITH u AS (${update} RETURNING run_id), d AS (
+    UPDATE "${p}run_slots" c SET active = false FROM u WHERE c.run_id = u.run_id AND c.active
+  )${also === "" ? "" : `, a AS (${also})`} SELECT count(*)::int AS n FROM u`;

@@ -1,4 +1,11 @@
 import { createUlidFactory } from "@evt/schema";
+import {
+  type ConcurrencySlot,
+  concurrencyOf,
+  pickWithinLimits,
+  type SlotCandidate,
+  slotLockId,
+} from "../concurrency";
 import { FunctionsError } from "../errors";
 import type {
   AppRecord,
@@ -40,7 +47,7 @@ import {
   TYPES,
   toFunctionsError,
 } from "./postgres-client";
-import { schemaLockSql, schemaStatements, sql } from "./postgres-sql";
+import { finishing, schemaLockSql, schemaStatements, sql } from "./postgres-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -61,6 +68,8 @@ import { postgresWaitsSchema, postgresWaitsSql } from "./waits-sql";
 export type { PgPool, PgPoolClient, PgQueryConfig, PgResult };
 
 const DRIVER = "postgres";
+/** How long a look that found no runs with concurrency slots is trusted (see `noSlotsUntil`). */
+const NO_SLOTS_MS = 1_000;
 
 /** Options of {@link createPostgresRunStore}: give `connectionString` or `pool`. */
 export interface PostgresRunStoreOptions {
@@ -282,6 +291,92 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
 
   const rows = async <R>(result: Promise<PgResult>) => (await result).rows as R[];
   const changed = async (result: Promise<PgResult>) => (await result).rowCount === 1;
+  /**
+   * Until when (real time) claims skip the look for runs with slots: set for a second when a
+   * look found no run with active slots at all, so a store without concurrency claims with
+   * one statement as before. Reset when this store creates or replays a run (other gateways'
+   * new runs are seen within that second, as within their poll).
+   */
+  let noSlotsUntil = 0;
+  /** Runs with slots this store created or replayed: a look that began before one proves nothing. */
+  let slotWrites = 0;
+  const slotsWritten = () => {
+    slotWrites++;
+    noSlotsUntil = 0;
+  };
+  const releaseFinal = finishing(prefix, s.release);
+  // A cancelled run frees its slots and leaves no wait behind.
+  const cancelFinal = finishing(
+    prefix,
+    s.cancel,
+    `DELETE FROM "${prefix}waits" WHERE run_id IN (SELECT run_id FROM u)`,
+  );
+
+  /**
+   * Claim due runs with concurrency slots, up to `limit`. A look without a transaction finds
+   * the candidates (none: done); then, in one transaction, the candidates' slots are locked
+   * (`pg_advisory_xact_lock`, in ascending order), their runs in flight counted afresh, the
+   * candidates still due locked (`SKIP LOCKED`), and those under every limit leased. Two
+   * claimers of one slot run one after the other, so together they never pass the limit.
+   */
+  async function claimWithSlots(
+    p: PgPool,
+    now: number,
+    owner: string,
+    until: number,
+    limit: number,
+  ): Promise<RunRecord[]> {
+    type Row = { run_id: string; slot_key: string; lim: number | null };
+    // More than `limit`: some may lose to a claimer in between, or to each other's slots.
+    if (Date.now() < noSlotsUntil) return [];
+    const writes = slotWrites;
+    const checkedAt = Date.now();
+    const found = await rows<Row>(on(p)(s.slotCandidates, [now, Math.min(limit * 4, 4000)]));
+    if (found.length === 0) {
+      if ((await on(p)(s.anyActiveSlot)).rowCount === 0 && writes === slotWrites) {
+        noSlotsUntil = checkedAt + NO_SLOTS_MS;
+      }
+      return [];
+    }
+    const byRun = new Map<string, SlotCandidate>();
+    for (const row of found) {
+      let c = byRun.get(row.run_id);
+      if (!c) {
+        c = { runId: row.run_id, slots: [] };
+        byRun.set(row.run_id, c);
+      }
+      c.slots.push({ key: row.slot_key, limit: row.lim });
+    }
+    const keys = [...new Set(found.map((r) => r.slot_key))];
+    const locks = [...new Set(keys.map((k) => BigInt(slotLockId(prefix, k))))]
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(String);
+    return transaction(p, async (q) => {
+      await q(s.lockSlots, [locks]);
+      const live = new Map(
+        (await rows<{ slot_key: string; n: number }>(q(s.countLive, [now, keys]))).map((r) => [
+          r.slot_key,
+          r.n,
+        ]),
+      );
+      const free = new Set(
+        (await rows<{ run_id: string }>(q(s.lockDue, [[...byRun.keys()], now]))).map(
+          (r) => r.run_id,
+        ),
+      );
+      const picked = pickWithinLimits(
+        [...byRun.values()].filter((c) => free.has(c.runId)),
+        live,
+        limit,
+      );
+      if (picked.length === 0) return [];
+      const claimed = (await rows<RunRow>(q(s.claimIds, [now, owner, until, picked]))).map(
+        decodeRun,
+      );
+      const order = new Map(picked.map((id, i) => [id, i]));
+      return claimed.sort((a, b) => order.get(a.runId)! - order.get(b.runId)!);
+    });
+  }
 
   return {
     driver: DRIVER,
@@ -358,6 +453,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               if (lost) throw taken(fns.indexOf(lost), "a sync that ran at the same time");
             }
             if (updated.length > 0) await q(s.updateFunctions, cols(updated));
+            // The limits runs not yet claimed are held to: those registered now.
+            await q(s.deleteLimits, [ids]);
+            const lim = fns.flatMap((f, i) =>
+              concurrencyOf(list[i]!.config).map((c, idx) => ({ id: f.id, idx, limit: c.limit })),
+            );
+            if (lim.length > 0) {
+              await q(s.insertLimits, [
+                lim.map((l) => l.id),
+                lim.map((l) => l.idx),
+                lim.map((l) => l.limit),
+              ]);
+            }
             const now = new Map(
               (await rows<FunctionRow>(q(s.selectFunctions, [ids]))).map((r) => [r.id, r]),
             );
@@ -397,22 +504,31 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         async (p, r): Promise<CreateRunResult> => {
           const q = on(p);
           const runId = r.runId ?? nextUlid();
+          if (r.concurrency.length > 0) slotsWritten();
           let inserted: RunRow | undefined;
           try {
+            const values = [
+              runId,
+              r.functionId,
+              r.eventInternalId,
+              r.env,
+              r.now,
+              r.lease ? r.lease.until : r.dueAt,
+              r.lease ? "running" : "queued",
+              r.lease ? r.now : null,
+              r.lease?.owner ?? null,
+              r.lease?.until ?? null,
+            ];
             [inserted] = await rows<RunRow>(
-              q(s.insertRun, [
-                runId,
-                r.functionId,
-                r.eventInternalId,
-                r.env,
-                r.now,
-                r.lease ? r.lease.until : r.dueAt,
-                r.lease ? "running" : "queued",
-                r.lease ? r.now : null,
-                r.lease?.owner ?? null,
-                r.lease?.until ?? null,
-              ]),
+              r.concurrency.length === 0
+                ? q(s.insertRun, values)
+                : q(s.insertRunWithSlots, [
+                    ...values,
+                    r.concurrency.map((c) => c.idx),
+                    r.concurrency.map((c) => c.key),
+                  ]),
             );
+            if (r.concurrency.length > 0) slotsWritten(); // and once it is committed
           } catch (error) {
             const e = error as { code?: unknown; constraint?: unknown };
             if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
@@ -464,10 +580,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       call(
         "claimDue",
         () => checkClaim(DRIVER, now, owner, leaseMs, limit),
-        async (p, c): Promise<RunRecord[]> =>
-          (await rows<RunRow>(on(p)(s.claim, [c.now, c.owner, c.now + c.leaseMs, c.limit]))).map(
-            decodeRun,
-          ),
+        async (p, c): Promise<RunRecord[]> => {
+          // Runs with concurrency slots first (at most their limits' worth), then the others.
+          const out = await claimWithSlots(p, c.now, c.owner, c.now + c.leaseMs, c.limit);
+          if (out.length < c.limit) {
+            const rest = c.limit - out.length;
+            const more = await rows<RunRow>(
+              on(p)(s.claim, [c.now, c.owner, c.now + c.leaseMs, rest]),
+            );
+            for (const row of more) out.push(decodeRun(row));
+          }
+          return out;
+        },
       ),
 
     renewLease: (runId: string, owner: string, now: number, leaseMs: number) =>
@@ -491,19 +615,21 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkToken(DRIVER, "owner", owner);
           return checkRelease(DRIVER, update);
         },
-        (p, u) =>
-          changed(
-            on(p)(s.release, [
-              u.status,
-              u.dueAt,
-              u.status === "queued" ? null : u.now,
-              u.attempt ?? null,
-              u.output ?? null,
-              u.error ?? null,
-              runId,
-              owner,
-            ]),
-          ),
+        async (p, u) => {
+          const values = [
+            u.status,
+            u.dueAt,
+            u.status === "queued" ? null : u.now,
+            u.attempt ?? null,
+            u.output ?? null,
+            u.error ?? null,
+            runId,
+            owner,
+          ];
+          if (u.status === "queued") return changed(on(p)(s.release, values));
+          // A finished run frees its concurrency slots for good.
+          return (await rows<{ n: number }>(on(p)(releaseFinal, values)))[0]?.n === 1;
+        },
       ),
 
     cancelRun: (runId: string, now: number) =>
@@ -513,7 +639,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        (p, at) => changed(on(p)(w.cancel, [at, runId])),
+        async (p, at) => (await rows<{ n: number }>(on(p)(cancelFinal, [at, runId])))[0]?.n === 1,
       ),
 
     replayRun: (runId: string, now: number) =>
@@ -523,14 +649,17 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           checkRunId(DRIVER, "runId", runId);
           return checkTime(DRIVER, "now", now);
         },
-        (p, at) =>
-          transaction(p, async (q) => {
+        (p, at) => {
+          slotsWritten();
+          return transaction(p, async (q) => {
             const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
             if (!row) return null;
             await q(s.deleteSteps, [runId]);
             await q(w.deleteRunWaits, [runId]);
+            await q(s.activateSlots, [runId]);
             return decodeRun(row);
-          }),
+          }).finally(slotsWritten);
+        },
       ),
 
     listActiveRuns: (functionId: string, limit: number) =>
@@ -704,6 +833,18 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         await p.end();
       }
     },
+
+    // --- concurrency ---
+    listConcurrencySlots: (runId: string) =>
+      call(
+        "listConcurrencySlots",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id): Promise<ConcurrencySlot[]> =>
+          (await rows<{ idx: number; slot_key: string }>(on(p)(s.listSlots, [id]))).map((r) => ({
+            idx: r.idx,
+            key: r.slot_key,
+          })),
+      ),
   };
 }
 

@@ -54,6 +54,21 @@ CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
   function_id TEXT PRIMARY KEY,
   last_tick INTEGER NOT NULL
 ) WITHOUT ROWID;
+-- --- concurrency ---
+CREATE TABLE IF NOT EXISTS "${p}run_slots" (
+  run_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  slot_key TEXT NOT NULL,
+  active INTEGER NOT NULL,
+  PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${p}run_slots_active" ON "${p}run_slots" (slot_key) WHERE active;
+CREATE TABLE IF NOT EXISTS "${p}fn_concurrency" (
+  function_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  lim INTEGER NOT NULL,
+  PRIMARY KEY (function_id, idx)
+) WITHOUT ROWID;
 `;
 }
 
@@ -83,7 +98,8 @@ export const sql = (p: string) => ({
   getRunByKey: `SELECT * FROM "${p}runs" WHERE function_id = ? AND event_internal_id = ?`,
   getRun: `SELECT * FROM "${p}runs" WHERE run_id = ?`,
   listRunsForEvent: `SELECT * FROM "${p}runs" WHERE event_internal_id = ? ORDER BY run_id`,
-  dueIds: `SELECT run_id FROM "${p}runs" WHERE status IN ('queued', 'running') AND due_at <= ?
+  dueIds: `SELECT run_id FROM "${p}runs" AS d WHERE status IN ('queued', 'running') AND due_at <= ?
+    AND NOT EXISTS (SELECT 1 FROM "${p}run_slots" c WHERE c.run_id = d.run_id)
     ORDER BY due_at, run_id LIMIT ?`,
   claim: `UPDATE "${p}runs" SET status = 'running', started_at = coalesce(started_at, @now),
       lease_owner = @owner, lease_until = @until, due_at = @until
@@ -121,4 +137,36 @@ export const sql = (p: string) => ({
       error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at`,
   listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at FROM "${p}steps"
     WHERE run_id = ? ORDER BY position`,
+  ...concurrencySql(p),
+});
+
+/** SQL of concurrency limits (`run_slots`, `fn_concurrency`); see the PostgreSQL driver's. */
+const concurrencySql = (p: string) => ({
+  insertSlot: `INSERT INTO "${p}run_slots" (run_id, idx, slot_key, active) VALUES (?, ?, ?, 1)`,
+  listSlots: `SELECT idx, slot_key FROM "${p}run_slots" WHERE run_id = ? ORDER BY idx`,
+  anyActiveSlot: `SELECT 1 FROM "${p}run_slots" WHERE active LIMIT 1`,
+  deleteLimits: `DELETE FROM "${p}fn_concurrency" WHERE function_id = ?`,
+  deleteOrphanLimits: `DELETE FROM "${p}fn_concurrency" AS l
+    WHERE NOT EXISTS (SELECT 1 FROM "${p}functions" f WHERE f.id = l.function_id)`,
+  insertLimit: `INSERT INTO "${p}fn_concurrency" (function_id, idx, lim) VALUES (?, ?, ?)`,
+  /** Due runs with slots, earliest first, but those with a slot at its limit. @now, @n. */
+  slotCandidates: `WITH live AS (
+      SELECT c.slot_key, count(*) AS n
+      FROM "${p}run_slots" c JOIN "${p}runs" r ON r.run_id = c.run_id
+      WHERE c.active AND r.status = 'running' AND r.due_at > @now GROUP BY c.slot_key
+    ), keyed AS (
+      SELECT c.run_id, c.idx, c.slot_key, r.due_at, l.lim, coalesce(live.n, 0) AS n
+      FROM "${p}run_slots" c JOIN "${p}runs" r ON r.run_id = c.run_id
+      LEFT JOIN "${p}fn_concurrency" l ON l.function_id = r.function_id AND l.idx = c.idx
+      LEFT JOIN live ON live.slot_key = c.slot_key
+      WHERE c.active AND r.status IN ('queued', 'running') AND r.due_at <= @now
+    ), open AS (
+      SELECT run_id, min(due_at) AS due_at FROM keyed GROUP BY run_id
+      HAVING min(CASE WHEN lim IS NULL OR lim <= 0 OR n < lim THEN 1 ELSE 0 END) = 1
+      ORDER BY min(due_at), run_id LIMIT @n
+    )
+    SELECT k.run_id, k.slot_key, k.lim, k.n FROM keyed k JOIN open o ON o.run_id = k.run_id
+    ORDER BY o.due_at, k.run_id, k.idx`,
+  deactivateSlots: `UPDATE "${p}run_slots" SET active = 0 WHERE run_id = ? AND active`,
+  activateSlots: `UPDATE "${p}run_slots" SET active = 1 WHERE run_id = ?`,
 });

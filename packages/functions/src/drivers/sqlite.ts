@@ -1,5 +1,11 @@
 import { createUlidFactory } from "@evt/schema";
 import type BetterSqlite3 from "better-sqlite3";
+import {
+  type ConcurrencySlot,
+  concurrencyOf,
+  pickWithinLimits,
+  type SlotCandidate,
+} from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
 import type {
   AppRecord,
@@ -361,6 +367,13 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
               modified = true;
             }
           }
+          // The limits runs not yet claimed are held to: those registered now.
+          s.deleteOrphanLimits.run();
+          for (const [i, f] of fns.entries()) {
+            s.deleteLimits.run(f.id);
+            for (const [idx, c] of concurrencyOf(list[i]!.config).entries())
+              s.insertLimit.run(f.id, idx, c.limit);
+          }
           return {
             functions: fns.map((f) => decodeFunction(s.getFunction.get(f.id) as FunctionRow)),
             modified,
@@ -424,6 +437,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
             }
             throw error;
           }
+          for (const c of r.concurrency) s.insertSlot.run(runId, c.idx, c.key);
           return { run: decodeRun(s.getRun.get(runId) as RunRow), created: true };
         },
       ),
@@ -453,7 +467,36 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         () => checkClaim(DRIVER, now, owner, leaseMs, limit),
         ({ s }, c): RunRecord[] => {
           const out: RunRecord[] = [];
-          for (const id of s.dueIds.pluck().all(c.now, c.limit) as string[]) {
+          // Runs with concurrency slots first (writes are serialised: the counts are exact).
+          if (s.anyActiveSlot.get() !== undefined) {
+            type Row = { run_id: string; slot_key: string; lim: number | null; n: number };
+            const found = s.slotCandidates.all({
+              now: c.now,
+              n: Math.min(c.limit * 4, 4000),
+            }) as Row[];
+            const byRun = new Map<string, SlotCandidate>();
+            const live = new Map<string, number>();
+            for (const row of found) {
+              let cand = byRun.get(row.run_id);
+              if (!cand) {
+                cand = { runId: row.run_id, slots: [] };
+                byRun.set(row.run_id, cand);
+              }
+              cand.slots.push({ key: row.slot_key, limit: row.lim });
+              live.set(row.slot_key, row.n);
+            }
+            for (const id of pickWithinLimits([...byRun.values()], live, c.limit)) {
+              const row = s.claim.get({
+                now: c.now,
+                owner: c.owner,
+                until: c.now + c.leaseMs,
+                id,
+              }) as RunRow | undefined;
+              if (row) out.push(decodeRun(row));
+            }
+            if (out.length >= c.limit) return out;
+          }
+          for (const id of s.dueIds.pluck().all(c.now, c.limit - out.length) as string[]) {
             const row = s.claim.get({ now: c.now, owner: c.owner, until: c.now + c.leaseMs, id }) as
               | RunRow
               | undefined;
@@ -484,17 +527,22 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           checkToken(DRIVER, "owner", owner);
           return checkRelease(DRIVER, update);
         },
-        ({ s }, u) =>
-          s.release.run(
-            u.status,
-            u.dueAt,
-            u.status === "queued" ? null : u.now,
-            u.attempt ?? null,
-            u.output ?? null,
-            u.error ?? null,
-            runId,
-            owner,
-          ).changes === 1,
+        ({ s }, u) => {
+          const held =
+            s.release.run(
+              u.status,
+              u.dueAt,
+              u.status === "queued" ? null : u.now,
+              u.attempt ?? null,
+              u.output ?? null,
+              u.error ?? null,
+              runId,
+              owner,
+            ).changes === 1;
+          // A finished run frees its concurrency slots for good.
+          if (held && u.status !== "queued") s.deactivateSlots.run(runId);
+          return held;
+        },
       ),
 
     cancelRun: (runId: string, now: number) =>
@@ -507,6 +555,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s, w }, at) => {
           if (s.cancel.run(at, runId).changes !== 1) return false;
           w.deleteRunWaits.run(runId);
+          s.deactivateSlots.run(runId);
           return true;
         },
       ),
@@ -522,6 +571,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           if (s.replay.run(at, runId).changes !== 1) return null;
           s.deleteSteps.run(runId);
           w.deleteRunWaits.run(runId);
+          s.activateSlots.run(runId);
           return decodeRun(s.getRun.get(runId) as RunRow);
         },
       ),
@@ -702,6 +752,18 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         "countWaits",
         () => null,
         ({ w }) => w.countWaits.pluck().get() as number,
+        false,
+      ),
+    // --- concurrency ---
+    listConcurrencySlots: (runId: string) =>
+      tx(
+        "listConcurrencySlots",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ s }, id): ConcurrencySlot[] =>
+          (s.listSlots.all(id) as { idx: number; slot_key: string }[]).map((r) => ({
+            idx: r.idx,
+            key: r.slot_key,
+          })),
         false,
       ),
   };
