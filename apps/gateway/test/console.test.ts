@@ -51,7 +51,10 @@ describe("the console in a browser (dev)", () => {
     await app?.close();
   });
 
-  it("streams a new event without a reload, follows its run's steps in order, cancels and replays it, and the send form shows the Event API's errors", async () => {
+  // A long walk through every page in a real browser: allowed a minute on a loaded machine.
+  it("streams a new event without a reload, follows its run's steps in order, cancels and replays it, and the send form shows the Event API's errors", {
+    timeout: 60_000,
+  }, async () => {
     const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
       cron: "TZ=Europe/Paris 0 12 * * 5",
     });
@@ -168,7 +171,10 @@ describe("the console in a browser (dev)", () => {
     expect(await page.locator("[data-drivers]").textContent()).toBe(
       "dedup sqlite, events sqlite, runs sqlite",
     );
-    await page.locator('[data-chart="events"] svg polyline').waitFor();
+    // A chart of samples: a flat line has no height, so wait for it in the DOM, not on screen.
+    await page
+      .locator('[data-chart="events"] svg polyline:not([points=""])')
+      .waitFor({ state: "attached" });
     await page
       .getByRole("table", { name: "Failures by function" })
       .getByRole("cell", { name: "seed-v4-fatal" })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { waitsConformance } from "./conformance/waits";
 import { concurrencyConformance } from "./conformance/concurrency";
+import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
 import type { JsonValue, RunStore } from "./run-store";
 import { MAX_VALUE_BYTES } from "./validate";

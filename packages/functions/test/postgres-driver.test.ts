@@ -20,7 +20,15 @@ function newPrefix(): string {
 
 afterAll(async () => {
   for (const p of prefixes) {
-    for (const t of ["apps", "functions", "runs", "steps", "waits", "run_slots", "fn_concurrency"]) {
+    for (const t of [
+      "apps",
+      "functions",
+      "runs",
+      "steps",
+      "waits",
+      "run_slots",
+      "fn_concurrency",
+    ]) {
       await admin.query(`DROP TABLE IF EXISTS "${p}${t}"`);
     }
   }
