@@ -8,6 +8,7 @@ import {
   type TriggerDefinition,
   type TriggerIndex,
 } from "@evt/triggers";
+import { type BatchConfig, batchKeyOf, batchOf } from "./batching";
 import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
@@ -69,6 +70,8 @@ export interface DispatchResult {
   existing: number;
   /** Functions not started because their idempotency key was taken, by function id. */
   skipped: string[];
+  /** Batched runs (of `batchEvents` functions) this call added an event to, not created. */
+  appended: RunRecord[];
 }
 
 /**
@@ -181,6 +184,32 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const keys = new Map<string, KeyExpression>();
   /** Concurrency limits and their compiled keys by function id (of the functions with some). */
   const limits = new Map<string, { limit: ConcurrencyLimit; key: KeyExpression | null }[]>();
+  /** `batchEvents` by function id (of the functions that batch). */
+  const batches = new Map<string, BatchConfig>();
+
+  /** The batch key an event goes to, or `null` when it runs unbatched (`if` false or failing). */
+  function batchFor(batch: BatchConfig, functionId: string, event: StoredEvent): string | null {
+    const vars = view(event);
+    if (batch.filter !== null) {
+      const passed = batch.filter.evaluate({ event: vars });
+      if (!passed.ok || passed.value !== true) {
+        if (!passed.ok)
+          options.onKeyError?.({
+            functionId,
+            expression: batch.filter.expression,
+            error: passed.error,
+          });
+        return null;
+      }
+    }
+    if (batch.key === null) return batchKeyOf(null);
+    const key = batch.key.evaluate(vars);
+    if (!key.ok) {
+      options.onKeyError?.({ functionId, expression: batch.key.expression, error: key.error });
+      return batchKeyOf(null);
+    }
+    return batchKeyOf(key.key);
+  }
   let refreshing: Promise<void> | null = null;
 
   async function load(): Promise<void> {
@@ -204,6 +233,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       keys.delete(id);
       held.delete(id);
       limits.delete(id);
+      batches.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -227,6 +257,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       });
       if (list.length > 0) limits.set(fn.id, list);
       else limits.delete(fn.id);
+      const batch = batchOf(fn.config);
+      if (batch !== null) batches.set(fn.id, batch);
+      else batches.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -277,10 +310,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     async dispatch(env, events) {
       const created: RunRecord[] = [];
       const skipped: string[] = [];
+      const appended: RunRecord[] = [];
       let existing = 0;
-      if (known.size === 0) return { created, existing, skipped };
+      if (known.size === 0) return { created, existing, skipped, appended };
       const at = now();
       const pending: Promise<void>[] = [];
+      /** The last append of each batched function in this call (appends are chained). */
+      const batchChain = new Map<string, Promise<void>>();
       for (const event of events) {
         const matches = index.match({
           name: event.name,
@@ -324,6 +360,35 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 },
               );
           };
+          const batch = batches.get(m.functionId);
+          if (batch !== undefined) {
+            const batched = batchFor(batch, m.functionId, event);
+            if (batched !== null) {
+              // One append per event, in order: events of one batch keep their arrival order.
+              const append = () =>
+                runs
+                  .appendToBatch({
+                    functionId: m.functionId,
+                    eventInternalId: event.internal_id,
+                    env,
+                    batchKey: batched,
+                    maxSize: batch.maxSize,
+                    timeoutMs: batch.timeoutMs,
+                    now: at,
+                  })
+                  .then((result) => {
+                    if (result.created) created.push(result.run);
+                    else if (result.appended) appended.push(result.run);
+                    else existing++;
+                  });
+              const previous = batchChain.get(m.functionId) ?? Promise.resolve();
+              const next = previous.then(append);
+              batchChain.set(m.functionId, next);
+              pending.push(next);
+              continue;
+            }
+            // `if` false or failing: the event runs unbatched at once, as Inngest does.
+          }
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
             pending.push(start());
@@ -350,7 +415,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         }
       }
       if (pending.length > 0) await Promise.all(pending);
-      return { created, existing, skipped };
+      return { created, existing, skipped, appended };
     },
     functionById(id) {
       return known.get(id);

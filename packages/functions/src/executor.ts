@@ -531,8 +531,18 @@ export function createExecutor(options: ExecutorOptions): Executor {
   /** Work on one claimed run until it finishes, sleeps, waits for a retry, or is lost. */
   async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
     const fn = await getFunction(run.functionId);
-    const stored = preloaded ?? (await options.loadEvent(run.eventInternalId, run.env));
+    // A batched run (batchEvents) is called with all its events, in arrival order; events
+    // retention deleted are left out. A run adopted as it was created (`preloaded`) is not a
+    // batch (batched functions' runs are never created held).
+    const batchIds = preloaded === undefined ? await runs.listBatchEvents(run.runId) : [];
+    const loaded =
+      batchIds.length === 0
+        ? [preloaded ?? (await options.loadEvent(run.eventInternalId, run.env))]
+        : await Promise.all(batchIds.map((id) => options.loadEvent(id, run.env)));
+    const storedEvents = loaded.filter((e): e is StoredEvent => e !== null);
+    const stored = storedEvents[0] ?? null;
     const event = stored === null ? null : sdkEvent(stored);
+    const events = storedEvents.map(sdkEvent);
     if (fn === null || event === null) {
       const why =
         fn === null
@@ -601,6 +611,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       }
       const body = callBody({
         event,
+        events,
         runId: run.runId,
         attempt,
         maxAttempts,
@@ -711,6 +722,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
             const op = planned[i]!;
             const plannedBody = callBody({
               event,
+              events,
               runId: run.runId,
               attempt,
               maxAttempts,
