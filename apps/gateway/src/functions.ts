@@ -635,8 +635,12 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (method === "GET") {
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
-        const [steps, waiting] = await Promise.all([runs.listSteps(runId), runs.listWaits(runId)]);
-        sendJson(res, 200, { data: runDetailView(run, steps, waiting) });
+        const [steps, waiting, batch] = await Promise.all([
+          runs.listSteps(runId),
+          runs.listWaits(runId),
+          runs.listBatchEvents(runId),
+        ]);
+        sendJson(res, 200, { data: runDetailView(run, steps, waiting, batch) });
         return;
       }
       if (method === "DELETE") {
@@ -679,7 +683,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     }
     if (parts[1] === "events" && parts.length === 4 && parts[3] === "runs") {
       if (method !== "GET") return notAllowed(res, "GET");
-      const list = await runs.listRunsForEvent(parts[2]!);
+      // The event's own runs and the batches (batchEvents) it is in, once each, by run id.
+      const [own, batched] = await Promise.all([
+        runs.listRunsForEvent(parts[2]!),
+        runs.listBatchRunsForEvent(parts[2]!),
+      ]);
+      const byId = new Map([...own, ...batched].map((r) => [r.runId, r]));
+      const list = [...byId.values()].sort((a, b) => (a.runId < b.runId ? -1 : 1));
       sendJson(res, 200, { data: list.map(runView) });
       return;
     }
@@ -734,7 +744,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     syncer,
     async dispatch({ env, events }) {
       const result = await dispatcher.dispatch(env, events);
-      if (result.created.length > 0) executor.wake();
+      if (result.created.length > 0 || result.appended.length > 0) executor.wake();
       await waits.match(env, events);
       await canceller.cancelMatching(env, events);
       return result.created;

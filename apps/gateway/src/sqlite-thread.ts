@@ -366,6 +366,10 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "countWaits",
     // --- concurrency ---
     "listConcurrencySlots",
+    // --- batching ---
+    "appendToBatch",
+    "listBatchEvents",
+    "listBatchRunsForEvent",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {
