@@ -162,6 +162,14 @@ export function batchOf(config: JsonValue): BatchConfig | null {
 /**
  * The store's batch key for a key value: a SHA-256 of it (key values are user data of any
  * length), or {@link UNKEYED_BATCH} without a key.
+ *
+ * @example
+ * ```ts
+ * import { batchKeyOf } from "@evt/functions";
+ *
+ * batchKeyOf("user-1"); // "k:3f1c…" (64 hex digits)
+ * batchKeyOf(null); // "*"
+ * ```
  */
 export function batchKeyOf(value: string | null): string {
   if (value === null) return UNKEYED_BATCH;

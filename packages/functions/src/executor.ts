@@ -8,6 +8,7 @@ import {
   MAX_EVENT_NAME_LENGTH,
   waitMatchExpression,
 } from "@evt/triggers";
+import { batchOf } from "./batching";
 import {
   type CallOutcome,
   callBody,
@@ -532,8 +533,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
   async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
     const fn = await getFunction(run.functionId);
     // A batched run (batchEvents) is called with all its events, in arrival order; events
-    // retention deleted are left out. A run adopted as it was created (`preloaded`) is not a
-    // batch (batched functions' runs are never created held).
+    // retention deleted are left out; asked for every claimed run (one indexed read), so a batch
+    // stays whole even if its function stopped batching since. A run adopted as it was created
+    // (`preloaded`) is not a batch: batched functions' runs are never created held.
     const batchIds = preloaded === undefined ? await runs.listBatchEvents(run.runId) : [];
     const loaded =
       batchIds.length === 0
@@ -567,8 +569,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
     let steps: StepRecord[] = preloaded !== undefined ? [] : await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
-      // From when the run was due: the receipt, or a future `ts`.
-      const due = Math.max(stored.received_at, stored.ts);
+      // From when the run was due: the receipt, or a future `ts`; for a batch, the receipt
+      // of the event that filled it, or its first event's receipt plus the timeout.
+      const batch = batchIds.length > 0 ? batchOf(fn.config) : null;
+      const last = storedEvents[storedEvents.length - 1]!;
+      const due =
+        batch === null
+          ? Math.max(stored.received_at, stored.ts)
+          : batchIds.length >= batch.maxSize
+            ? last.received_at
+            : stored.received_at + batch.timeoutMs;
       hooks.onRunStarted?.({
         functionId: fn.id,
         lagMs: Math.max(0, now() - due),
