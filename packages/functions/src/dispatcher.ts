@@ -315,8 +315,6 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       if (known.size === 0) return { created, existing, skipped, appended };
       const at = now();
       const pending: Promise<void>[] = [];
-      /** The last append of each batched function in this call (appends are chained). */
-      const batchChain = new Map<string, Promise<void>>();
       for (const event of events) {
         const matches = index.match({
           name: event.name,
@@ -364,8 +362,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           if (batch !== undefined) {
             const batched = batchFor(batch, m.functionId, event);
             if (batched !== null) {
-              // One append per event, in order: events of one batch keep their arrival order.
-              const append = () =>
+              // All at once, in event order: the store applies one handle's appends to a
+              // batch in call order, so a batch keeps the events' arrival order.
+              pending.push(
                 runs
                   .appendToBatch({
                     functionId: m.functionId,
@@ -380,11 +379,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                     if (result.created) created.push(result.run);
                     else if (result.appended) appended.push(result.run);
                     else existing++;
-                  });
-              const previous = batchChain.get(m.functionId) ?? Promise.resolve();
-              const next = previous.then(append);
-              batchChain.set(m.functionId, next);
-              pending.push(next);
+                  }),
+              );
               continue;
             }
             // `if` false or failing: the event runs unbatched at once, as Inngest does.

@@ -380,7 +380,9 @@ export interface RunStore {
    * queued run created with the event, due `timeoutMs` later. A batch is open while its run is
    * queued, never started and not yet due, and it holds fewer than `maxSize` events; the append
    * that fills it makes the run due at `now`. Idempotent: an event already in a batch of the
-   * function (or with a run of it) is not added again, and that run is returned.
+   * function (or with a run of it) is not added again, and that run is returned. Appends one
+   * store handle is given for one `(functionId, batchKey)` take effect in call order, even when
+   * called without waiting for each other.
    */
   appendToBatch(input: AppendToBatchInput): Promise<AppendToBatchResult>;
   /** The events of a batched run in arrival order (`[]` for a run that is not a batch). */

@@ -77,6 +77,23 @@ export function runBatchingConformance(ctx: BatchingConformanceContext): void {
     expect(claimed.map((r) => r.runId)).toEqual([first.run.runId]);
   });
 
+  it("batching: appends made at once through one handle keep their call order", async () => {
+    const store = await ctx.open();
+    const ids = events(40);
+    // Not awaited one by one (as the dispatcher does for the events of one request).
+    const results = await Promise.all(
+      ids.map((id, i) =>
+        append(store, id, { maxSize: 25, batchKey: i % 2 ? "k:odd" : "k:even", now: T0 + i }),
+      ),
+    );
+    const runIds = [...new Set(results.map((r) => r.run.runId))];
+    expect(runIds).toHaveLength(2);
+    const even = await store.listBatchEvents(results[0]!.run.runId);
+    const odd = await store.listBatchEvents(results[1]!.run.runId);
+    expect(even).toEqual(ids.filter((_, i) => i % 2 === 0));
+    expect(odd).toEqual(ids.filter((_, i) => i % 2 === 1));
+  });
+
   it("batching: appending an event again adds it once and returns its batch", async () => {
     const store = await ctx.open();
     const [a, b] = events(2);
@@ -133,6 +150,10 @@ export function runBatchingConformance(ctx: BatchingConformanceContext): void {
     expect(await store.cancelRun(afterClaim.run.runId, T0 + 2_004)).toBe(true);
     const afterCancel = await append(store, ids[4]!, { maxSize: 10, now: T0 + 2_005 });
     expect(afterCancel.created).toBe(true);
+    // Replayed: it runs again with its own events and takes no new ones.
+    const replayed = await store.replayRun(afterClaim.run.runId, T0 + 2_004);
+    expect(replayed?.status).toBe("queued");
+    expect(await store.listBatchEvents(afterClaim.run.runId)).toEqual([ids[2], ids[3]]);
     // Due (its timeout passed) but not claimed yet: closed as well.
     const afterTimeout = await append(store, ids[5]!, { maxSize: 10, now: T0 + 2_005 + 2_000 });
     expect(afterTimeout.created).toBe(true);
