@@ -370,6 +370,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "appendToBatch",
     "listBatchEvents",
     "listBatchRunsForEvent",
+    "closeBatch",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

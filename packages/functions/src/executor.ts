@@ -541,6 +541,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
       batchIds.length === 0
         ? [preloaded ?? (await options.loadEvent(run.eventInternalId, run.env))]
         : await Promise.all(batchIds.map((id) => options.loadEvent(id, run.env)));
+    // Started: its batch takes no more events (appends see that too); drop its open entry.
+    if (batchIds.length > 0 && run.attempt === 0) await runs.closeBatch(run.runId);
     const storedEvents = loaded.filter((e): e is StoredEvent => e !== null);
     const stored = storedEvents[0] ?? null;
     const event = stored === null ? null : sdkEvent(stored);

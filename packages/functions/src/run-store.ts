@@ -389,4 +389,10 @@ export interface RunStore {
   listBatchEvents(runId: string): Promise<string[]>;
   /** The batched runs holding an event, by run id (for `GET /v1/events/:id/runs`). */
   listBatchRunsForEvent(eventInternalId: string): Promise<RunRecord[]>;
+  /**
+   * Forget the open-batch entry of a batched run (the executor calls it as it starts the run).
+   * Appends already treat a started run's batch as closed; this keeps the open entries to the
+   * batches really open, however many key values a function has seen. Idempotent.
+   */
+  closeBatch(runId: string): Promise<void>;
 }

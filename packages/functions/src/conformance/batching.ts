@@ -160,6 +160,24 @@ export function runBatchingConformance(ctx: BatchingConformanceContext): void {
     expect(await store.listBatchEvents(afterCancel.run.runId)).toEqual([ids[4]]);
   });
 
+  it("batching: closeBatch forgets a started batch's open entry; the next event opens a new batch", async () => {
+    const store = await ctx.open();
+    const [a, b, c] = events(3);
+    const first = await append(store, a!, { batchKey: "k:u1" });
+    await store.claimDue(T0 + 2_000, "w", 60_000, 10);
+    await store.closeBatch(first.run.runId);
+    await store.closeBatch(first.run.runId);
+    const next = await append(store, b!, { batchKey: "k:u1", now: T0 + 2_001 });
+    expect(next.created).toBe(true);
+    const third = await append(store, c!, { batchKey: "k:u1", now: T0 + 2_002 });
+    expect(third.run.runId).toBe(next.run.runId);
+    expect(await store.listBatchEvents(first.run.runId)).toEqual([a]);
+    // An open batch closed this way takes no more events either.
+    await store.closeBatch(next.run.runId);
+    const after = await append(store, fresh(), { batchKey: "k:u1", now: T0 + 2_003 });
+    expect(after.created).toBe(true);
+  });
+
   it("batching: an event with an unbatched run of the function gets that run back", async () => {
     const store = await ctx.open();
     const [a] = events(1);

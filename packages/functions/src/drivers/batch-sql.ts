@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS "${p}open_batches" (
   size INTEGER NOT NULL,
   PRIMARY KEY (function_id, batch_key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "${p}open_batches_run" ON "${p}open_batches" (run_id);
 `;
 
 export const sqliteBatchSql = (p: string) => ({
@@ -39,11 +40,21 @@ export const sqliteBatchSql = (p: string) => ({
     VALUES (?, ?, ?, ?, 'queued', 0, ?, ?)`,
   dueNow: `UPDATE "${p}runs" SET due_at = ? WHERE run_id = ? AND status = 'queued' AND due_at > ?`,
   listEvents: `SELECT event_internal_id FROM "${p}batch_events" WHERE run_id = ? ORDER BY position`,
+  closeBatch: `DELETE FROM "${p}open_batches" WHERE run_id = ?`,
   runsForEvent: `SELECT r.* FROM "${p}batch_events" AS b JOIN "${p}runs" AS r ON r.run_id = b.run_id
     WHERE b.event_internal_id = ? ORDER BY r.run_id`,
 });
 
+/** In this order (open_batches first, as appends lock them), the last one created last. */
 export const pgBatchSchema = (p: string): string[] => [
+  `CREATE TABLE IF NOT EXISTS "${p}open_batches" (
+    function_id text COLLATE "C" NOT NULL,
+    batch_key text COLLATE "C" NOT NULL,
+    run_id text COLLATE "C" NOT NULL,
+    size integer NOT NULL,
+    PRIMARY KEY (function_id, batch_key)
+  )`,
+  `CREATE INDEX IF NOT EXISTS "${p}open_batches_run" ON "${p}open_batches" (run_id)`,
   `CREATE TABLE IF NOT EXISTS "${p}batch_events" (
     function_id text COLLATE "C" NOT NULL,
     event_internal_id text COLLATE "C" NOT NULL,
@@ -53,14 +64,10 @@ export const pgBatchSchema = (p: string): string[] => [
   )`,
   `CREATE INDEX IF NOT EXISTS "${p}batch_events_run" ON "${p}batch_events" (run_id, position)`,
   `CREATE INDEX IF NOT EXISTS "${p}batch_events_event" ON "${p}batch_events" (event_internal_id)`,
-  `CREATE TABLE IF NOT EXISTS "${p}open_batches" (
-    function_id text COLLATE "C" NOT NULL,
-    batch_key text COLLATE "C" NOT NULL,
-    run_id text COLLATE "C" NOT NULL,
-    size integer NOT NULL,
-    PRIMARY KEY (function_id, batch_key)
-  )`,
 ];
+
+/** A row when the last object of {@link pgBatchSchema} exists ($1: its quoted name). */
+export const pgBatchSchemaReadySql = `SELECT 1 AS ready WHERE to_regclass($1) IS NOT NULL`;
 
 const RUN = `run_id, function_id, event_internal_id, env, status, attempt, output, error,
   created_at, started_at, ended_at, due_at, lease_owner, lease_until`;
@@ -88,6 +95,7 @@ export const pgBatchSql = (p: string) => ({
   dueNow: `UPDATE "${p}runs" SET due_at = $1 WHERE run_id = $2 AND status = 'queued' AND due_at > $1
     RETURNING ${RUN}`,
   listEvents: `SELECT event_internal_id FROM "${p}batch_events" WHERE run_id = $1 ORDER BY position`,
+  closeBatch: `DELETE FROM "${p}open_batches" WHERE run_id = $1`,
   runsForEvent: `SELECT ${RUN.split(",")
     .map((c) => `r.${c.trim()}`)
     .join(", ")} FROM "${p}batch_events" AS b JOIN "${p}runs" AS r ON r.run_id = b.run_id

@@ -147,9 +147,9 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   const batchEvents = new Map<string, string[]>();
   /** The batched run of each `(function, event)`. */
   const batchOfEvent = new Map<string, string>();
-  /** The open batch of each `(function, batch key)`, and the set of open batch runs. */
+  /** The open batch of each `(function, batch key)`, and the slot of each open batch run. */
   const openBatches = new Map<string, string>();
-  const openIds = new Set<string>();
+  const openIds = new Map<string, string>();
   /** The batched runs holding each event (of any function). */
   const batchRunsOfEvent = new Map<string, string[]>();
   function addBatchEvent(functionId: string, eventId: string, runId: string): void {
@@ -747,7 +747,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         batchEvents.set(runId, [b.eventInternalId]);
         addBatchEvent(b.functionId, b.eventInternalId, runId);
         openBatches.set(slot, runId);
-        openIds.add(runId);
+        openIds.set(runId, slot);
         const full = b.maxSize <= 1;
         if (full) close(runId, fresh);
         return { run: decodeRun(fresh), appended: true, created: true, size: 1, closed: full };
@@ -757,6 +757,15 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
       call("listBatchEvents", () => [
         ...(batchEvents.get(checkRunId(DRIVER, "runId", runId)) ?? []),
       ]),
+
+    closeBatch: (runId: string) =>
+      call("closeBatch", () => {
+        const id = checkRunId(DRIVER, "runId", runId);
+        const slot = openIds.get(id);
+        if (slot === undefined) return;
+        openIds.delete(id);
+        if (openBatches.get(slot) === id) openBatches.delete(slot);
+      }),
 
     listBatchRunsForEvent: (eventInternalId: string) =>
       call("listBatchRunsForEvent", (): RunRecord[] => {

@@ -42,7 +42,7 @@ import {
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
-import { pgBatchSchema, pgBatchSql } from "./batch-sql";
+import { pgBatchSchema, pgBatchSchemaReadySql, pgBatchSql } from "./batch-sql";
 import {
   type PgPool,
   type PgPoolClient,
@@ -252,6 +252,14 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       await q(schemaLockSql, [prefix]);
       for (const text of schemaStatements(prefix)) await q(text);
       for (const text of postgresWaitsSchema(prefix)) await q(text);
+    });
+    // The batching tables in a transaction of their own, and only when missing: CREATE INDEX
+    // locks its table even when the index exists, which would deadlock against appends (they
+    // lock open_batches, then batch_events) running on another handle.
+    const present = await rows(on(p)(pgBatchSchemaReadySql, [`"${prefix}batch_events_event"`]));
+    if (present.length > 0) return;
+    await transaction(p, async (q) => {
+      await q(schemaLockSql, [prefix]);
       for (const text of pgBatchSchema(prefix)) await q(text);
     });
   }
@@ -988,6 +996,15 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           (await rows<{ event_internal_id: string }>(on(p)(bq.listEvents, [id]))).map(
             (r) => r.event_internal_id,
           ),
+      ),
+
+    closeBatch: (runId: string) =>
+      call(
+        "closeBatch",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id) => {
+          await on(p)(bq.closeBatch, [id]);
+        },
       ),
 
     listBatchRunsForEvent: (eventInternalId: string) =>

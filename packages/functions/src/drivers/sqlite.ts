@@ -885,6 +885,15 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         false,
       ),
 
+    closeBatch: (runId: string) =>
+      tx(
+        "closeBatch",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ b }, id) => {
+          b.closeBatch.run(id);
+        },
+      ),
+
     listBatchRunsForEvent: (eventInternalId: string) =>
       tx(
         "listBatchRunsForEvent",
