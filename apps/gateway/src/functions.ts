@@ -200,6 +200,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           ? "a concurrency key expression failed on an event; the run is held to the function-level limit"
           : "an idempotency key expression failed on an event; the run goes ahead without a key",
       ),
+    onBatchError: (info) =>
+      logger.warn(
+        { functionId: info.functionId, expression: info.expression, err: info.error },
+        info.field === "if"
+          ? "a batchEvents if expression failed on an event; the event runs unbatched"
+          : "a batchEvents key expression failed on an event; it joins the function's unkeyed batch",
+      ),
     onEvaluationError: (info) =>
       logger.debug(
         { functionId: info.functionId, eventName: info.eventName, err: info.error },

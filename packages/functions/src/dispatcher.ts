@@ -43,6 +43,16 @@ export interface DispatcherOptions {
     kind?: "idempotency" | "concurrency";
   }) => void;
   /**
+   * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
+   * or a `key` (the event goes to the function's unkeyed batch).
+   */
+  onBatchError?: (info: {
+    functionId: string;
+    field: "if" | "key";
+    expression: string;
+    error: Error;
+  }) => void;
+  /**
    * Start runs already held by this process (an executor's `reserve` / `adopt` /
    * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
    * held (`createRun`'s `lease`) and handed to `adopt` with its event, so that its first call
@@ -194,8 +204,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const passed = batch.filter.evaluate({ event: vars });
       if (!passed.ok || passed.value !== true) {
         if (!passed.ok)
-          options.onKeyError?.({
+          options.onBatchError?.({
             functionId,
+            field: "if",
             expression: batch.filter.expression,
             error: passed.error,
           });
@@ -205,7 +216,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     if (batch.key === null) return batchKeyOf(null);
     const key = batch.key.evaluate(vars);
     if (!key.ok) {
-      options.onKeyError?.({ functionId, expression: batch.key.expression, error: key.error });
+      options.onBatchError?.({
+        functionId,
+        field: "key",
+        expression: batch.key.expression,
+        error: key.error,
+      });
       return batchKeyOf(null);
     }
     return batchKeyOf(key.key);
