@@ -200,6 +200,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           ? "a concurrency key expression failed on an event; the run is held to the function-level limit"
           : "an idempotency key expression failed on an event; the run goes ahead without a key",
       ),
+    onBatchError: (info) =>
+      logger.warn(
+        { functionId: info.functionId, expression: info.expression, err: info.error },
+        info.field === "if"
+          ? "a batchEvents if expression failed on an event; the event runs unbatched"
+          : "a batchEvents key expression failed on an event; it joins the function's unkeyed batch",
+      ),
     onEvaluationError: (info) =>
       logger.debug(
         { functionId: info.functionId, eventName: info.eventName, err: info.error },
@@ -635,8 +642,12 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (method === "GET") {
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
-        const [steps, waiting] = await Promise.all([runs.listSteps(runId), runs.listWaits(runId)]);
-        sendJson(res, 200, { data: runDetailView(run, steps, waiting) });
+        const [steps, waiting, batch] = await Promise.all([
+          runs.listSteps(runId),
+          runs.listWaits(runId),
+          runs.listBatchEvents(runId),
+        ]);
+        sendJson(res, 200, { data: runDetailView(run, steps, waiting, batch) });
         return;
       }
       if (method === "DELETE") {
@@ -679,7 +690,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     }
     if (parts[1] === "events" && parts.length === 4 && parts[3] === "runs") {
       if (method !== "GET") return notAllowed(res, "GET");
-      const list = await runs.listRunsForEvent(parts[2]!);
+      // The event's own runs and the batches (batchEvents) it is in, once each, by run id.
+      const [own, batched] = await Promise.all([
+        runs.listRunsForEvent(parts[2]!),
+        runs.listBatchRunsForEvent(parts[2]!),
+      ]);
+      const byId = new Map([...own, ...batched].map((r) => [r.runId, r]));
+      const list = [...byId.values()].sort((a, b) => (a.runId < b.runId ? -1 : 1));
       sendJson(res, 200, { data: list.map(runView) });
       return;
     }
@@ -734,7 +751,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     syncer,
     async dispatch({ env, events }) {
       const result = await dispatcher.dispatch(env, events);
-      if (result.created.length > 0) executor.wake();
+      if (result.created.length > 0 || result.appended.length > 0) executor.wake();
       await waits.match(env, events);
       await canceller.cancelMatching(env, events);
       return result.created;

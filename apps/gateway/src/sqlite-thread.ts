@@ -366,6 +366,11 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "countWaits",
     // --- concurrency ---
     "listConcurrencySlots",
+    // --- batching ---
+    "appendToBatch",
+    "listBatchEvents",
+    "listBatchRunsForEvent",
+    "closeBatch",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

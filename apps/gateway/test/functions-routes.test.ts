@@ -204,6 +204,7 @@ describe("functions routes refuse hostile input with errors that say what was wr
             triggers: [{ event: "report/requested" }, { cron: "0 9 * * 1" }],
             concurrency: 2,
             batchEvents: { maxSize: 10, timeout: "5s" },
+            rateLimit: { limit: 1, period: "1m" },
             steps: {
               step: {
                 id: "step",
@@ -220,12 +221,13 @@ describe("functions routes refuse hostile input with errors that say what was wr
       warnings: string[];
     }[];
     const warnings = fns.find((f) => f.id === "limits-report")!.warnings;
-    // concurrency is acted on (no warning); batching is not yet.
+    // concurrency and batchEvents are acted on: no warning about them.
     expect(warnings.join("\n")).not.toMatch(/concurrency/);
-    expect(warnings.join("\n")).toMatch(/batching is not supported yet/);
+    expect(warnings.join("\n")).not.toMatch(/batch/i);
+    expect(warnings.join("\n")).toMatch(/rateLimit is not supported yet/);
     expect(fns.find((f) => f.id === "seed-v4-flaky")!.warnings).toEqual([]);
     expect(
-      await waitFor(() => /"functionId":"limits-report".*batching is not/.test(gw.stdout())),
+      await waitFor(() => /"functionId":"limits-report".*rateLimit is not/.test(gw.stdout())),
     ).toBe(true);
   });
 

@@ -41,6 +41,7 @@ export function startSeedApp(
     webhooks?: boolean;
     waits?: boolean;
     concurrency?: boolean;
+    batch?: boolean;
   } = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
@@ -55,6 +56,8 @@ export function startSeedApp(
   else delete env.SEED_APP_WAITS;
   if (options.concurrency) env.SEED_APP_CONCURRENCY = "1";
   else delete env.SEED_APP_CONCURRENCY;
+  if (options.batch) env.SEED_APP_BATCH = "1";
+  else delete env.SEED_APP_BATCH;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -116,6 +119,7 @@ export async function startAppAndGateway(
     webhooks?: boolean;
     waits?: boolean;
     concurrency?: boolean;
+    batch?: boolean;
   } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();

@@ -34,6 +34,8 @@ export function sdkEvent(event: StoredEvent): JsonObject {
 export interface CallInput {
   /** The triggering event, as {@link sdkEvent} gives it. */
   event: JsonObject;
+  /** All the run's events (a batch), `event` first. @default [event] */
+  events?: readonly JsonObject[];
   runId: string;
   /** The attempt of this call, from 0. */
   attempt: number;
@@ -78,7 +80,7 @@ export function callBody(input: CallInput): string {
   }
   return JSON.stringify({
     event: input.event,
-    events: [input.event],
+    events: input.events !== undefined && input.events.length > 0 ? input.events : [input.event],
     steps,
     ctx: {
       run_id: input.runId,

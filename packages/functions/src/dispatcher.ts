@@ -8,6 +8,7 @@ import {
   type TriggerDefinition,
   type TriggerIndex,
 } from "@evt/triggers";
+import { type BatchConfig, batchKeyOf, batchOf } from "./batching";
 import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
@@ -42,6 +43,16 @@ export interface DispatcherOptions {
     kind?: "idempotency" | "concurrency";
   }) => void;
   /**
+   * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
+   * or a `key` (the event goes to the function's unkeyed batch).
+   */
+  onBatchError?: (info: {
+    functionId: string;
+    field: "if" | "key";
+    expression: string;
+    error: Error;
+  }) => void;
+  /**
    * Start runs already held by this process (an executor's `reserve` / `adopt` /
    * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
    * held (`createRun`'s `lease`) and handed to `adopt` with its event, so that its first call
@@ -69,6 +80,8 @@ export interface DispatchResult {
   existing: number;
   /** Functions not started because their idempotency key was taken, by function id. */
   skipped: string[];
+  /** Batched runs (of `batchEvents` functions) this call added an event to, not created. */
+  appended: RunRecord[];
 }
 
 /**
@@ -181,6 +194,38 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   const keys = new Map<string, KeyExpression>();
   /** Concurrency limits and their compiled keys by function id (of the functions with some). */
   const limits = new Map<string, { limit: ConcurrencyLimit; key: KeyExpression | null }[]>();
+  /** `batchEvents` by function id (of the functions that batch). */
+  const batches = new Map<string, BatchConfig>();
+
+  /** The batch key an event goes to, or `null` when it runs unbatched (`if` false or failing). */
+  function batchFor(batch: BatchConfig, functionId: string, event: StoredEvent): string | null {
+    const vars = view(event);
+    if (batch.filter !== null) {
+      const passed = batch.filter.evaluate({ event: vars });
+      if (!passed.ok || passed.value !== true) {
+        if (!passed.ok)
+          options.onBatchError?.({
+            functionId,
+            field: "if",
+            expression: batch.filter.expression,
+            error: passed.error,
+          });
+        return null;
+      }
+    }
+    if (batch.key === null) return batchKeyOf(null);
+    const key = batch.key.evaluate(vars);
+    if (!key.ok) {
+      options.onBatchError?.({
+        functionId,
+        field: "key",
+        expression: batch.key.expression,
+        error: key.error,
+      });
+      return batchKeyOf(null);
+    }
+    return batchKeyOf(key.key);
+  }
   let refreshing: Promise<void> | null = null;
 
   async function load(): Promise<void> {
@@ -204,6 +249,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       keys.delete(id);
       held.delete(id);
       limits.delete(id);
+      batches.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -227,6 +273,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       });
       if (list.length > 0) limits.set(fn.id, list);
       else limits.delete(fn.id);
+      const batch = batchOf(fn.config);
+      if (batch !== null) batches.set(fn.id, batch);
+      else batches.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -277,8 +326,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     async dispatch(env, events) {
       const created: RunRecord[] = [];
       const skipped: string[] = [];
+      const appended: RunRecord[] = [];
       let existing = 0;
-      if (known.size === 0) return { created, existing, skipped };
+      if (known.size === 0) return { created, existing, skipped, appended };
       const at = now();
       const pending: Promise<void>[] = [];
       for (const event of events) {
@@ -324,6 +374,33 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 },
               );
           };
+          const batch = batches.get(m.functionId);
+          if (batch !== undefined) {
+            const batched = batchFor(batch, m.functionId, event);
+            if (batched !== null) {
+              // All at once, in event order: the store applies one handle's appends to a
+              // batch in call order, so a batch keeps the events' arrival order.
+              pending.push(
+                runs
+                  .appendToBatch({
+                    functionId: m.functionId,
+                    eventInternalId: event.internal_id,
+                    env,
+                    batchKey: batched,
+                    maxSize: batch.maxSize,
+                    timeoutMs: batch.timeoutMs,
+                    now: at,
+                  })
+                  .then((result) => {
+                    if (result.created) created.push(result.run);
+                    else if (result.appended) appended.push(result.run);
+                    else existing++;
+                  }),
+              );
+              continue;
+            }
+            // `if` false or failing: the event runs unbatched at once, as Inngest does.
+          }
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
             pending.push(start());
@@ -350,7 +427,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         }
       }
       if (pending.length > 0) await Promise.all(pending);
-      return { created, existing, skipped };
+      return { created, existing, skipped, appended };
     },
     functionById(id) {
       return known.get(id);

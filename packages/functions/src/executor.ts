@@ -8,6 +8,7 @@ import {
   MAX_EVENT_NAME_LENGTH,
   waitMatchExpression,
 } from "@evt/triggers";
+import { batchOf } from "./batching";
 import {
   type CallOutcome,
   callBody,
@@ -531,8 +532,21 @@ export function createExecutor(options: ExecutorOptions): Executor {
   /** Work on one claimed run until it finishes, sleeps, waits for a retry, or is lost. */
   async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
     const fn = await getFunction(run.functionId);
-    const stored = preloaded ?? (await options.loadEvent(run.eventInternalId, run.env));
+    // A batched run (batchEvents) is called with all its events, in arrival order; events
+    // retention deleted are left out; asked for every claimed run (one indexed read), so a batch
+    // stays whole even if its function stopped batching since. A run adopted as it was created
+    // (`preloaded`) is not a batch: batched functions' runs are never created held.
+    const batchIds = preloaded === undefined ? await runs.listBatchEvents(run.runId) : [];
+    const loaded =
+      batchIds.length === 0
+        ? [preloaded ?? (await options.loadEvent(run.eventInternalId, run.env))]
+        : await Promise.all(batchIds.map((id) => options.loadEvent(id, run.env)));
+    // Started: its batch takes no more events (appends see that too); drop its open entry.
+    if (batchIds.length > 0 && run.attempt === 0) await runs.closeBatch(run.runId);
+    const storedEvents = loaded.filter((e): e is StoredEvent => e !== null);
+    const stored = storedEvents[0] ?? null;
     const event = stored === null ? null : sdkEvent(stored);
+    const events = storedEvents.map(sdkEvent);
     if (fn === null || event === null) {
       const why =
         fn === null
@@ -557,8 +571,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
     let steps: StepRecord[] = preloaded !== undefined ? [] : await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
-      // From when the run was due: the receipt, or a future `ts`.
-      const due = Math.max(stored.received_at, stored.ts);
+      // From when the run was due: the receipt, or a future `ts`; for a batch, the receipt
+      // of the event that filled it, or its first event's receipt plus the timeout.
+      const batch = batchIds.length > 0 ? batchOf(fn.config) : null;
+      const last = storedEvents[storedEvents.length - 1]!;
+      const due =
+        batch === null
+          ? Math.max(stored.received_at, stored.ts)
+          : batchIds.length >= batch.maxSize
+            ? last.received_at
+            : stored.received_at + batch.timeoutMs;
       hooks.onRunStarted?.({
         functionId: fn.id,
         lagMs: Math.max(0, now() - due),
@@ -601,6 +623,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       }
       const body = callBody({
         event,
+        events,
         runId: run.runId,
         attempt,
         maxAttempts,
@@ -711,6 +734,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
             const op = planned[i]!;
             const plannedBody = callBody({
               event,
+              events,
               runId: run.runId,
               attempt,
               maxAttempts,

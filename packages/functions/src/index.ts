@@ -17,6 +17,17 @@ export {
 /** Name of this package. */
 export const PACKAGE_NAME = "@evt/functions";
 export {
+  type BatchConfig,
+  batchKeyOf,
+  batchOf,
+  checkBatchEvents,
+  MAX_BATCH_SIZE,
+  MAX_BATCH_TIMEOUT_MS,
+  MIN_BATCH_TIMEOUT_MS,
+  parseBatchTimeout,
+  UNKEYED_BATCH,
+} from "./batching";
+export {
   type CallInput,
   type CallOutcome,
   callBody,

@@ -5,6 +5,7 @@ import {
   TriggerError,
 } from "@evt/triggers";
 import { z } from "zod";
+import { checkBatchEvents } from "./batching";
 import { concurrencyIssues } from "./concurrency";
 import { isFunctionsError } from "./errors";
 import type { AppRecord, FunctionInput, JsonValue, RunStore } from "./run-store";
@@ -196,6 +197,10 @@ export function parseRegisterBody(body: unknown, now: number = Date.now()): Regi
       ...concurrencyIssues(
         (f as { concurrency?: unknown }).concurrency,
         `functions[${i}].concurrency`,
+      ),
+      ...checkBatchEvents(
+        (f as { batchEvents?: unknown }).batchEvents,
+        `functions[${i}].batchEvents`,
       ),
     );
     const key = (f as { idempotency?: unknown }).idempotency;

@@ -203,6 +203,39 @@ export interface WaitRunInput {
 /** A step a wait is resolved with. */
 export type WaitResolution = Pick<StepInput, "op" | "data" | "error">;
 
+// --- batching ---
+
+/** What {@link RunStore.appendToBatch} is given: one event of a function that batches. */
+export interface AppendToBatchInput {
+  functionId: string;
+  eventInternalId: string;
+  env: string;
+  /** Which open batch of the function: `"*"` without a key, else a digest of the key value. */
+  batchKey: string;
+  /** The batch closes (and its run is due at once) when it holds this many events. */
+  maxSize: number;
+  /** A new batch's run is due this long after its first event. */
+  timeoutMs: number;
+  /** Time of the append (ms since the epoch). @default Date.now() */
+  now?: number;
+  /** The run id of a batch this append opens (a ULID). @default a new ULID */
+  runId?: string;
+}
+
+/** The answer of {@link RunStore.appendToBatch}. */
+export interface AppendToBatchResult {
+  /** The run of the batch that holds the event. */
+  run: RunRecord;
+  /** `false` when the event was already in a batch (or had a run) of the function. */
+  appended: boolean;
+  /** Whether this append opened the batch (created its run). */
+  created: boolean;
+  /** Events in the batch after the append (0 when the event had an unbatched run). */
+  size: number;
+  /** Whether the batch is closed now (full: its run is due at once). */
+  closed: boolean;
+}
+
 /**
  * The run state of functions: apps, functions, runs and their memoized steps. Every method
  * is one transaction: it stores all it was given, or nothing.
@@ -340,4 +373,26 @@ export interface RunStore {
   // now (`syncApp` stores the limits); runs at a limit are skipped, others fill the batch.
   /** The concurrency slots of a run, by index (none for a run without). */
   listConcurrencySlots(runId: string): Promise<ConcurrencySlot[]>;
+
+  // --- batching ---
+  /**
+   * Add an event to the open batch of `(functionId, batchKey)`, atomically, or open one: a
+   * queued run created with the event, due `timeoutMs` later. A batch is open while its run is
+   * queued, never started and not yet due, and it holds fewer than `maxSize` events; the append
+   * that fills it makes the run due at `now`. Idempotent: an event already in a batch of the
+   * function (or with a run of it) is not added again, and that run is returned. Appends one
+   * store handle is given for one `(functionId, batchKey)` take effect in call order, even when
+   * called without waiting for each other.
+   */
+  appendToBatch(input: AppendToBatchInput): Promise<AppendToBatchResult>;
+  /** The events of a batched run in arrival order (`[]` for a run that is not a batch). */
+  listBatchEvents(runId: string): Promise<string[]>;
+  /** The batched runs holding an event, by run id (for `GET /v1/events/:id/runs`). */
+  listBatchRunsForEvent(eventInternalId: string): Promise<RunRecord[]>;
+  /**
+   * Forget the open-batch entry of a batched run (the executor calls it as it starts the run).
+   * Appends already treat a started run's batch as closed; this keeps the open entries to the
+   * batches really open, however many key values a function has seen. Idempotent.
+   */
+  closeBatch(runId: string): Promise<void>;
 }

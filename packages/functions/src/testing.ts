@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { runBatchingConformance } from "./conformance/batching";
 import { concurrencyConformance } from "./conformance/concurrency";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
@@ -931,6 +932,13 @@ export function runRunStoreConformance(
         expect(await store.listFunctions()).toEqual([]);
         expect(await store.listApps()).toEqual([]);
       });
+    });
+
+    runBatchingConformance({
+      open: () => open(),
+      second,
+      reopen: capabilities.sharedData ? () => open(true) : null,
+      sharedData: capabilities.sharedData === true,
     });
 
     it("fails every call with `closed` after close()", async () => {

@@ -58,9 +58,12 @@ export function runDetailView(
   run: RunRecord,
   steps: readonly StepRecord[],
   waits: readonly WaitRecord[] = [],
+  batchEventIds: readonly string[] = [],
 ): Record<string, JsonValue> {
   return {
     ...runView(run),
+    // The events of a batched run (batchEvents), in arrival order; `event_id` is the first.
+    event_ids: batchEventIds.length > 0 ? [...batchEventIds] : [run.eventInternalId],
     waiting_for: waits.map((w) => ({
       step_id: w.stepId,
       kind: w.kind === "event" ? "waitForEvent" : "invoke",
@@ -82,7 +85,6 @@ export function runDetailView(
 
 /** Config keys of a registered function that evt does not act on yet, and what happens instead. */
 const NOT_YET: Record<string, string> = {
-  batchEvents: "batching is not supported yet: each event starts its own run",
   rateLimit: "rateLimit is not supported yet: every matching event starts a run",
   throttle: "throttle is not supported yet: runs start without delay",
   debounce: "debounce is not supported yet: every matching event starts a run",
@@ -93,7 +95,7 @@ const NOT_YET: Record<string, string> = {
 
 /**
  * What a registered function asks for that evt does not do yet (one line each): config keys
- * such as `rateLimit` or `batchEvents`. The function is accepted and runs
+ * such as `rateLimit` or `throttle`. The function is accepted and runs
  * on its events; these say what is not honoured, so that nothing is ignored silently.
  *
  * @example

@@ -91,7 +91,12 @@ describe("createDispatcher", () => {
     await d.refresh();
     const e = event("shop/order");
     expect((await d.dispatch("production", [e])).created).toHaveLength(1);
-    expect(await d.dispatch("production", [e])).toEqual({ created: [], existing: 1, skipped: [] });
+    expect(await d.dispatch("production", [e])).toEqual({
+      created: [],
+      existing: 1,
+      skipped: [],
+      appended: [],
+    });
     expect(await runs.listRunsForEvent(e.internal_id)).toHaveLength(1);
   });
 
@@ -170,6 +175,7 @@ describe("createDispatcher", () => {
       created: [],
       existing: 0,
       skipped: [],
+      appended: [],
     });
     expect(calls).toEqual([]);
   });
@@ -295,5 +301,56 @@ describe("createDispatcher: concurrency keys", () => {
     const kbad = await slotsOf(bad, "shop-limited");
     expect(kbad[1]).toBe(JSON.stringify(["f", "shop-limited", 1]));
     expect(JSON.parse(kbad[0]!)).toEqual(["f", "shop-limited", 0, "event.data.user", "c"]);
+  });
+});
+
+describe("createDispatcher: batchEvents", () => {
+  const batched = (id: string, batchEvents: JsonValue): FunctionInput => ({
+    ...fn(id, [{ event: "shop/order" }]),
+    config: { id, triggers: [{ event: "shop/order" }], batchEvents },
+  });
+
+  it("appends matching events to one batch, in order; a retried dispatch adds nothing", async () => {
+    await runs.syncApp(app, [batched("shop-batch", { maxSize: 3, timeout: "5s" })]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    const events = [event("shop/order"), event("shop/order"), event("shop/order")];
+    const first = await d.dispatch("production", events);
+    expect(first.created).toHaveLength(1);
+    expect(first.appended).toHaveLength(2);
+    const runId = first.created[0]!.runId;
+    expect(await runs.listBatchEvents(runId)).toEqual(events.map((e) => e.internal_id));
+    // Full at 3: due now rather than after the timeout.
+    expect((await runs.getRun(runId))!.dueAt).toBe(T0);
+    const again = await d.dispatch("production", events);
+    expect(again).toMatchObject({ created: [], appended: [], existing: 3 });
+    expect(await runs.listBatchEvents(runId)).toHaveLength(3);
+  });
+
+  it("an event whose `if` is false runs alone at once; `key` keeps one batch per value", async () => {
+    await runs.syncApp(app, [
+      batched("shop-batch", {
+        maxSize: 10,
+        timeout: "5s",
+        key: "event.data.user",
+        if: "event.data.vip == false",
+      }),
+    ]);
+    const d = dispatcherOver(runs);
+    await d.refresh();
+    const [a1, b1, a2, vip] = [
+      event("shop/order", { user: "a", vip: false }),
+      event("shop/order", { user: "b", vip: false }),
+      event("shop/order", { user: "a", vip: false }),
+      event("shop/order", { user: "a", vip: true }),
+    ];
+    const result = await d.dispatch("production", [a1!, b1!, a2!, vip!]);
+    expect(result.created).toHaveLength(3);
+    const [ofA] = await runs.listBatchRunsForEvent(a1!.internal_id);
+    expect(await runs.listBatchEvents(ofA!.runId)).toEqual([a1!.internal_id, a2!.internal_id]);
+    expect(ofA!.dueAt).toBe(T0 + 5_000);
+    const [alone] = await runs.listRunsForEvent(vip!.internal_id);
+    expect(alone!.dueAt).toBe(T0);
+    expect(await runs.listBatchEvents(alone!.runId)).toEqual([]);
   });
 });

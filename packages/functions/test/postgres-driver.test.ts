@@ -28,6 +28,8 @@ afterAll(async () => {
       "waits",
       "run_slots",
       "fn_concurrency",
+      "batch_events",
+      "open_batches",
     ]) {
       await admin.query(`DROP TABLE IF EXISTS "${p}${t}"`);
     }

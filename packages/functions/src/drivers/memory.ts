@@ -1,4 +1,5 @@
 import { createUlidFactory } from "@evt/schema";
+import { checkAppendToBatch } from "../batching";
 import {
   type ConcurrencyLimit,
   type ConcurrencySlot,
@@ -7,6 +8,8 @@ import {
 } from "../concurrency";
 import { FunctionsError } from "../errors";
 import type {
+  AppendToBatchInput,
+  AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
@@ -139,6 +142,22 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   /** Runs with slots that have not finished: what a claim looks at, not the history. */
   const slotted = new Set<string>();
   let closed = false;
+  // --- batching ---
+  /** Events of each batched run, in arrival order. */
+  const batchEvents = new Map<string, string[]>();
+  /** The batched run of each `(function, event)`. */
+  const batchOfEvent = new Map<string, string>();
+  /** The open batch of each `(function, batch key)`, and the slot of each open batch run. */
+  const openBatches = new Map<string, string>();
+  const openIds = new Map<string, string>();
+  /** The batched runs holding each event (of any function). */
+  const batchRunsOfEvent = new Map<string, string[]>();
+  function addBatchEvent(functionId: string, eventId: string, runId: string): void {
+    batchOfEvent.set(`${functionId}\u0000${eventId}`, runId);
+    const list = batchRunsOfEvent.get(eventId);
+    if (list) list.push(runId);
+    else batchRunsOfEvent.set(eventId, [runId]);
+  }
 
   function dropWaits(runId: string): void {
     const list = waits.get(runId);
@@ -628,10 +647,131 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
       }),
 
     countWaits: () => call("countWaits", () => waitSeqs.size),
+
     // --- concurrency ---
     listConcurrencySlots: (runId: string) =>
       call("listConcurrencySlots", () =>
         (slots.get(checkRunId(DRIVER, "runId", runId)) ?? []).map((s) => ({ ...s })),
       ),
+
+    // --- batching ---
+    appendToBatch: (input: AppendToBatchInput) =>
+      call("appendToBatch", (): AppendToBatchResult => {
+        const b = checkAppendToBatch(DRIVER, input);
+        const eventKey = `${b.functionId}\u0000${b.eventInternalId}`;
+        const inBatch = batchOfEvent.get(eventKey);
+        if (inBatch !== undefined) {
+          const size = batchEvents.get(inBatch)!.length;
+          return {
+            run: decodeRun(runs.get(inBatch)!),
+            appended: false,
+            created: false,
+            size,
+            closed: !openIds.has(inBatch),
+          };
+        }
+        const unbatched = byKey.get(eventKey);
+        if (unbatched !== undefined) {
+          return {
+            run: decodeRun(runs.get(unbatched)!),
+            appended: false,
+            created: false,
+            size: 0,
+            closed: true,
+          };
+        }
+        const slot = `${b.functionId}\u0000${b.batchKey}`;
+        const openId = openBatches.get(slot);
+        const row = openId === undefined ? undefined : runs.get(openId);
+        const list = openId === undefined ? undefined : batchEvents.get(openId);
+        const close = (id: string, r: RunRow) => {
+          openBatches.delete(slot);
+          openIds.delete(id);
+          if (r.due_at !== null && r.due_at > b.now) setDue(r, b.now);
+        };
+        if (
+          row !== undefined &&
+          list !== undefined &&
+          row.status === "queued" &&
+          row.started_at === null &&
+          row.due_at !== null &&
+          row.due_at > b.now &&
+          list.length < b.maxSize
+        ) {
+          list.push(b.eventInternalId);
+          addBatchEvent(b.functionId, b.eventInternalId, row.run_id);
+          const full = list.length >= b.maxSize;
+          if (full) close(row.run_id, row);
+          return {
+            run: decodeRun(row),
+            appended: true,
+            created: false,
+            size: list.length,
+            closed: full,
+          };
+        }
+        if (openId !== undefined) {
+          openBatches.delete(slot);
+          openIds.delete(openId);
+        }
+        const runId = b.runId ?? nextUlid();
+        if (runs.has(runId)) {
+          throw new FunctionsError(
+            DRIVER,
+            "invalid_input",
+            `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+          );
+        }
+        const fresh: RunRow = {
+          run_id: runId,
+          function_id: b.functionId,
+          event_internal_id: b.eventInternalId,
+          env: b.env,
+          status: "queued",
+          attempt: 0,
+          output: null,
+          error: null,
+          created_at: b.now,
+          started_at: null,
+          ended_at: null,
+          due_at: null,
+          lease_owner: null,
+          lease_until: null,
+        };
+        runs.set(runId, fresh);
+        byKey.set(eventKey, runId);
+        const forEvent = byEvent.get(b.eventInternalId);
+        if (forEvent) forEvent.push(runId);
+        else byEvent.set(b.eventInternalId, [runId]);
+        setDue(fresh, b.now + b.timeoutMs);
+        batchEvents.set(runId, [b.eventInternalId]);
+        addBatchEvent(b.functionId, b.eventInternalId, runId);
+        openBatches.set(slot, runId);
+        openIds.set(runId, slot);
+        const full = b.maxSize <= 1;
+        if (full) close(runId, fresh);
+        return { run: decodeRun(fresh), appended: true, created: true, size: 1, closed: full };
+      }),
+
+    listBatchEvents: (runId: string) =>
+      call("listBatchEvents", () => [
+        ...(batchEvents.get(checkRunId(DRIVER, "runId", runId)) ?? []),
+      ]),
+
+    closeBatch: (runId: string) =>
+      call("closeBatch", () => {
+        const id = checkRunId(DRIVER, "runId", runId);
+        const slot = openIds.get(id);
+        if (slot === undefined) return;
+        openIds.delete(id);
+        if (openBatches.get(slot) === id) openBatches.delete(slot);
+      }),
+
+    listBatchRunsForEvent: (eventInternalId: string) =>
+      call("listBatchRunsForEvent", (): RunRecord[] => {
+        const id = checkToken(DRIVER, "eventInternalId", eventInternalId, 64);
+        const out = (batchRunsOfEvent.get(id) ?? []).map((runId) => decodeRun(runs.get(runId)!));
+        return out.sort((x, y) => (x.runId < y.runId ? -1 : 1));
+      }),
   };
 }

@@ -1,4 +1,5 @@
 import { createUlidFactory } from "@evt/schema";
+import { checkAppendToBatch } from "../batching";
 import {
   type ConcurrencySlot,
   concurrencyOf,
@@ -8,6 +9,8 @@ import {
 } from "../concurrency";
 import { FunctionsError } from "../errors";
 import type {
+  AppendToBatchInput,
+  AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
@@ -39,6 +42,7 @@ import {
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
+import { pgBatchSchema, pgBatchSchemaReadySql, pgBatchSql } from "./batch-sql";
 import {
   type PgPool,
   type PgPoolClient,
@@ -156,6 +160,23 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
   const owned = options.pool == null;
   const s: Sql = sql(prefix);
   const w = postgresWaitsSql(prefix);
+  const bq = pgBatchSql(prefix);
+  /** The last append of each (function, batch key) in flight, to chain the next one on. */
+  const appending = new Map<string, Promise<unknown>>();
+  const orderKey = (input: unknown): string => {
+    const i = (typeof input === "object" && input !== null ? input : {}) as Record<string, unknown>;
+    return `${String(i.functionId)}\u0000${String(i.batchKey)}`;
+  };
+  function inOrder<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const before = appending.get(key) ?? Promise.resolve();
+    const mine = before.then(fn, fn);
+    const done = mine.catch(() => {});
+    appending.set(key, done);
+    void done.then(() => {
+      if (appending.get(key) === done) appending.delete(key);
+    });
+    return mine;
+  }
   const nextUlid = createUlidFactory();
 
   let pool: PgPool | null = options.pool ?? null;
@@ -231,6 +252,15 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       await q(schemaLockSql, [prefix]);
       for (const text of schemaStatements(prefix)) await q(text);
       for (const text of postgresWaitsSchema(prefix)) await q(text);
+    });
+    // The batching tables in a transaction of their own, and only when missing: CREATE INDEX
+    // locks its table even when the index exists, which would deadlock against appends (they
+    // lock open_batches, then batch_events) running on another handle.
+    const present = await rows(on(p)(pgBatchSchemaReadySql, [`"${prefix}batch_events_event"`]));
+    if (present.length > 0) return;
+    await transaction(p, async (q) => {
+      await q(schemaLockSql, [prefix]);
+      for (const text of pgBatchSchema(prefix)) await q(text);
     });
   }
 
@@ -844,6 +874,145 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             idx: r.idx,
             key: r.slot_key,
           })),
+      ),
+
+    // --- batching ---
+    // In call order per (function, key): pooled connections could otherwise reorder them. The
+    // wait is outside `call`, so a long queue does not count against the statement timeout.
+    appendToBatch: (input: AppendToBatchInput) =>
+      inOrder(orderKey(input), () =>
+        call(
+          "appendToBatch",
+          () => checkAppendToBatch(DRIVER, input),
+          (p, a) =>
+            transaction(p, async (q): Promise<AppendToBatchResult> => {
+              // Lock the (function, key) row: appends to one batch, from any gateway, are serial.
+              // A row deleted by a closing append while this one waited is made again.
+              let open: { run_id: string; size: number } | undefined;
+              for (let i = 0; i < 5 && open === undefined; i++) {
+                await q(bq.ensureOpen, [a.functionId, a.batchKey]);
+                [open] = await rows<{ run_id: string; size: number }>(
+                  q(bq.lockOpen, [a.functionId, a.batchKey]),
+                );
+              }
+              if (open === undefined) {
+                throw new FunctionsError(
+                  DRIVER,
+                  "unavailable",
+                  "appendToBatch: the open batch kept changing under this append; retry",
+                );
+              }
+              const [inBatch] = await rows<{ run_id: string }>(
+                q(bq.batchOfEvent, [a.functionId, a.eventInternalId]),
+              );
+              if (inBatch) {
+                const [run] = await rows<RunRow>(q(s.getRun, [inBatch.run_id]));
+                const [count] = await rows<{ n: number }>(q(bq.batchSize, [inBatch.run_id]));
+                return {
+                  run: decodeRun(run!),
+                  appended: false,
+                  created: false,
+                  size: count!.n,
+                  closed: open.run_id !== inBatch.run_id,
+                };
+              }
+              const [unbatched] = await rows<RunRow>(
+                q(s.getRunByKey, [a.functionId, a.eventInternalId]),
+              );
+              if (unbatched) {
+                return {
+                  run: decodeRun(unbatched),
+                  appended: false,
+                  created: false,
+                  size: 0,
+                  closed: true,
+                };
+              }
+              const [row] =
+                open.run_id === "" ? [] : await rows<RunRow>(q(bq.lockRun, [open.run_id]));
+              if (
+                row &&
+                row.status === "queued" &&
+                row.started_at === null &&
+                row.due_at !== null &&
+                row.due_at > a.now &&
+                open.size < a.maxSize
+              ) {
+                await q(bq.insertEvent, [a.functionId, a.eventInternalId, row.run_id, open.size]);
+                const size = open.size + 1;
+                const full = size >= a.maxSize;
+                let run = row;
+                if (full) {
+                  await q(bq.deleteOpen, [a.functionId, a.batchKey]);
+                  [run = row] = await rows<RunRow>(q(bq.dueNow, [a.now, row.run_id]));
+                } else await q(bq.setOpen, [a.functionId, a.batchKey, row.run_id, size]);
+                return { run: decodeRun(run), appended: true, created: false, size, closed: full };
+              }
+              const runId = a.runId ?? nextUlid();
+              const full = a.maxSize <= 1;
+              let inserted: RunRow | undefined;
+              try {
+                [inserted] = await rows<RunRow>(
+                  q(bq.insertRun, [
+                    runId,
+                    a.functionId,
+                    a.eventInternalId,
+                    a.env,
+                    a.now,
+                    full ? a.now : a.now + a.timeoutMs,
+                  ]),
+                );
+              } catch (error) {
+                const e = error as { code?: unknown; constraint?: unknown };
+                if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
+                  throw new FunctionsError(
+                    DRIVER,
+                    "invalid_input",
+                    `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+                    { cause: error },
+                  );
+                }
+                throw error;
+              }
+              await q(bq.insertEvent, [a.functionId, a.eventInternalId, runId, 0]);
+              if (full) await q(bq.deleteOpen, [a.functionId, a.batchKey]);
+              else await q(bq.setOpen, [a.functionId, a.batchKey, runId, 1]);
+              return {
+                run: decodeRun(inserted!),
+                appended: true,
+                created: true,
+                size: 1,
+                closed: full,
+              };
+            }),
+        ),
+      ),
+
+    listBatchEvents: (runId: string) =>
+      call(
+        "listBatchEvents",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id) =>
+          (await rows<{ event_internal_id: string }>(on(p)(bq.listEvents, [id]))).map(
+            (r) => r.event_internal_id,
+          ),
+      ),
+
+    closeBatch: (runId: string) =>
+      call(
+        "closeBatch",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id) => {
+          await on(p)(bq.closeBatch, [id]);
+        },
+      ),
+
+    listBatchRunsForEvent: (eventInternalId: string) =>
+      call(
+        "listBatchRunsForEvent",
+        () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
+        async (p, id): Promise<RunRecord[]> =>
+          (await rows<RunRow>(on(p)(bq.runsForEvent, [id]))).map(decodeRun),
       ),
   };
 }

@@ -1,5 +1,6 @@
 import { createUlidFactory } from "@evt/schema";
 import type BetterSqlite3 from "better-sqlite3";
+import { checkAppendToBatch } from "../batching";
 import {
   type ConcurrencySlot,
   concurrencyOf,
@@ -8,6 +9,8 @@ import {
 } from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
 import type {
+  AppendToBatchInput,
+  AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
@@ -38,6 +41,7 @@ import {
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
+import { sqliteBatchSchema, sqliteBatchSql } from "./batch-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -97,11 +101,14 @@ export interface SqliteRunStoreOptions {
 
 type Statement = BetterSqlite3.Statement;
 type Sql = ReturnType<typeof sql>;
+type BatchSql = ReturnType<typeof sqliteBatchSql>;
 
 interface Ready {
   db: BetterSqlite3.Database;
   s: { [K in keyof Sql]: Statement };
   w: { [K in keyof ReturnType<typeof sqliteWaitsSql>]: Statement };
+  /** Batching statements. */
+  b: { [K in keyof BatchSql]: Statement };
 }
 
 function toFunctionsError(op: string, error: unknown): FunctionsError {
@@ -192,7 +199,12 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       const w = {} as Ready["w"];
       for (const key of Object.keys(waitText) as (keyof Ready["w"])[])
         w[key] = db.prepare(waitText[key]);
-      return { db, s, w };
+      db.exec(sqliteBatchSchema(prefix));
+      const batchText = sqliteBatchSql(prefix);
+      const b = {} as Ready["b"];
+      for (const key of Object.keys(batchText) as (keyof BatchSql)[])
+        b[key] = db.prepare(batchText[key]);
+      return { db, s, w, b };
     } catch (error) {
       if (owned) db.close();
       throw error;
@@ -764,6 +776,129 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
             idx: r.idx,
             key: r.slot_key,
           })),
+      ),
+
+    // --- batching ---
+    appendToBatch: (input: AppendToBatchInput) =>
+      tx(
+        "appendToBatch",
+        () => checkAppendToBatch(DRIVER, input),
+        ({ s, b }, a): AppendToBatchResult => {
+          const inBatch = b.batchOfEvent.pluck().get(a.functionId, a.eventInternalId) as
+            | string
+            | undefined;
+          if (inBatch !== undefined) {
+            const open = b.getOpen.get(a.functionId, a.batchKey) as
+              | { run_id: string; size: number }
+              | undefined;
+            return {
+              run: decodeRun(s.getRun.get(inBatch) as RunRow),
+              appended: false,
+              created: false,
+              size: b.batchSize.pluck().get(inBatch) as number,
+              closed: open?.run_id !== inBatch,
+            };
+          }
+          const unbatched = s.getRunByKey.get(a.functionId, a.eventInternalId) as
+            | RunRow
+            | undefined;
+          if (unbatched) {
+            return {
+              run: decodeRun(unbatched),
+              appended: false,
+              created: false,
+              size: 0,
+              closed: true,
+            };
+          }
+          const open = b.getOpen.get(a.functionId, a.batchKey) as
+            | { run_id: string; size: number }
+            | undefined;
+          const row =
+            open && open.run_id !== ""
+              ? (s.getRun.get(open.run_id) as RunRow | undefined)
+              : undefined;
+          if (
+            open &&
+            row &&
+            row.status === "queued" &&
+            row.started_at === null &&
+            row.due_at !== null &&
+            row.due_at > a.now &&
+            open.size < a.maxSize
+          ) {
+            b.insertEvent.run(a.functionId, a.eventInternalId, row.run_id, open.size);
+            const size = open.size + 1;
+            const full = size >= a.maxSize;
+            if (full) {
+              b.deleteOpen.run(a.functionId, a.batchKey);
+              b.dueNow.run(a.now, row.run_id, a.now);
+            } else b.putOpen.run(a.functionId, a.batchKey, row.run_id, size);
+            return {
+              run: decodeRun(s.getRun.get(row.run_id) as RunRow),
+              appended: true,
+              created: false,
+              size,
+              closed: full,
+            };
+          }
+          const runId = a.runId ?? nextUlid();
+          const full = a.maxSize <= 1;
+          try {
+            b.insertRun.run(
+              runId,
+              a.functionId,
+              a.eventInternalId,
+              a.env,
+              a.now,
+              full ? a.now : a.now + a.timeoutMs,
+            );
+          } catch (error) {
+            if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+                { cause: error },
+              );
+            }
+            throw error;
+          }
+          b.insertEvent.run(a.functionId, a.eventInternalId, runId, 0);
+          if (full) b.deleteOpen.run(a.functionId, a.batchKey);
+          else b.putOpen.run(a.functionId, a.batchKey, runId, 1);
+          return {
+            run: decodeRun(s.getRun.get(runId) as RunRow),
+            appended: true,
+            created: true,
+            size: 1,
+            closed: full,
+          };
+        },
+      ),
+
+    listBatchEvents: (runId: string) =>
+      tx(
+        "listBatchEvents",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ b }, id) => b.listEvents.pluck().all(id) as string[],
+        false,
+      ),
+
+    closeBatch: (runId: string) =>
+      tx(
+        "closeBatch",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ b }, id) => {
+          b.closeBatch.run(id);
+        },
+      ),
+
+    listBatchRunsForEvent: (eventInternalId: string) =>
+      tx(
+        "listBatchRunsForEvent",
+        () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
+        ({ b }, id): RunRecord[] => (b.runsForEvent.all(id) as RunRow[]).map(decodeRun),
         false,
       ),
   };
