@@ -1,24 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  dropTestData,
   httpRequest,
-  POSTGRES_URL,
-  REDIS_URL,
   type RunningGateway,
   sendEvents,
-  startGatewayProcess,
   stopProcess,
   tempDir,
-  uniqueSuffix,
   waitFor,
 } from "./helpers";
 import {
   type AppAndGateway,
-  freePort,
+  type GatewayPair,
   type Journal,
   type SdkVersion,
   startAppAndGateway,
-  startSeedApp,
+  startGatewayPair,
   type TestApp,
 } from "./sdk-apps";
 
@@ -197,51 +192,22 @@ describe.each(["v4", "v3"] as SdkVersion[])("batchEvents with the inngest SDK %s
 describe.each(["v4", "v3"] as SdkVersion[])(
   "batchEvents across two gateways on one PostgreSQL (SDK %s)",
   (version) => {
-    const suffix = uniqueSuffix();
-    const tablePrefix = `fnb_${suffix}_`;
-    const redisPrefix = `fnb:${suffix}:`;
+    let pair: GatewayPair | undefined;
     let a: RunningGateway;
     let b: RunningGateway;
     let app: TestApp;
-    const shared = [
-      "--dedup",
-      REDIS_URL,
-      "--store",
-      POSTGRES_URL,
-      "--runs",
-      POSTGRES_URL,
-      "--pg-table-prefix",
-      tablePrefix,
-      "--redis-prefix",
-      redisPrefix,
-    ];
 
     beforeAll(async () => {
-      const portA = await freePort();
-      app = await startSeedApp(version, `http://127.0.0.1:${portA}`, { batch: true });
-      a = await startGatewayProcess([
-        "dev",
-        "--port",
-        String(portA),
-        ...shared,
-        "--app-url",
-        app.url,
-      ]);
-      b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
-      // B has read the functions A's sync stored once an event sent to B starts a run.
-      const probe = await sendEvents(b.url, "k", { name: "user.signup", data: { probe: true } });
-      const ready = await waitFor(
-        async () => (await runsOf(b, probe.body.ids![0]!)).length > 0,
-        20_000,
-      );
-      expect(ready, b.stdout()).toBe(true);
+      pair = await startGatewayPair(version, {
+        label: "fnb",
+        app: { batch: true },
+        ready: (ids) => ids.includes(`seed-${version}-batched`),
+      });
+      ({ a, b, app } = pair);
     }, 60_000);
 
     afterAll(async () => {
-      await stopProcess(a);
-      await stopProcess(b);
-      await app?.close();
-      await dropTestData(redisPrefix, tablePrefix);
+      await pair?.close();
     });
 
     it("4 events to one gateway and 3 to the other give one run of 5 and one of 2", async () => {

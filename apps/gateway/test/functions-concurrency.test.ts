@@ -1,23 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  dropTestData,
   httpRequest,
-  POSTGRES_URL,
-  REDIS_URL,
   type RunningGateway,
   sendEvents,
-  startGatewayProcess,
   stopProcess,
   tempDir,
-  uniqueSuffix,
   waitFor,
 } from "./helpers";
 import {
   type AppAndGateway,
-  freePort,
+  type GatewayPair,
   type SdkVersion,
   startAppAndGateway,
-  startSeedApp,
+  startGatewayPair,
   type TestApp,
 } from "./sdk-apps";
 
@@ -41,51 +36,23 @@ async function allCompleted(url: string, ids: readonly string[]): Promise<boolea
 describe.each<SdkVersion>(["v3", "v4"])(
   "concurrency limits across two gateways on one PostgreSQL (SDK %s)",
   (version) => {
-    const suffix = uniqueSuffix();
-    const tablePrefix = `fncc_${suffix}_`;
-    const redisPrefix = `fncc:${suffix}:`;
+    let pair: GatewayPair | undefined;
     let a: RunningGateway;
     let b: RunningGateway;
     let app: TestApp;
-    const shared = [
-      "--dedup",
-      REDIS_URL,
-      "--store",
-      POSTGRES_URL,
-      "--runs",
-      POSTGRES_URL,
-      "--pg-table-prefix",
-      tablePrefix,
-      "--redis-prefix",
-      redisPrefix,
-    ];
 
     beforeAll(async () => {
-      const portA = await freePort();
-      app = await startSeedApp(version, `http://127.0.0.1:${portA}`, { concurrency: true });
-      a = await startGatewayProcess([
-        "dev",
-        "--port",
-        String(portA),
-        ...shared,
-        "--app-url",
-        app.url,
-      ]);
-      b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
-      const seen = await waitFor(async () => {
-        const res = await httpRequest(`${b.url}/v1/functions`);
-        if (res.status !== 200) return false;
-        const ids = (JSON.parse(res.body).data as { id: string }[]).map((f) => f.id);
-        return ids.includes(`seed-${version}-limited`) && ids.includes(`seed-${version}-per-user`);
-      }, 20_000);
-      expect(seen, b.stdout()).toBe(true);
+      pair = await startGatewayPair(version, {
+        label: "fncc",
+        app: { concurrency: true },
+        ready: (ids) =>
+          ids.includes(`seed-${version}-limited`) && ids.includes(`seed-${version}-per-user`),
+      });
+      ({ a, b, app } = pair);
     }, 60_000);
 
     afterAll(async () => {
-      await stopProcess(a);
-      await stopProcess(b);
-      await app?.close();
-      await dropTestData(redisPrefix, tablePrefix);
+      await pair?.close();
     });
 
     it("concurrency: 2 never has more than 2 steps executing at once across both gateways, and every run completes; no warning for it", async () => {

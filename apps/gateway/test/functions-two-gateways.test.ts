@@ -1,17 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  dropTestData,
-  httpRequest,
-  POSTGRES_URL,
-  REDIS_URL,
-  type RunningGateway,
-  sendEvents,
-  startGatewayProcess,
-  stopProcess,
-  uniqueSuffix,
-  waitFor,
-} from "./helpers";
-import { freePort, startSeedApp, type TestApp } from "./sdk-apps";
+import { httpRequest, type RunningGateway, sendEvents, waitFor } from "./helpers";
+import { type GatewayPair, startGatewayPair, type TestApp } from "./sdk-apps";
 
 interface RunView {
   run_id: string;
@@ -36,53 +25,23 @@ async function allFinished(url: string, ids: readonly string[], perEvent: number
 }
 
 describe("two gateways on one PostgreSQL and Redis run each function once per event", () => {
-  const suffix = uniqueSuffix();
-  const tablePrefix = `fn2_${suffix}_`;
-  const redisPrefix = `fn2:${suffix}:`;
+  let pair: GatewayPair | undefined;
   let a: RunningGateway;
   let b: RunningGateway;
   let app: TestApp;
 
-  const shared = [
-    "--dedup",
-    REDIS_URL,
-    "--store",
-    POSTGRES_URL,
-    "--runs",
-    POSTGRES_URL,
-    "--pg-table-prefix",
-    tablePrefix,
-    "--redis-prefix",
-    redisPrefix,
-    "--run-lease",
-    "3s",
-  ];
-
   beforeAll(async () => {
-    const portA = await freePort();
-    app = await startSeedApp("v4", `http://127.0.0.1:${portA}`);
-    a = await startGatewayProcess([
-      "dev",
-      "--port",
-      String(portA),
-      ...shared,
-      "--app-url",
-      app.url,
-    ]);
-    b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
     // B learns the functions A's sync stored, from the shared run store.
-    const seen = await waitFor(async () => {
-      const res = await httpRequest(`${b.url}/v1/functions`);
-      return res.status === 200 && JSON.parse(res.body).data.length >= 10;
-    }, 20_000);
-    expect(seen, b.stdout()).toBe(true);
+    pair = await startGatewayPair("v4", {
+      label: "fn2",
+      extraArgs: ["--run-lease", "3s"],
+      ready: (ids) => ids.length >= 10,
+    });
+    ({ a, b, app } = pair);
   }, 60_000);
 
   afterAll(async () => {
-    await stopProcess(a);
-    await stopProcess(b);
-    await app?.close();
-    await dropTestData(redisPrefix, tablePrefix);
+    await pair?.close();
   });
 
   it("500 events sent to both: every event has one run of each function, and each function body ran once per run", async () => {

@@ -1,19 +1,14 @@
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  dropTestData,
   httpRequest,
-  POSTGRES_URL,
-  REDIS_URL,
   type RunningGateway,
   sendEvents,
   sleep,
-  startGatewayProcess,
   stopProcess,
   tempDir,
-  uniqueSuffix,
   waitFor,
 } from "./helpers";
-import { freePort, startAppAndGateway, startSeedApp, type TestApp } from "./sdk-apps";
+import { type GatewayPair, startAppAndGateway, startGatewayPair, type TestApp } from "./sdk-apps";
 
 interface RunView {
   run_id: string;
@@ -119,49 +114,19 @@ describe("waits survive kill -9 (SQLite run store)", () => {
 });
 
 describe("waits with two gateways on one PostgreSQL", () => {
-  const suffix = uniqueSuffix();
-  const tablePrefix = `fnw_${suffix}_`;
-  const redisPrefix = `fnw:${suffix}:`;
-  let a: RunningGateway | undefined;
-  let b: RunningGateway | undefined;
-  let app: TestApp | undefined;
+  let pair: GatewayPair | undefined;
 
   afterAll(async () => {
-    await stopProcess(a);
-    await stopProcess(b);
-    await app?.close();
-    await dropTestData(redisPrefix, tablePrefix);
+    await pair?.close();
   });
 
   it("a wait recorded via gateway A is resumed by an event sent to gateway B, once even when two events race", async () => {
-    const shared = [
-      "--dedup",
-      REDIS_URL,
-      "--store",
-      POSTGRES_URL,
-      "--runs",
-      POSTGRES_URL,
-      "--pg-table-prefix",
-      tablePrefix,
-      "--redis-prefix",
-      redisPrefix,
-    ];
-    const portA = await freePort();
-    app = await startSeedApp("v4", `http://127.0.0.1:${portA}`, { waits: true });
-    a = await startGatewayProcess([
-      "dev",
-      "--port",
-      String(portA),
-      ...shared,
-      "--app-url",
-      app.url,
-    ]);
-    b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
-    const seen = await waitFor(async () => {
-      const res = await httpRequest(`${b!.url}/v1/functions`);
-      return res.status === 200 && JSON.parse(res.body).data.length >= 14;
-    }, 20_000);
-    expect(seen).toBe(true);
+    pair = await startGatewayPair("v4", {
+      label: "fnw",
+      app: { waits: true },
+      ready: (ids) => ids.length >= 14,
+    });
+    const { a, b, app } = pair;
     // B has looked at the waits once (none yet): the ones A records next reach it by its cursor.
     await send(b.url, { name: "test/paid", data: { id: "nobody" } });
 

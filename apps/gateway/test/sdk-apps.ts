@@ -3,7 +3,17 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Journal, SdkVersion } from "./fixtures/seed-app";
-import { httpRequest, type RunningGateway, startGatewayProcess, waitFor } from "./helpers";
+import {
+  dropTestData,
+  httpRequest,
+  POSTGRES_URL,
+  REDIS_URL,
+  type RunningGateway,
+  startGatewayProcess,
+  stopProcess,
+  uniqueSuffix,
+  waitFor,
+} from "./helpers";
 
 export type { Journal, SdkVersion };
 
@@ -31,18 +41,21 @@ export interface TestApp {
  * Start the seed app with SDK `version` against the gateway at `gatewayUrl`, in a child
  * process: v3 and v4 cannot share one process (each keeps its own global AsyncLocalStorage).
  */
+/** What the seed app serves besides its default functions (each gated by an env variable). */
+export interface SeedAppOptions {
+  port?: number;
+  signingKey?: string;
+  cron?: string;
+  webhooks?: boolean;
+  waits?: boolean;
+  concurrency?: boolean;
+  batch?: boolean;
+}
+
 export function startSeedApp(
   version: SdkVersion,
   gatewayUrl: string,
-  options: {
-    port?: number;
-    signingKey?: string;
-    cron?: string;
-    webhooks?: boolean;
-    waits?: boolean;
-    concurrency?: boolean;
-    batch?: boolean;
-  } = {},
+  options: SeedAppOptions = {},
 ): Promise<TestApp> {
   const args = ["--import", "tsx", FIXTURE, version, gatewayUrl, String(options.port ?? 0)];
   if (options.signingKey) args.push(options.signingKey);
@@ -133,4 +146,94 @@ export async function startAppAndGateway(
   });
   if (!synced) throw new Error(`the gateway did not list the app's functions\n${gw.stdout()}`);
   return { app, gw, restart: () => startGatewayProcess(command) };
+}
+
+/** Two gateways on one PostgreSQL and Redis (tables and keys of their own) and the seed app. */
+export interface GatewayPair {
+  app: TestApp;
+  /** Started with `--app-url`: it syncs the app. */
+  a: RunningGateway;
+  /** Knows the functions only from the shared run store. */
+  b: RunningGateway;
+  /** The flags both were started with (stores, prefixes, `extraArgs`). */
+  shared: string[];
+  tablePrefix: string;
+  redisPrefix: string;
+  /** Stop both gateways and the app, and drop the test's tables and keys. */
+  close(): Promise<void>;
+}
+
+/**
+ * Start the seed app and two `dev` gateways sharing PostgreSQL (events, runs) and Redis
+ * (dedup) under prefixes of their own; resolve once gateway B lists the functions `ready`
+ * accepts (A's sync, read from the shared run store).
+ */
+export async function startGatewayPair(
+  version: SdkVersion,
+  options: {
+    /** Short tag for the prefixes (`fncc` gives tables `fncc_<suffix>_*`). */
+    label: string;
+    app?: SeedAppOptions;
+    extraArgs?: string[];
+    ready: (functionIds: string[]) => boolean;
+  },
+): Promise<GatewayPair> {
+  const suffix = uniqueSuffix();
+  const tablePrefix = `${options.label}_${suffix}_`;
+  const redisPrefix = `${options.label}:${suffix}:`;
+  const shared = [
+    "--dedup",
+    REDIS_URL,
+    "--store",
+    POSTGRES_URL,
+    "--runs",
+    POSTGRES_URL,
+    "--pg-table-prefix",
+    tablePrefix,
+    "--redis-prefix",
+    redisPrefix,
+    ...(options.extraArgs ?? []),
+  ];
+  const portA = await freePort();
+  const app = await startSeedApp(version, `http://127.0.0.1:${portA}`, options.app ?? {});
+  let a: RunningGateway | undefined;
+  let b: RunningGateway | undefined;
+  const close = async () => {
+    await stopProcess(a);
+    await stopProcess(b);
+    await app.close();
+    await dropTestData(redisPrefix, tablePrefix);
+  };
+  try {
+    a = await startGatewayProcess([
+      "dev",
+      "--port",
+      String(portA),
+      ...shared,
+      "--app-url",
+      app.url,
+    ]);
+    b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
+    const gwB = b;
+    let listed = 0;
+    const seen = await waitFor(async () => {
+      const res = await httpRequest(`${gwB.url}/v1/functions`);
+      if (res.status !== 200) return false;
+      const ids = (JSON.parse(res.body).data as { id: string }[]).map((f) => f.id);
+      listed = ids.length;
+      return options.ready(ids);
+    }, 20_000);
+    if (!seen) throw new Error(`gateway B did not list the app's functions\n${gwB.stdout()}`);
+    // Listed is read from the store; B's trigger index re-reads it every 2 s. Wait until B
+    // has indexed them all, or an event sent to B at once would start nothing.
+    const indexed = await waitFor(async () => {
+      const res = await httpRequest(`${gwB.url}/v1/status`);
+      return res.status === 200 && JSON.parse(res.body).data.functions >= listed;
+    }, 20_000);
+    if (!indexed) throw new Error(`gateway B did not index the app's functions\n${gwB.stdout()}`);
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { app, a, b, shared, tablePrefix, redisPrefix, close };
 }
