@@ -13,6 +13,8 @@ const TWO_POW_40 = 2 ** 40;
 const TWO_POW_32 = 2 ** 32;
 /** In a synchronous burst, how many ids share one clock reading at most. */
 const CALLS_PER_CLOCK_READ = 64;
+/** New milliseconds served by one getRandomValues call (10 bytes each). */
+const ENTROPY_POOL_IDS = 64;
 
 /** All 1024 two-character base32 strings, by 10-bit value. */
 const PAIRS: readonly string[] = /* @__PURE__ */ (() => {
@@ -66,7 +68,10 @@ function randomBytes(target: Uint8Array): Uint8Array {
  * ```
  */
 export function createUlidFactory(): () => string {
-  const bytes = new Uint8Array(10);
+  // Entropy for 64 milliseconds at a time: one getRandomValues call costs microseconds (more
+  // than the rest of a ULID), and at one request per millisecond every call starts a new one.
+  const pool = new Uint8Array(10 * ENTROPY_POOL_IDS);
+  let poolAt = pool.length;
   let lastTime = -1;
   let hi = 0;
   let lo = 0;
@@ -92,9 +97,13 @@ export function createUlidFactory(): () => string {
     }
     if (now > lastTime) {
       lastTime = now;
-      randomBytes(bytes);
-      hi = read40(bytes, 0);
-      lo = read40(bytes, 5);
+      if (poolAt === pool.length) {
+        randomBytes(pool);
+        poolAt = 0;
+      }
+      hi = read40(pool, poolAt);
+      lo = read40(pool, poolAt + 5);
+      poolAt += 10;
       timePart = encodeTime(now, 10);
       hiPart = encode40(hi);
       prefix = timePart + hiPart + encode40(lo).slice(0, 6);

@@ -80,6 +80,24 @@ describe("createUlidFactory", () => {
     );
   });
 
+  it("draws the entropy of 64 new milliseconds in one getRandomValues call, never reusing it", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const t0 = Date.UTC(2025, 0, 1);
+    const spy = vi.spyOn(globalThis.crypto, "getRandomValues");
+    const next = createUlidFactory();
+    const randoms = new Set<string>();
+    for (let ms = 0; ms < 128; ms++) {
+      vi.setSystemTime(t0 + ms);
+      await Promise.resolve(); // a new task: the factory reads the clock again
+      const id = next();
+      expect(decodeTime(id)).toBe(t0 + ms);
+      randoms.add(id.slice(10));
+    }
+    // One call per 64 milliseconds (the cost at one request per millisecond), fresh bytes each.
+    expect(spy).toHaveBeenCalledTimes(2);
+    expect(randoms.size).toBe(128);
+  });
+
   it("takes fresh entropy in a new millisecond and never goes back in time", async () => {
     vi.useFakeTimers({ toFake: ["Date"] });
     const t0 = Date.UTC(2025, 0, 1);

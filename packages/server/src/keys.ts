@@ -18,6 +18,14 @@ import * as nodeCrypto from "node:crypto";
  */
 export class KeyMatcher {
   readonly #digests: Buffer[];
+  /**
+   * Keys already found, by their exact text: a sender presents the same key on every request,
+   * and its SHA-256 is most of the check's cost. Only strings whose digest matched are added, so
+   * it holds at most one entry per configured key. A lookup of a wrong key hashes it with the
+   * Map's own (per-process seeded) string hash and misses; what it can reveal by its timing is at
+   * most that hash's bucket, never a prefix of a key, and the comparison below still runs.
+   */
+  readonly #found = new Map<string, number>();
 
   constructor(keys: readonly string[] | undefined) {
     this.#digests = (keys ?? []).filter((k) => k.length > 0).map(digest);
@@ -40,11 +48,14 @@ export class KeyMatcher {
    */
   find(presented: string | null | undefined): number {
     if (!presented || this.#digests.length === 0) return -1;
+    const known = this.#found.get(presented);
+    if (known !== undefined) return known;
     const d = digest(presented);
     let found = -1;
     for (let i = 0; i < this.#digests.length; i++) {
       if (nodeCrypto.timingSafeEqual(this.#digests[i]!, d) && found < 0) found = i;
     }
+    if (found >= 0) this.#found.set(presented, found);
     return found;
   }
 }
