@@ -14,9 +14,11 @@
 //     call, and until the last event's run reads Completed.
 //  3. ingest with FUNCTIONS registered functions that match nothing vs none: autocannon,
 //     one event per request, 64 connections, 1 s warm-up then INGEST_SECONDS, in the order
-//     none, FUNCTIONS, FUNCTIONS, none (means of the two of each, and their ratio).
+//     none, FUNCTIONS, FUNCTIONS, none (means of the two of each, and their ratio), with the
+//     gateway's CPU time (all threads, from /proc) per request. MATCHING (default 0) of the
+//     FUNCTIONS trigger on the benchmark's event, so each request also creates that many runs.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request } from "node:http";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -30,6 +32,7 @@ const EVENTS = Number(process.env.EVENTS ?? 20_000);
 const BATCH = 100;
 const INGEST_SECONDS = Number(process.env.INGEST_SECONDS ?? 10);
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 1_000);
+const MATCHING = Number(process.env.MATCHING ?? 0);
 const RUNS = process.env.RUNS ?? "sqlite";
 /** Which cases to run (CASES=2 for throughput only). */
 const CASES = new Set((process.env.CASES ?? "1,2,3").split(",").map((c) => c.trim()));
@@ -198,6 +201,17 @@ function quantile(sorted, p) {
 
 const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
+/** CPU seconds (user + system, every thread) a process has used so far (Linux /proc). */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function resetArrivals() {
   arrivals.clear();
   calls = 0;
@@ -346,7 +360,9 @@ async function throughputCase() {
 
 async function ingestCase(functions) {
   app.functions = Array.from({ length: functions }, (_, i) =>
-    fn(`bench-other-${i}`, `other/${i}`, serveUrl),
+    i < MATCHING
+      ? fn(`bench-match-${i}`, "bench/ingest", serveUrl)
+      : fn(`bench-other-${i}`, `other/${i}`, serveUrl),
   );
   const gw = await startGateway(functions > 0 ? serveUrl : null);
   try {
@@ -367,7 +383,9 @@ async function ingestCase(functions) {
       ],
     };
     await autocannon({ ...opts, duration: 1 });
+    const cpuBefore = cpuSeconds(gw.proc.pid);
     const res = await autocannon({ ...opts, duration: INGEST_SECONDS });
+    const cpu = cpuSeconds(gw.proc.pid) - cpuBefore;
     const r = {
       functions,
       connections: 64,
@@ -378,9 +396,11 @@ async function ingestCase(functions) {
       non2xx: res.non2xx,
       errors: res.errors,
       callsToApp: calls,
+      cpuUsPerReq: res["2xx"] > 0 ? round((cpu * 1e6) / res["2xx"]) : null,
+      load1: round(loadavg()[0]),
     };
     console.log(
-      `3. ingest, ${functions} functions registered (none matching): ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, non-2xx ${r.non2xx}, errors ${r.errors}`,
+      `3. ingest, ${functions} functions registered (${Math.min(MATCHING, functions)} matching): ${r.reqPerSec} req/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, server CPU ${r.cpuUsPerReq} µs/request, non-2xx ${r.non2xx}, errors ${r.errors}, load ${r.load1}`,
     );
     return r;
   } finally {
