@@ -10,7 +10,8 @@
 //         1 event per request, 32 for 100)
 //   variant: baseline (bench/baseline.mjs), or a checkout's root whose apps/gateway/dist/cli.js
 //         runs, then `:`-separated gateway flags, e.g. `../..:--sqlite-thread:false`;
-//         `:@memory` switches that variant to the memory stores, `:+NAME` sets env NAME=1.
+//         `:@memory` switches that variant to the memory stores, `:+NAME` sets env NAME=1,
+//         `:^--flag=value` passes a node flag, e.g. `^--max-semi-space-size=32`.
 // Env: PIN_SERVER (default 1), PIN_LOAD (0): the CPUs given to `taskset -c`; RATE: a fixed
 //   request rate instead of as fast as it answers; NODE_FLAGS: extra node flags for the
 //   gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -62,7 +63,9 @@ const CASES = {
   sqlite1: { stores: "sqlite", per: 1, connections: 64 },
   sqlite100: { stores: "sqlite", per: 100, connections: 32 },
 };
-const [caseName, roundsText, secondsText, ...variants] = process.argv.slice(2);
+const args = process.argv.slice(2);
+if (args[0] === "--") args.shift(); // `pnpm run bench:cpu -- ...`
+const [caseName, roundsText, secondsText, ...variants] = args;
 const kase = CASES[caseName];
 if (!kase || !(Number(roundsText) > 0) || !(Number(secondsText) > 0) || variants.length === 0) {
   console.error(
@@ -93,12 +96,13 @@ function startServer(spec) {
   const env = { ...process.env, EVT_EVENT_KEYS: "bench-key", EVT_API_KEYS: "bench-read-key" };
   env.EVT_DEDUP = env.EVT_STORE = extra.includes("@memory") ? "memory" : kase.stores;
   for (const e of extra) if (e.startsWith("+")) env[e.slice(1)] = "1";
-  const flags = extra.filter((e) => !e.startsWith("+") && e !== "@memory");
+  const nodeFlags = extra.filter((e) => e.startsWith("^")).map((e) => e.slice(1));
+  const flags = extra.filter((e) => !e.startsWith("+") && !e.startsWith("^") && e !== "@memory");
   const dataDir = mkdtempSync(join(tmpdir(), "evt-cpu-ab-"));
   const command =
     where === "baseline"
       ? [fileURLToPath(new URL("./baseline.mjs", import.meta.url))]
-      : [...NODE_FLAGS, resolve(where, "apps/gateway/dist/cli.js"), "start", "--port", "0"].concat([
+      : [...NODE_FLAGS, ...nodeFlags, resolve(where, "apps/gateway/dist/cli.js"), "start"].concat([
           "--data-dir",
           dataDir,
           "--log-level",
