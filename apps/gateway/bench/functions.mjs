@@ -32,10 +32,12 @@ const EVENTS = Number(process.env.EVENTS ?? 20_000);
 const BATCH = 100;
 const INGEST_SECONDS = Number(process.env.INGEST_SECONDS ?? 10);
 const FUNCTIONS = Number(process.env.FUNCTIONS ?? 1_000);
+/** Events of case 4 (runs served by the real SDK). */
+const SDK_EVENTS = Number(process.env.SDK_EVENTS ?? 5_000);
 const MATCHING = Number(process.env.MATCHING ?? 0);
 const RUNS = process.env.RUNS ?? "sqlite";
 /** Which cases to run (CASES=2 for throughput only). */
-const CASES = new Set((process.env.CASES ?? "1,2,3").split(",").map((c) => c.trim()));
+const CASES = new Set((process.env.CASES ?? "1,2,3,4").split(",").map((c) => c.trim()));
 /** Extra node flags for the gateway, e.g. GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const KEY = "bench-fn-key";
@@ -133,9 +135,19 @@ async function getJson(url) {
 }
 
 /** Starts a dev gateway on a temp data dir (SQLite everything); `appUrl` null: no app. */
-function startGateway(appUrl) {
+function startGateway(appUrl, port = 0) {
   const dataDir = mkdtempSync(join(tmpdir(), "evt-fnbench-"));
-  const args = [...NODE_ARGS, CLI, "dev", "--port", "0", "--data-dir", dataDir, "--runs", RUNS];
+  const args = [
+    ...NODE_ARGS,
+    CLI,
+    "dev",
+    "--port",
+    String(port),
+    "--data-dir",
+    dataDir,
+    "--runs",
+    RUNS,
+  ];
   args.push("--log-level", "warn");
   if (appUrl) args.push("--app-url", appUrl);
   const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -356,6 +368,97 @@ async function throughputCase() {
   }
 }
 
+// ---- 4. throughput of one-call runs served by the SDK --------------------------------------
+
+/** Starts bench/sdk-app.mjs (the real SDK) on a free port; resolves with its serve URL. */
+function startSdkApp(port, gatewayUrl) {
+  const file = fileURLToPath(new URL("./sdk-app.mjs", import.meta.url));
+  const proc = spawn(process.execPath, [file, String(port), gatewayUrl], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = /listening (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ proc, url: m[1] });
+    });
+    proc.once("exit", (code) => reject(new Error(`the SDK app exited with ${code}`)));
+  });
+}
+
+async function runsFinished(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("evt_runs_finished_total"))
+    .reduce((s, l) => s + Number(l.split(" ").at(-1)), 0);
+}
+
+async function sdkCase() {
+  const port = await new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  // The app sends to the gateway's port (step.sendEvent, none here); the gateway syncs it.
+  const sdk = await startSdkApp(0, `http://127.0.0.1:${port}`);
+  const gw2 = await startGateway(sdk.url, port);
+  try {
+    await waitForFunctions(gw2.url, 1);
+    const events = SDK_EVENTS;
+    const requests = Math.ceil(events / BATCH);
+    let next = 0;
+    let failures = 0;
+    const cpuGw0 = cpuSeconds(gw2.proc.pid);
+    const cpuSdk0 = cpuSeconds(sdk.proc.pid);
+    const t0 = performance.now();
+    const worker = async () => {
+      while (next < requests) {
+        const k = next++;
+        const batch = [];
+        for (let j = 0; j < BATCH && k * BATCH + j < events; j++)
+          batch.push({ name: "bench/sdk", data: { i: k * BATCH + j } });
+        const r = await post(`${gw2.url}/e/${KEY}`, batch).catch(() => ({ status: 0 }));
+        if (r.status !== 200) failures++;
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    const ingestDone = performance.now();
+    let finished = 0;
+    const until = Date.now() + 600_000;
+    while (Date.now() < until) {
+      finished = await runsFinished(gw2.url);
+      if (finished >= events) break;
+      await sleep(20);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const gwCpu = cpuSeconds(gw2.proc.pid) - cpuGw0;
+    const sdkCpu = cpuSeconds(sdk.proc.pid) - cpuSdk0;
+    const r = {
+      name: "one-call runs served by the inngest SDK (v4) in its own process",
+      events,
+      ingestFailures: failures,
+      ingestSeconds: round((ingestDone - t0) / 1000, 2),
+      finished,
+      seconds: round(seconds, 2),
+      runsPerSec: Math.round(finished / seconds),
+      gatewayCpuUsPerRun: round((gwCpu * 1e6) / Math.max(1, finished)),
+      sdkCpuUsPerRun: round((sdkCpu * 1e6) / Math.max(1, finished)),
+      load1: round(loadavg()[0]),
+    };
+    console.log(
+      `4. SDK app (${events} events, ${BATCH}/request): ${r.finished} runs finished in ${r.seconds} s = ${r.runsPerSec} runs/s; CPU per run: gateway ${r.gatewayCpuUsPerRun} µs, SDK app ${r.sdkCpuUsPerRun} µs; load ${r.load1}`,
+    );
+    return r;
+  } finally {
+    await gw2.stop();
+    sdk.proc.kill("SIGTERM");
+  }
+}
+
 // ---- 3. ingest with FUNCTIONS non-matching functions vs none -------------------------------
 
 async function ingestCase(functions) {
@@ -413,6 +516,7 @@ const machine = `${cpus().length} x ${cpus()[0]?.model ?? "cpu"}, ${Math.round(t
 const loadBefore = loadavg().map((x) => round(x, 2));
 const latency = CASES.has("1") ? await latencyCase() : null;
 const throughput = CASES.has("2") ? await throughputCase() : null;
+const sdkThroughput = CASES.has("4") ? await sdkCase() : null;
 resetArrivals();
 // Order none, many, many, none: the two rounds cancel a drift of the machine over the minute.
 const rounds = [];
@@ -432,7 +536,7 @@ const ingest = {
   goal: "within 10%",
   met: ratio >= 0.9,
 };
-if (!CASES.has("1") || !CASES.has("2") || !CASES.has("3")) {
+if (!CASES.has("1") || !CASES.has("2") || !CASES.has("3") || !CASES.has("4")) {
   // A partial run (profiling, one case) is printed, not recorded.
   endpoint.close();
   agent.destroy();
@@ -450,6 +554,6 @@ mkdirSync(dir, { recursive: true });
 const file = join(dir, `functions-${date.slice(0, 10)}.json`);
 writeFileSync(
   file,
-  `${JSON.stringify({ date, machine, loadBefore, loadAfter: loadavg().map((x) => round(x, 2)), runs: RUNS, latency, throughput, ingest }, null, 2)}\n`,
+  `${JSON.stringify({ date, machine, loadBefore, loadAfter: loadavg().map((x) => round(x, 2)), runs: RUNS, latency, throughput, sdkThroughput, ingest }, null, 2)}\n`,
 );
 console.log(`wrote ${file}`);
