@@ -630,6 +630,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         steps,
         env: run.env,
       });
+      const callStart = now();
       const outcome = await call(fn, fn.stepUrl, body, signal);
       if (outcome.kind === "completed") {
         await emitAndRelease(run, event, { status: "completed", output: outcome.output }, attempt);
@@ -660,7 +661,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
       const waits: WaitInput[] = [];
       const invokes: { stepId: string; request: InvokeRequest }[] = [];
       let badWait: string | null = null;
-      const take = (op: StepOp): void => {
+      // `startedAt`: when the call that produced the op began.
+      const take = (op: StepOp, startedAt: number): void => {
+        const named = { name: userStepName(op), startedAt };
         switch (op.op) {
           case "StepRun":
             save.push({
@@ -669,6 +672,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
               data: op.data,
               error: null,
               attempts: attempt + 1,
+              ...named,
             });
             break;
           case "StepFailed":
@@ -678,6 +682,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
               data: null,
               error: op.error ?? op.data ?? errorObject("Error", "step failed"),
               attempts: attempt + 1,
+              ...named,
             });
             break;
           case "StepError":
@@ -695,7 +700,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
               break;
             }
             wake = wake === null ? until : Math.max(wake, until);
-            save.push({ stepId: op.id, op: op.op, data: null, error: null, attempts: 1 });
+            save.push({ stepId: op.id, op: op.op, data: null, error: null, attempts: 1, ...named });
             break;
           }
           case "StepPlanned":
@@ -704,7 +709,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
           case "WaitForEvent": {
             const w = waitOf(op, event, now());
             if (typeof w === "string") badWait ??= w;
-            else waits.push(w);
+            else waits.push({ ...w, name: named.name });
             break;
           }
           case "InvokeFunction": {
@@ -715,7 +720,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
             const r = invokeOf(op, run, now());
             if (typeof r === "string") badWait ??= r;
             else {
-              waits.push(r.wait);
+              waits.push({ ...r.wait, name: named.name });
               invokes.push({ stepId: op.id, request: r.request });
             }
             break;
@@ -724,9 +729,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
             unsupported = op;
         }
       };
-      for (const op of ops) take(op);
+      for (const op of ops) take(op, callStart);
       if (planned.length > 0) {
         const outcomes: CallOutcome[] = new Array(planned.length);
+        const starts: number[] = new Array(planned.length);
         let next = 0;
         const worker = async () => {
           while (next < planned.length) {
@@ -741,6 +747,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
               steps,
               env: run.env,
             });
+            starts[i] = now();
             outcomes[i] = await call(fn, stepUrlFor(fn.stepUrl, op.id), plannedBody, signal);
           }
         };
@@ -757,7 +764,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
                 );
                 continue;
               }
-              take(op);
+              take(op, starts[i]!);
             }
           } else if (o.kind === "retry") {
             stepError ??= o.error;
@@ -817,7 +824,14 @@ export function createExecutor(options: ExecutorOptions): Executor {
         if (!held) throw new LeaseLost("lease lost");
         const at = now();
         const byId = new Map(steps.map((s) => [s.stepId, s]));
-        for (const s of save) byId.set(s.stepId, { ...s, runId: run.runId, updatedAt: at });
+        for (const s of save)
+          byId.set(s.stepId, {
+            ...s,
+            runId: run.runId,
+            updatedAt: at,
+            name: s.name ?? null,
+            startedAt: s.startedAt ?? null,
+          });
         steps = [...byId.values()];
       }
       if (stepError !== null) {
@@ -838,12 +852,23 @@ export function createExecutor(options: ExecutorOptions): Executor {
               `step.invoke: function ${JSON.stringify(r.functionId)} is not registered (give the composite id <app id>-<function id>)`,
             ),
             attempts: 1,
+            name: waits.find((w) => w.stepId === stepId)?.name ?? null,
+            startedAt: callStart,
           });
         }
         if (missing.length > 0) {
           if (!(await runs.saveSteps(run.runId, owner, missing))) throw new LeaseLost("lease lost");
           const at = now();
-          steps = [...steps, ...missing.map((m) => ({ ...m, runId: run.runId, updatedAt: at }))];
+          steps = [
+            ...steps,
+            ...missing.map((m) => ({
+              ...m,
+              runId: run.runId,
+              updatedAt: at,
+              name: m.name ?? null,
+              startedAt: m.startedAt ?? null,
+            })),
+          ];
           attempt = 0;
           continue;
         }
@@ -950,6 +975,18 @@ function correlationOf(event: JsonObject | null): string | null {
   const meta = data._inngest;
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) return null;
   return typeof meta.correlation_id === "string" ? meta.correlation_id : null;
+}
+
+/**
+ * The user's name of a step (`displayName` ?? `name`: the id given to `step.run`), as the run
+ * store keeps it: control characters dropped, at most 255 characters; `null` when none.
+ */
+function userStepName(op: StepOp): string | null {
+  const raw = op.displayName ?? op.name;
+  if (typeof raw !== "string") return null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is removed
+  const text = raw.replace(/[\u0000-\u001f\u007f]/g, "").slice(0, 255);
+  return text === "" ? null : text;
 }
 
 function stepName(op: StepOp): string {

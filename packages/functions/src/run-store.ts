@@ -153,10 +153,26 @@ export interface StepRecord {
   attempts: number;
   /** When it was last written (ms since the epoch). */
   updatedAt: number;
+  /**
+   * The step's name as the user gave it (the SDK op's `displayName` ?? `name`: `"before"` of
+   * `step.run("before", ...)`), or `null` when unknown (a step stored before names were kept).
+   */
+  name: string | null;
+  /**
+   * When the step started (ms since the epoch): when the call that produced it began, or when
+   * a wait was recorded; `null` when unknown.
+   */
+  startedAt: number | null;
 }
 
 /** What {@link RunStore.saveSteps} is given for one step. */
-export type StepInput = Omit<StepRecord, "runId" | "updatedAt"> & { updatedAt?: number };
+export type StepInput = Omit<StepRecord, "runId" | "updatedAt" | "name" | "startedAt"> & {
+  updatedAt?: number;
+  /** @default null */
+  name?: string | null;
+  /** @default null */
+  startedAt?: number | null;
+};
 
 /** What a wait resumes its run with: an event (`step.waitForEvent`) or a child's end (`step.invoke`). */
 export type WaitKind = "event" | "invoke";
@@ -178,10 +194,18 @@ export interface WaitRecord {
   createdAt: number;
   /** When the wait times out (ms since the epoch). */
   expiresAt: number;
+  /** The step's name as the user gave it (`"approval"`), or `null`: the name of the step it resolves. */
+  name: string | null;
 }
 
 /** What {@link RunStore.waitRun} is given for one wait. */
-export type WaitInput = Pick<WaitRecord, "stepId" | "kind" | "event" | "expression" | "expiresAt">;
+export type WaitInput = Pick<
+  WaitRecord,
+  "stepId" | "kind" | "event" | "expression" | "expiresAt"
+> & {
+  /** @default null */
+  name?: string | null;
+};
 
 /** What {@link RunStore.waitRun} is given. */
 export interface WaitRunInput {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runBatchingConformance } from "./conformance/batching";
 import { concurrencyConformance } from "./conformance/concurrency";
+import { stepNamesConformance } from "./conformance/step-names";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
 import type { JsonValue, RunStore } from "./run-store";
@@ -89,6 +90,7 @@ export function runRunStoreConformance(
 
     const event = (n: number) => `01EVT${tag.toUpperCase()}${String(n).padStart(8, "0")}`;
     concurrencyConformance({ open: () => open(), second, event, t0: T0 });
+    stepNamesConformance({ open: () => open(), event, t0: T0 });
     const create = (store: RunStore, n: number, dueAt = T0, functionId = "app-fn") =>
       store.createRun({ functionId, eventInternalId: event(n), env: "test", dueAt, now: T0 });
 
@@ -556,6 +558,8 @@ export function runRunStoreConformance(
             error: null,
             attempts: 1,
             updatedAt: T0 + 1,
+            name: null,
+            startedAt: null,
           },
           {
             runId: run.runId,
@@ -565,6 +569,8 @@ export function runRunStoreConformance(
             error: null,
             attempts: 2,
             updatedAt: T0 + 3,
+            name: null,
+            startedAt: null,
           },
           {
             runId: run.runId,
@@ -574,6 +580,8 @@ export function runRunStoreConformance(
             error: null,
             attempts: 0,
             updatedAt: T0 + 4,
+            name: null,
+            startedAt: null,
           },
         ]);
         const other = (await create(store, 2)).run.runId;

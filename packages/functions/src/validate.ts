@@ -91,6 +91,11 @@ function checkText(where: string, field: string, value: unknown, max = MAX_ID_LE
   return value;
 }
 
+/** A step's name (the user's step id): `null`/absent, or 1 to 255 characters without control characters. */
+export function checkStepName(where: string, field: string, value: unknown): string | null {
+  return value === undefined || value === null ? null : checkText(where, field, value);
+}
+
 function checkNullableText(
   where: string,
   field: string,
@@ -407,6 +412,8 @@ export interface CheckedStep {
   error: string;
   attempts: number;
   updatedAt: number;
+  name: string | null;
+  startedAt: number | null;
 }
 
 export function checkSteps(where: string, steps: unknown, now: number): CheckedStep[] {
@@ -432,6 +439,11 @@ export function checkSteps(where: string, steps: unknown, now: number): CheckedS
       attempts: checkInteger(where, `${at}.attempts`, step.attempts, 0, 10_000),
       updatedAt:
         step.updatedAt === undefined ? now : checkTime(where, `${at}.updatedAt`, step.updatedAt),
+      name: checkStepName(where, `${at}.name`, step.name),
+      startedAt:
+        step.startedAt === undefined
+          ? null
+          : checkNullableTime(where, `${at}.startedAt`, step.startedAt),
     };
   });
 }

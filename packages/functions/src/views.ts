@@ -32,6 +32,10 @@ function iso(ms: number | null): string | null {
  * const data = (await runs.listRunsForEvent(internalId)).map(runView);
  * // [{ run_id, function_id, status: "Completed", output, started_at, ended_at, event_id, ... }]
  * ```
+ *
+ * `attempt` counts the calls of the current step from 0 (it starts again at 0 after each step,
+ * as in Inngest); `error` is the error of a failed run, `null` otherwise; `last_error` is the
+ * error of the latest failed attempt, kept when a retry then succeeded.
  */
 export function runView(run: RunRecord): Record<string, JsonValue> {
   return {
@@ -39,8 +43,11 @@ export function runView(run: RunRecord): Record<string, JsonValue> {
     function_id: run.functionId,
     status: STATUS[run.status],
     output: run.output,
-    error: run.error,
+    // The run's own error only once it failed: a run that retried and then completed (or is
+    // running again) did not fail; what went wrong before is its `last_error`.
+    error: run.status === "failed" ? run.error : null,
     attempt: run.attempt,
+    last_error: run.error,
     env: run.env,
     event_id: run.eventInternalId,
     created_at: iso(run.createdAt),
@@ -66,6 +73,7 @@ export function runDetailView(
     event_ids: batchEventIds.length > 0 ? [...batchEventIds] : [run.eventInternalId],
     waiting_for: waits.map((w) => ({
       step_id: w.stepId,
+      name: w.name,
       kind: w.kind === "event" ? "waitForEvent" : "invoke",
       event: w.event,
       if: w.expression,
@@ -74,10 +82,12 @@ export function runDetailView(
     })),
     steps: steps.map((s) => ({
       id: s.stepId,
+      name: s.name,
       op: s.op,
       data: s.data,
       error: s.error,
       attempts: s.attempts,
+      started_at: iso(s.startedAt),
       updated_at: iso(s.updatedAt),
     })),
   };

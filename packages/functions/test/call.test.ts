@@ -230,6 +230,8 @@ describe("callBody", () => {
     error: error as StepRecord["error"],
     attempts: 1,
     updatedAt: 0,
+    name: null,
+    startedAt: null,
   });
 
   const body = JSON.parse(

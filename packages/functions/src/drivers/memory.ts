@@ -525,6 +525,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
             error: s.error,
             attempts: s.attempts,
             updated_at: s.updatedAt,
+            name: s.name ?? memo.get(s.stepId)?.name ?? null,
+            started_at: s.startedAt ?? memo.get(s.stepId)?.started_at ?? null,
           });
         }
         return true;
@@ -563,6 +565,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
             expression: w.expression,
             created_at: c.now,
             expires_at: w.expiresAt,
+            name: w.name,
           };
           list.set(w.stepId, stored);
           waitSeqs.set(stored.seq, stored);
@@ -607,6 +610,9 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           error: c.error,
           attempts: 1,
           updated_at: c.now,
+          name: wait.name,
+          // The step started when the wait was recorded.
+          started_at: wait.created_at,
         });
         if (row.status === "queued") setDue(row, c.now);
         return true;

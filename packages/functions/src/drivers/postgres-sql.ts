@@ -55,6 +55,9 @@ export const schemaStatements = (p: string): string[] => [
     updated_at bigint NOT NULL,
     PRIMARY KEY (run_id, step_id)
   )`,
+  // --- step names --- (columns of their own, added to a table made before them)
+  `ALTER TABLE "${p}steps" ADD COLUMN IF NOT EXISTS name text`,
+  `ALTER TABLE "${p}steps" ADD COLUMN IF NOT EXISTS started_at bigint`,
   `CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
     function_id text COLLATE "C" PRIMARY KEY,
     last_tick bigint NOT NULL
@@ -168,16 +171,20 @@ export const sql = (p: string) => ({
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = $1 AND status = 'running' AND lease_owner = $2
     FOR UPDATE`,
   /** All steps of one call, in one statement; new ones are placed after the run's last. */
-  upsertSteps: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at)
-    SELECT $1, s.step_id, base.n + s.ord::integer, s.op, s.data, s.error, s.attempts, s.updated_at
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::int8[])
-      WITH ORDINALITY AS s(step_id, op, data, error, attempts, updated_at, ord),
+  upsertSteps: `INSERT INTO "${p}steps" AS t (run_id, step_id, position, op, data, error, attempts,
+      updated_at, name, started_at)
+    SELECT $1, s.step_id, base.n + s.ord::integer, s.op, s.data, s.error, s.attempts, s.updated_at,
+      s.name, s.started_at
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::integer[], $7::int8[],
+        $8::text[], $9::int8[])
+      WITH ORDINALITY AS s(step_id, op, data, error, attempts, updated_at, name, started_at, ord),
       (SELECT coalesce(max(position), 0) AS n FROM "${p}steps" WHERE run_id = $1) AS base
     ORDER BY s.ord
     ON CONFLICT (run_id, step_id) DO UPDATE SET op = excluded.op, data = excluded.data,
-      error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at`,
-  listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at FROM "${p}steps"
-    WHERE run_id = $1 ORDER BY position`,
+      error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at,
+      name = coalesce(excluded.name, t.name), started_at = coalesce(excluded.started_at, t.started_at)`,
+  listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at, name, started_at
+    FROM "${p}steps" WHERE run_id = $1 ORDER BY position`,
   ...concurrencySql(p),
 });
 

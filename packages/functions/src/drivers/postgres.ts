@@ -771,6 +771,8 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               steps.map((st) => st.error),
               steps.map((st) => st.attempts),
               steps.map((st) => st.updatedAt),
+              steps.map((st) => st.name),
+              steps.map((st) => st.startedAt),
             ]);
             return true;
           }),
@@ -809,6 +811,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               c.waits.map((x) => x.event),
               c.waits.map((x) => x.expression),
               c.waits.map((x) => x.expiresAt),
+              c.waits.map((x) => x.name),
             ]);
             if (c.hold) return true;
             return changed(q(w.waitRelease, [runId, owner, c.now, c.stepsSeen, c.dueBy]));
@@ -823,9 +826,23 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           transaction(p, async (q) => {
             // The run first (as waitRun and cancelRun lock it), then its wait: one order, no deadlock.
             const run = (await rows<{ status: string }>(q(w.lockRun, [runId])))[0];
-            if ((await q(w.deleteWait, [runId, stepId])).rowCount !== 1) return false;
+            const gone = await rows<{ created_at: number; name: string | null }>(
+              q(w.deleteWait, [runId, stepId]),
+            );
+            if (gone.length !== 1) return false;
             if (run?.status !== "queued" && run?.status !== "running") return false;
-            await q(s.upsertSteps, [runId, [stepId], [c.op], [c.data], [c.error], [1], [c.now]]);
+            // The step started when the wait was recorded.
+            await q(s.upsertSteps, [
+              runId,
+              [stepId],
+              [c.op],
+              [c.data],
+              [c.error],
+              [1],
+              [c.now],
+              [gone[0]!.name],
+              [gone[0]!.created_at],
+            ]);
             await q(w.dueNow, [c.now, runId]);
             return true;
           }),

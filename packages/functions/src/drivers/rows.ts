@@ -36,6 +36,8 @@ export interface StepRow {
   error: string | null;
   attempts: number;
   updated_at: number;
+  name: string | null;
+  started_at: number | null;
 }
 
 export function decodeRun(row: RunRow): RunRecord {
@@ -77,6 +79,8 @@ export function decodeStep(row: StepRow): StepRecord {
     error: decodeJson(row.error),
     attempts: row.attempts,
     updatedAt: row.updated_at,
+    name: row.name ?? null,
+    startedAt: row.started_at ?? null,
   };
 }
 

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS "${p}steps" (
   error TEXT,
   attempts INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
+  name TEXT,
+  started_at INTEGER,
   PRIMARY KEY (run_id, step_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
@@ -71,6 +73,17 @@ CREATE TABLE IF NOT EXISTS "${p}fn_concurrency" (
 ) WITHOUT ROWID;
 `;
 }
+
+/**
+ * Columns added to existing tables since their first release: a data dir made before gets them
+ * at open (`ALTER TABLE ... ADD COLUMN` when `pragma table_info` does not list them).
+ */
+export const addedColumns = (p: string): { table: string; column: string; type: string }[] => [
+  // --- step names ---
+  { table: `${p}steps`, column: "name", type: "TEXT" },
+  { table: `${p}steps`, column: "started_at", type: "INTEGER" },
+  { table: `${p}waits`, column: "name", type: "TEXT" },
+];
 
 export const sql = (p: string) => ({
   upsertApp: `INSERT INTO "${p}apps" (url, app_id, sdk, framework, synced_at, last_error)
@@ -130,13 +143,15 @@ export const sql = (p: string) => ({
   expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
-  upsertStep: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at)
+  upsertStep: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at,
+      name, started_at)
     VALUES (@run, @step, (SELECT coalesce(max(position) + 1, 0) FROM "${p}steps" WHERE run_id = @run),
-      @op, @data, @error, @attempts, @at)
+      @op, @data, @error, @attempts, @at, @name, @started)
     ON CONFLICT (run_id, step_id) DO UPDATE SET op = excluded.op, data = excluded.data,
-      error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at`,
-  listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at FROM "${p}steps"
-    WHERE run_id = ? ORDER BY position`,
+      error = excluded.error, attempts = excluded.attempts, updated_at = excluded.updated_at,
+      name = coalesce(excluded.name, name), started_at = coalesce(excluded.started_at, started_at)`,
+  listSteps: `SELECT run_id, step_id, op, data, error, attempts, updated_at, name, started_at
+    FROM "${p}steps" WHERE run_id = ? ORDER BY position`,
   ...concurrencySql(p),
 });
 

@@ -50,7 +50,7 @@ import {
   type RunRow,
   type StepRow,
 } from "./rows";
-import { schemaSql, sql } from "./sqlite-sql";
+import { addedColumns, schemaSql, sql } from "./sqlite-sql";
 import {
   checkResolveWait,
   checkWaitRun,
@@ -191,10 +191,15 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
     }
     try {
       db.exec(schemaSql(prefix));
+      db.exec(sqliteWaitsSchema(prefix));
+      for (const c of addedColumns(prefix)) {
+        const have = db.pragma(`table_info("${c.table}")`) as { name: string }[];
+        if (!have.some((col) => col.name === c.column))
+          db.exec(`ALTER TABLE "${c.table}" ADD COLUMN ${c.column} ${c.type}`);
+      }
       const text = sql(prefix);
       const s = {} as Ready["s"];
       for (const key of Object.keys(text) as (keyof Sql)[]) s[key] = db.prepare(text[key]);
-      db.exec(sqliteWaitsSchema(prefix));
       const waitText = sqliteWaitsSql(prefix);
       const w = {} as Ready["w"];
       for (const key of Object.keys(waitText) as (keyof Ready["w"])[])
@@ -661,6 +666,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
               error: st.error,
               attempts: st.attempts,
               at: st.updatedAt,
+              name: st.name,
+              started: st.startedAt,
             });
           }
           return true;
@@ -702,6 +709,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
               expression: x.expression,
               now: c.now,
               expires: x.expiresAt,
+              name: x.name,
             });
           }
           if (c.hold) return true;
@@ -717,6 +725,10 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         "resolveWait",
         () => checkResolveWait(DRIVER, runId, stepId, step, now),
         ({ s, w }, c) => {
+          // The step started when the wait was recorded.
+          const wait = w.waitStep.get(runId, stepId) as
+            | { created_at: number; name: string | null }
+            | undefined;
           if (w.deleteWait.run(runId, stepId).changes !== 1) return false;
           const status = w.runStatus.pluck().get(runId) as string | undefined;
           if (status !== "queued" && status !== "running") return false;
@@ -728,6 +740,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
             error: c.error,
             attempts: 1,
             at: c.now,
+            name: wait?.name ?? null,
+            started: wait?.created_at ?? null,
           });
           w.dueNow.run(c.now, runId);
           return true;

@@ -3,6 +3,7 @@ import type { WaitRecord, WaitResolution, WaitRunInput } from "../run-store";
 import {
   checkInteger,
   checkRunId,
+  checkStepName,
   checkSteps,
   checkTime,
   checkToken,
@@ -26,6 +27,7 @@ export interface WaitRow {
   expression: string | null;
   created_at: number;
   expires_at: number;
+  name: string | null;
 }
 
 export interface CheckedWait {
@@ -34,6 +36,7 @@ export interface CheckedWait {
   event: string;
   expression: string | null;
   expiresAt: number;
+  name: string | null;
 }
 
 function fail(where: string, message: string): never {
@@ -96,6 +99,7 @@ export function checkWaitRun(
       event: checkEventName(where, `${at}.event`, w.event),
       expression,
       expiresAt: checkTime(where, `${at}.expiresAt`, w.expiresAt),
+      name: checkStepName(where, `${at}.name`, w.name),
     };
   });
   return { waits, now, stepsSeen, dueBy, hold };
@@ -144,6 +148,7 @@ export function decodeWait(row: WaitRow): WaitRecord {
     expression: row.expression,
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
+    name: row.name ?? null,
   };
 }
 

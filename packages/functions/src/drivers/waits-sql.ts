@@ -16,17 +16,19 @@ CREATE TABLE IF NOT EXISTS "${p}waits" (
   expression TEXT,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL,
+  name TEXT,
   UNIQUE (run_id, step_id)
 );
 `;
 }
 
-const WAIT = "seq, run_id, step_id, env, kind, event, expression, created_at, expires_at";
+const WAIT = "seq, run_id, step_id, env, kind, event, expression, created_at, expires_at, name";
 
 export const sqliteWaitsSql = (p: string) => ({
   /** Not for a step already memoized (resolved meanwhile): it waits no more. */
-  insertWait: `INSERT INTO "${p}waits" (run_id, step_id, env, kind, event, expression, created_at, expires_at)
-    SELECT @run, @step, @env, @kind, @event, @expression, @now, @expires
+  insertWait: `INSERT INTO "${p}waits" (run_id, step_id, env, kind, event, expression, created_at, expires_at,
+      name)
+    SELECT @run, @step, @env, @kind, @event, @expression, @now, @expires, @name
     WHERE NOT EXISTS (SELECT 1 FROM "${p}steps" WHERE run_id = @run AND step_id = @step)
     ON CONFLICT (run_id, step_id) DO NOTHING`,
   minExpiry: `SELECT min(expires_at) FROM "${p}waits" WHERE run_id = ?`,
@@ -36,6 +38,7 @@ export const sqliteWaitsSql = (p: string) => ({
       lease_owner = NULL, lease_until = NULL
     WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
   deleteWait: `DELETE FROM "${p}waits" WHERE run_id = ? AND step_id = ?`,
+  waitStep: `SELECT created_at, name FROM "${p}waits" WHERE run_id = ? AND step_id = ?`,
   runStatus: `SELECT status FROM "${p}runs" WHERE run_id = ?`,
   dueNow: `UPDATE "${p}runs" SET due_at = ? WHERE run_id = ? AND status = 'queued'`,
   listWaits: `SELECT ${WAIT} FROM "${p}waits" WHERE run_id = ? ORDER BY step_id`,
@@ -58,6 +61,8 @@ export const postgresWaitsSchema = (p: string): string[] => [
     expires_at bigint NOT NULL,
     CONSTRAINT "${p}waits_step" UNIQUE (run_id, step_id)
   )`,
+  // --- step names --- (added to a table made before them)
+  `ALTER TABLE "${p}waits" ADD COLUMN IF NOT EXISTS name text`,
 ];
 
 export const postgresWaitsSql = (p: string) => ({
@@ -65,10 +70,11 @@ export const postgresWaitsSql = (p: string) => ({
   lockHeld: `SELECT env FROM "${p}runs" WHERE run_id = $1 AND status = 'running' AND lease_owner = $2
     FOR UPDATE`,
   lockRun: `SELECT status FROM "${p}runs" WHERE run_id = $1 FOR UPDATE`,
-  insertWaits: `INSERT INTO "${p}waits" (run_id, step_id, env, kind, event, expression, created_at, expires_at)
-    SELECT $1, w.step_id, $2, w.kind, w.event, w.expression, $3, w.expires_at
-    FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[])
-      WITH ORDINALITY AS w(step_id, kind, event, expression, expires_at, ord)
+  insertWaits: `INSERT INTO "${p}waits" (run_id, step_id, env, kind, event, expression, created_at, expires_at,
+      name)
+    SELECT $1, w.step_id, $2, w.kind, w.event, w.expression, $3, w.expires_at, w.name
+    FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::text[])
+      WITH ORDINALITY AS w(step_id, kind, event, expression, expires_at, name, ord)
     WHERE NOT EXISTS (SELECT 1 FROM "${p}steps" AS s WHERE s.run_id = $1 AND s.step_id = w.step_id)
     ORDER BY w.ord
     ON CONFLICT (run_id, step_id) DO NOTHING`,
@@ -78,7 +84,7 @@ export const postgresWaitsSql = (p: string) => ({
       due_at = coalesce(LEAST($5::int8, (SELECT min(expires_at) FROM "${p}waits" WHERE run_id = $1),
         CASE WHEN (SELECT count(*) FROM "${p}steps" WHERE run_id = $1) > $4 THEN $3::int8 END), $3::int8)
     WHERE run_id = $1 AND status = 'running' AND lease_owner = $2`,
-  deleteWait: `DELETE FROM "${p}waits" WHERE run_id = $1 AND step_id = $2 RETURNING seq`,
+  deleteWait: `DELETE FROM "${p}waits" WHERE run_id = $1 AND step_id = $2 RETURNING seq, created_at, name`,
   dueNow: `UPDATE "${p}runs" SET due_at = $1 WHERE run_id = $2 AND status = 'queued'`,
   listWaits: `SELECT ${WAIT} FROM "${p}waits" WHERE run_id = $1 ORDER BY step_id`,
   waitsSince: `SELECT ${WAIT} FROM "${p}waits" WHERE seq > $1 OR seq = ANY($2::int8[])
