@@ -23,18 +23,32 @@ interface RunItem {
   attempt?: number;
   output?: Json;
   error?: Json;
+  last_error?: Json;
   started_at?: string | null;
   ended_at?: string | null;
   created_at?: string | null;
   next_at?: string | null;
-  steps?: {
-    id: string;
-    op: string;
-    data: Json;
-    error: Json;
-    attempts: number;
-    updated_at: string | null;
+  steps?: StepItem[];
+  waiting_for?: {
+    step_id: string;
+    name: string | null;
+    kind: "waitForEvent" | "invoke";
+    event: string;
+    if: string | null;
+    since: string | null;
+    timeout_at: string | null;
   }[];
+}
+
+interface StepItem {
+  id: string;
+  name?: string | null;
+  op: string;
+  data: Json;
+  error: Json;
+  attempts: number;
+  started_at?: string | null;
+  updated_at: string | null;
 }
 
 const KEY_STORAGE = "evt.apiKey";
@@ -436,6 +450,162 @@ async function eventView(id: string): Promise<void> {
   }
 }
 
+const OP_LABEL: Record<string, string> = {
+  StepRun: "step.run",
+  StepFailed: "step.run (failed)",
+  Sleep: "sleep",
+  WaitForEvent: "waitForEvent",
+  InvokeFunction: "invoke",
+};
+
+function ms(at: string | null | undefined): number | null {
+  if (at === null || at === undefined) return null;
+  const t = Date.parse(at);
+  return Number.isNaN(t) ? null : t;
+}
+
+/** A duration as a person reads it: `12 ms`, `1.4 s`, `3 min 5 s`, `2 h 10 min`. */
+function duration(msLong: number): string {
+  if (msLong < 1_000) return `${Math.max(0, Math.round(msLong))} ms`;
+  if (msLong < 60_000) return `${(msLong / 1_000).toFixed(1)} s`;
+  const s = Math.round(msLong / 1_000);
+  if (s < 3_600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3_600)} h ${Math.floor((s % 3_600) / 60)} min`;
+}
+
+/**
+ * The steps of a run in the order they ran, each with its name, op, start, duration, attempts
+ * and output or error, on a common time axis (a bar per step); sleeps with their wake time and
+ * waits with their event, `if` and timeout.
+ */
+function drawTimeline(run: RunItem): HTMLElement {
+  const steps = run.steps ?? [];
+  const waiting = run.waiting_for ?? [];
+  const running = run.status === "Running";
+  // When each step ended: a sleep when the next call began (or when it wakes), others when stored.
+  const spans = steps.map((s, i) => {
+    const from = ms(s.started_at) ?? ms(s.updated_at);
+    let to = ms(s.updated_at);
+    let wake: number | null = null;
+    if (s.op === "Sleep") {
+      const next = steps.slice(i + 1).find((n) => ms(n.started_at) !== null);
+      wake =
+        next !== undefined
+          ? ms(next.started_at)
+          : running
+            ? ms(run.next_at)
+            : (ms(run.ended_at) ?? to);
+      to = wake;
+    }
+    return { from, to, wake };
+  });
+  const now = Date.now();
+  // A wait is drawn up to now (its timeout may be hours away: said in words, not drawn).
+  const waitSpans = waiting.map((w) => ({ from: ms(w.since), to: now }));
+  const all = [...spans, ...waitSpans];
+  const t0 = Math.min(
+    ...[ms(run.started_at), ...all.map((x) => x.from)].filter((x): x is number => x !== null),
+  );
+  const t1 = Math.max(
+    t0 + 1,
+    ...[ms(run.ended_at), running ? now : null, ...all.map((x) => x.to)].filter(
+      (x): x is number => x !== null,
+    ),
+  );
+  const bar = (from: number | null, to: number | null, kind: string) => {
+    if (from === null || !Number.isFinite(t0)) return null;
+    const el = h("div", { class: `bar bar-${kind}`, "aria-hidden": "true" });
+    const span = h("span", {});
+    span.style.left = `${((from - t0) / (t1 - t0)) * 100}%`;
+    span.style.width = `max(2px, ${(((to ?? from) - from) / (t1 - t0)) * 100}%)`;
+    el.append(span);
+    return el;
+  };
+  const list = h("ol", { class: "timeline", "aria-label": "Steps" });
+  steps.forEach((s, i) => {
+    const { from, to, wake } = spans[i]!;
+    const label = OP_LABEL[s.op] ?? s.op;
+    let detail: Child = null;
+    if (s.op === "Sleep") {
+      const asleep = running && i === steps.length - 1 && wake !== null && wake > now;
+      detail = h(
+        "p",
+        { class: "muted", "data-wake": "" },
+        wake === null ? "slept" : `${asleep ? "wakes at" : "woke at"} ${when(wake)}`,
+      );
+    } else if (s.op === "WaitForEvent" && s.error === null) {
+      const got = s.data as { name?: Json } | null;
+      detail =
+        got === null
+          ? h("p", { class: "muted", "data-wait": "" }, "timed out: no event came")
+          : h("p", { class: "muted", "data-wait": "" }, `got ${String(got.name ?? "an event")}`);
+    }
+    const shown =
+      s.error !== null
+        ? h("pre", { class: "error" }, pretty(s.error))
+        : s.op === "Sleep" || (s.op === "WaitForEvent" && s.data === null)
+          ? null
+          : h("pre", {}, pretty(s.data));
+    list.append(
+      h(
+        "li",
+        { class: `op-${s.op}`, "data-step": s.id },
+        h(
+          "div",
+          { class: "step-head" },
+          h("strong", { "data-name": "" }, `${i + 1}. ${s.name ?? s.id.slice(0, 12)}`),
+          h("span", { class: "op", "data-op": "" }, label),
+          h("span", { class: "muted" }, `started ${when(from)}`),
+          h(
+            "span",
+            { class: "muted", "data-duration": "" },
+            from !== null && to !== null ? duration(to - from) : "",
+          ),
+          h("span", { class: "muted" }, `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`),
+          s.name
+            ? h("span", { class: "mono muted", title: "hashed step id" }, s.id.slice(0, 12))
+            : null,
+        ),
+        bar(from, to, s.op),
+        detail,
+        shown,
+      ),
+    );
+  });
+  for (const [i, w] of waiting.entries()) {
+    const what =
+      w.kind === "invoke"
+        ? `invokes a function: waits for its end${w.timeout_at ? `, at most until ${when(w.timeout_at)}` : ""}`
+        : `waits for ${w.event}${w.if ? ` if ${w.if}` : ""}, times out at ${when(w.timeout_at)}`;
+    list.append(
+      h(
+        "li",
+        { class: "op-waiting", "data-waiting": w.step_id },
+        h(
+          "div",
+          { class: "step-head" },
+          h(
+            "strong",
+            { "data-name": "" },
+            `${steps.length + i + 1}. ${w.name ?? w.step_id.slice(0, 12)}`,
+          ),
+          h(
+            "span",
+            { class: "op", "data-op": "" },
+            w.kind === "invoke" ? "invoke" : "waitForEvent",
+          ),
+          h("span", { class: "muted" }, `since ${when(w.since)}`),
+        ),
+        bar(waitSpans[i]!.from, waitSpans[i]!.to, "waiting"),
+        h("p", { class: "muted", "data-wait": "" }, what),
+      ),
+    );
+  }
+  if (steps.length === 0 && waiting.length === 0)
+    list.append(h("li", { class: "muted" }, "No steps memoized yet."));
+  return list;
+}
+
 async function runView(id: string): Promise<void> {
   show("Run", h("p", { class: "muted" }, "Loading…"));
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -473,31 +643,7 @@ async function runView(id: string): Promise<void> {
       actions.append(act("Cancel run", "DELETE", `/v1/runs/${encodeURIComponent(id)}`, true));
     if (run.status === "Failed" || run.status === "Cancelled")
       actions.append(act("Replay run", "POST", `/v1/runs/${encodeURIComponent(id)}/replay`));
-    const steps = run.steps ?? [];
-    const timeline = h(
-      "ol",
-      { class: "timeline", "aria-label": "Steps" },
-      ...steps.map((s, i) =>
-        h(
-          "li",
-          { class: `op-${s.op}`, "data-step": s.id },
-          h(
-            "div",
-            { class: "step-head" },
-            h("strong", {}, `${i + 1}. ${s.op === "Sleep" ? "sleep" : s.op}`),
-            h("span", { class: "mono muted" }, s.id.slice(0, 12)),
-            h("span", { class: "muted" }, `${s.attempts} attempt${s.attempts === 1 ? "" : "s"}`),
-            h("span", { class: "muted" }, when(s.updated_at)),
-          ),
-          s.error !== null
-            ? h("pre", { class: "error" }, pretty(s.error))
-            : s.op === "Sleep"
-              ? null
-              : h("pre", {}, pretty(s.data)),
-        ),
-      ),
-    );
-    if (steps.length === 0) timeline.append(h("li", { class: "muted" }, "No steps memoized yet."));
+    const timeline = drawTimeline(run);
     show(
       run.function_id,
       h(
@@ -522,7 +668,12 @@ async function runView(id: string): Promise<void> {
           ),
         ),
         h("dt", {}, "Attempt"),
-        h("dd", {}, String(run.attempt ?? 0)),
+        h(
+          "dd",
+          { "data-attempt": "" },
+          // `attempt` counts the calls of the current step from 0.
+          `${(run.attempt ?? 0) + 1}${(run.attempt ?? 0) > 0 ? ` (${run.attempt} failed before it)` : ""}`,
+        ),
         h("dt", {}, "Started"),
         h("dd", {}, when(run.started_at)),
         h("dt", {}, "Ended"),
@@ -538,7 +689,22 @@ async function runView(id: string): Promise<void> {
       run.output !== null && run.output !== undefined ? h("pre", {}, pretty(run.output)) : null,
       run.error !== null && run.error !== undefined ? h("h2", {}, "Error") : null,
       run.error !== null && run.error !== undefined
-        ? h("pre", { class: "error" }, pretty(run.error))
+        ? h("pre", { class: "error", "aria-label": "Run error" }, pretty(run.error))
+        : null,
+      // A run that retried and then went on: what failed before, not as the run's error.
+      (run.error === null || run.error === undefined) &&
+        run.last_error !== null &&
+        run.last_error !== undefined
+        ? h("h2", {}, "An earlier attempt failed")
+        : null,
+      (run.error === null || run.error === undefined) &&
+        run.last_error !== null &&
+        run.last_error !== undefined
+        ? h(
+            "pre",
+            { class: "muted", "aria-label": "Earlier attempt error" },
+            pretty(run.last_error),
+          )
         : null,
     );
     // Sleeps and retries change a run without a stream message: look again while it runs.

@@ -9,6 +9,7 @@ import {
   startGatewayProcess,
   stopProcess,
   tempDir,
+  waitFor,
 } from "./helpers";
 import { startAppAndGateway, type TestApp } from "./sdk-apps";
 
@@ -57,6 +58,7 @@ describe("the console in a browser (dev)", () => {
   }, async () => {
     const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
       cron: "TZ=Europe/Paris 0 12 * * 5",
+      waits: true,
     });
     app = started.app;
     gw = started.gw;
@@ -104,6 +106,14 @@ describe("the console in a browser (dev)", () => {
       "op-StepRun",
       "op-Sleep",
     ]);
+    // Each step by the name the function gave it, its op, and how long it took; the sleep
+    // with the time it wakes.
+    expect(await steps.locator("[data-name]").allTextContents()).toEqual(["1. before", "2. nap"]);
+    expect(await steps.locator("[data-op]").allTextContents()).toEqual(["step.run", "sleep"]);
+    expect(await steps.first().locator("[data-duration]").textContent()).toMatch(
+      /^\d+ ms$|^\d+\.\d s$/,
+    );
+    expect(await steps.nth(1).locator("[data-wake]").textContent()).toMatch(/^wakes at /);
     await shot(page, "run");
 
     // Cancel it, then replay it.
@@ -190,6 +200,93 @@ describe("the console in a browser (dev)", () => {
     );
     expect(overflow).toBeLessThanOrEqual(0);
     await shot(page, "stream-narrow");
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
+/** The run an event started, once there is one. */
+async function runOf(gwUrl: string, eventId: string): Promise<string> {
+  let runId = "";
+  const found = await waitFor(async () => {
+    const res = await httpRequest(`${gwUrl}/v1/events/${eventId}/runs`);
+    runId = res.status === 200 ? (JSON.parse(res.body).data[0]?.run_id ?? "") : "";
+    return runId !== "";
+  });
+  if (!found) throw new Error(`no run for event ${eventId}`);
+  return runId;
+}
+
+describe("the console's run timeline (dev)", () => {
+  let gw: RunningGateway | undefined;
+  let app: TestApp | undefined;
+
+  afterAll(async () => {
+    await stopProcess(gw);
+    await app?.close();
+  });
+
+  it("draws a waiting step as what it waits for, then the steps by name once the event came, and a retried run's earlier error apart from its result", {
+    timeout: 60_000,
+  }, async () => {
+    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
+      waits: true,
+    });
+    app = started.app;
+    gw = started.gw;
+    const page = await browser!.newPage({ viewport: { width: 1100, height: 800 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+
+    // A run waiting for an event: its first step, then the wait with its event, if and timeout.
+    const sent = await sendEvents(gw.url, "k", { name: "test/wait", data: { id: "c-1" } });
+    const runId = await runOf(gw.url, sent.body.ids![0]!);
+    await page.goto(`${gw.url}/#/runs/${runId}`);
+    const waiting = page.locator('[aria-label="Steps"] li[data-waiting]');
+    await waiting.waitFor({ timeout: 15_000 });
+    expect(await waiting.locator("[data-name]").textContent()).toBe("2. for-paid");
+    expect(await waiting.locator("[data-op]").textContent()).toBe("waitForEvent");
+    expect(await waiting.locator("[data-wait]").textContent()).toMatch(
+      /^waits for test\/paid if async\.data\.id == "c-1", times out at /,
+    );
+    await shot(page, "run-waiting");
+
+    // The event comes: the run goes on, and each step is drawn by name, op and duration.
+    await sendEvents(gw.url, "k", { name: "test/paid", data: { id: "c-1", n: 7 } });
+    await page.locator('[data-status="Completed"]').waitFor({ timeout: 15_000 });
+    const steps = page.locator('[aria-label="Steps"] li[data-step]');
+    expect(await steps.locator("[data-name]").allTextContents()).toEqual([
+      "1. before",
+      "2. for-paid",
+      "3. after",
+    ]);
+    expect(await steps.locator("[data-op]").allTextContents()).toEqual([
+      "step.run",
+      "waitForEvent",
+      "step.run",
+    ]);
+    expect(await steps.nth(1).locator("[data-wait]").textContent()).toBe("got test/paid");
+    for (const d of await steps.locator("[data-duration]").allTextContents())
+      expect(d).toMatch(/^\d+ ms$|^\d+\.\d s$/);
+    expect(await page.locator("li[data-waiting]").count()).toBe(0);
+    await shot(page, "run-timeline");
+
+    // A run whose first attempt failed and whose retry completed: completed, on its second
+    // attempt, with the first attempt's error shown as such and not as the run's error.
+    const flaky = await sendEvents(gw.url, "k", { name: "test/flaky", data: {} });
+    const flakyRun = await runOf(gw.url, flaky.body.ids![0]!);
+    await page.goto(`${gw.url}/#/runs/${flakyRun}`);
+    await page.locator('[data-status="Completed"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator("[data-attempt]").textContent()).toBe("2 (1 failed before it)");
+    await page.getByRole("heading", { name: "An earlier attempt failed" }).waitFor();
+    expect(await page.getByLabel("Earlier attempt error").textContent()).toContain(
+      "first attempt fails",
+    );
+    expect(await page.getByLabel("Run error").count()).toBe(0);
+    const detail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${flakyRun}`)).body).data;
+    expect(detail).toMatchObject({ status: "Completed", error: null, attempt: 1 });
+    expect(detail.last_error.message).toContain("first attempt fails");
+    await shot(page, "run-retried");
     expect(errors).toEqual([]);
     await page.close();
   });
