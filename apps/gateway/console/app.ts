@@ -250,8 +250,21 @@ function show(title: string, ...children: Child[]): void {
   const shown = children.filter(
     (c): c is Node | string => c !== null && c !== undefined && c !== false,
   );
+  // A redraw keeps the focus where it was (a button of the view, say) when it is still there.
+  const had = main.contains(document.activeElement) ? document.activeElement : null;
   main.replaceChildren(h("h1", {}, title), ...shown);
   document.title = `${title} · evt console`;
+  if (focusMain) {
+    focusMain = false;
+    main.focus({ preventScroll: true });
+  } else if (had !== null && !main.contains(had)) {
+    // The same control in the new drawing (a button by its label, a link by its target).
+    const same = [...main.querySelectorAll<HTMLElement>(had.tagName)].find(
+      (el) =>
+        el.textContent === had.textContent && el.getAttribute("href") === had.getAttribute("href"),
+    );
+    (same ?? main).focus({ preventScroll: true });
+  }
 }
 
 function failure(err: unknown): HTMLElement {
@@ -885,6 +898,51 @@ async function functionsView(): Promise<void> {
   }
 }
 
+/**
+ * Where JSON.parse stopped, as a line and column, with the line and a caret under the place;
+ * the editor's cursor is put there.
+ */
+function jsonError(editor: HTMLTextAreaElement, err: Error): HTMLElement {
+  const text = editor.value;
+  const message = err.message;
+  let at: number | null = null;
+  const pos = /at position (\d+)/.exec(message);
+  const lc = /line (\d+) column (\d+)/.exec(message);
+  if (pos) at = Number(pos[1]);
+  else if (lc) {
+    const lines = text.split("\n");
+    const line = Math.min(Number(lc[1]), lines.length);
+    at = lines.slice(0, line - 1).reduce((n, l) => n + l.length + 1, 0) + Number(lc[2]) - 1;
+  } else if (/end of JSON input|Unexpected end/.test(message)) at = text.length;
+  const alert = h("div", { class: "error", role: "alert" });
+  if (at === null) {
+    alert.append(h("p", {}, `Not JSON: ${message}`));
+    return alert;
+  }
+  at = Math.max(0, Math.min(at, text.length));
+  const before = text.slice(0, at);
+  const line = before.split("\n").length;
+  const lineStart = before.lastIndexOf("\n") + 1;
+  const column = at - lineStart + 1;
+  const lineEnd = text.indexOf("\n", at);
+  const source = text.slice(lineStart, lineEnd < 0 ? text.length : lineEnd);
+  // The reason without V8's own position text: said once, as line and column.
+  const reason = message
+    .replace(/\s*(?:in JSON )?at position \d+.*$/, "")
+    .replace(/^JSON\.parse: /, "");
+  alert.append(
+    h(
+      "p",
+      { "data-json-at": `${line}:${column}` },
+      `Not JSON: ${reason}, at line ${line}, column ${column}`,
+    ),
+    h("pre", { class: "caret" }, `${source}\n${" ".repeat(Math.max(0, column - 1))}^`),
+  );
+  editor.focus();
+  editor.setSelectionRange(at, Math.min(text.length, at + 1));
+  return alert;
+}
+
 function sendView(): void {
   const key = h("input", {
     type: "text",
@@ -908,9 +966,7 @@ function sendView(): void {
         try {
           body = JSON.parse(editor.value);
         } catch (err) {
-          result.append(
-            h("p", { class: "error", role: "alert" }, `Not JSON: ${(err as Error).message}`),
-          );
+          result.append(jsonError(editor, err as Error));
           return;
         }
         sessionStorage.setItem("evt.eventKey", key.value);
@@ -946,12 +1002,19 @@ function sendView(): void {
     ),
     editor,
   );
+  editor.addEventListener("keydown", (e) => {
+    const k = e as KeyboardEvent;
+    if (k.key === "Enter" && (k.ctrlKey || k.metaKey)) {
+      k.preventDefault();
+      form.requestSubmit();
+    }
+  });
   show(
     "Send an event",
     h(
       "p",
       { class: "muted" },
-      "One event or an array, checked by the Event API with the same rules and messages as POST /e/<key>. In dev any key works.",
+      "One event or an array, checked by the Event API with the same rules and messages as POST /e/<key>. In dev any key works. Ctrl+Enter sends.",
     ),
     form,
     result,
@@ -1014,6 +1077,47 @@ function sparkline(values: number[], label: string): SVGSVGElement {
   );
   svg.append(line);
   return svg;
+}
+
+/** The last runs that failed on this gateway, newest first, each a link to the run. */
+function recentFailures(list: Json | undefined): HTMLElement {
+  const items = (Array.isArray(list) ? list : []) as {
+    run_id: string;
+    function_id: string;
+    event_id: string;
+    failed_at: string;
+  }[];
+  if (items.length === 0) return h("p", { class: "muted" }, "No run has failed here.");
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { "aria-label": "Recent failures" },
+      h(
+        "thead",
+        {},
+        h("tr", {}, h("th", {}, "Failed"), h("th", {}, "Function"), h("th", {}, "Run")),
+      ),
+      h(
+        "tbody",
+        {},
+        ...items.map((f) =>
+          h(
+            "tr",
+            { "data-failed-run": f.run_id },
+            h("td", { class: "when" }, when(f.failed_at)),
+            h("td", { class: "mono" }, f.function_id),
+            h(
+              "td",
+              {},
+              h("a", { href: `#/runs/${encodeURIComponent(f.run_id)}`, class: "mono" }, f.run_id),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 async function healthView(): Promise<void> {
@@ -1101,6 +1205,8 @@ async function healthView(): Promise<void> {
         chart("failed", "Runs failed", "/s"),
         chart("due", "Queue depth", "due"),
       ),
+      h("h2", {}, "Recent failures"),
+      recentFailures(status.recent_failures),
       h("h2", {}, "Failures by function (since the gateway started)"),
       failures.length === 0
         ? h("p", { class: "muted" }, "No run has failed.")
@@ -1131,7 +1237,11 @@ async function healthView(): Promise<void> {
   await draw();
 }
 
+/** A new page takes the focus (its heading first in the tab order), as a page load would. */
+let focusMain = false;
+
 async function route(): Promise<void> {
+  focusMain = document.activeElement !== null && document.activeElement !== document.body;
   for (const l of viewListeners) listeners.delete(l);
   viewListeners = [];
   const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
@@ -1156,5 +1266,15 @@ async function route(): Promise<void> {
 }
 
 window.addEventListener("hashchange", () => void route());
+// Escape leaves an event or a run for the stream (not while typing, where it is the field's).
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.defaultPrevented) return;
+  const t = e.target as HTMLElement | null;
+  if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA")) {
+    if (t === keyInput) keyForm.hidden = true;
+    return;
+  }
+  if (/^#\/(events|runs)\//.test(location.hash)) location.hash = "#/";
+});
 connect();
 void route();

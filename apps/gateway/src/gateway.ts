@@ -180,6 +180,7 @@ export async function startGateway(
       ? createOutbox(join(config.dataDir, DISPATCH_MARK_FILE), logger)
       : null;
   const startedAt = Date.now();
+  const recentFailures: RecentFailure[] = [];
   const consolePage = createConsole({
     readKeys: new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys),
     logger,
@@ -191,6 +192,8 @@ export async function startGateway(
       functions: functions.dispatcher.size,
       runs: await runs.countActive(Date.now()),
       active_here: functions.executor.active,
+      // Newest first: the runs that failed on this gateway since it started (at most 20).
+      recent_failures: [...recentFailures].reverse(),
     }),
   });
   const functions = createGatewayFunctions({
@@ -199,7 +202,7 @@ export async function startGateway(
     store,
     dedup,
     logger,
-    hooks: withRunStream(metrics.functionHooks, consolePage),
+    hooks: withRunStream(metrics.functionHooks, consolePage, recentFailures),
   });
   try {
     await functions.dispatcher.refresh();
@@ -346,8 +349,26 @@ export async function startGateway(
 
 type FunctionHooks = GatewayMetrics["functionHooks"];
 
-/** The metrics' run hooks, also telling the console's stream when a run starts or ends. */
-function withRunStream(hooks: FunctionHooks, page: GatewayConsole): FunctionHooks {
+/** A run that failed, as `GET /v1/status` lists it in `recent_failures`. */
+interface RecentFailure {
+  run_id: string;
+  function_id: string;
+  event_id: string;
+  failed_at: string;
+}
+
+/** How many failed runs `GET /v1/status` keeps for the console's "recent failures". */
+const RECENT_FAILURES = 20;
+
+/**
+ * The metrics' run hooks, also telling the console's stream when a run starts or ends, and
+ * keeping the last failed runs in `failures` (oldest first).
+ */
+function withRunStream(
+  hooks: FunctionHooks,
+  page: GatewayConsole,
+  failures: RecentFailure[],
+): FunctionHooks {
   const tell = (run_id: string, function_id: string, event_id: string, status: string) => {
     if (page.streams > 0)
       page.publish({ kind: "run", run: { run_id, function_id, event_id, status } });
@@ -360,6 +381,15 @@ function withRunStream(hooks: FunctionHooks, page: GatewayConsole): FunctionHook
     },
     onRunFinished(info) {
       hooks.onRunFinished?.(info);
+      if (info.status === "failed") {
+        failures.push({
+          run_id: info.runId,
+          function_id: info.functionId,
+          event_id: info.eventInternalId,
+          failed_at: new Date().toISOString(),
+        });
+        if (failures.length > RECENT_FAILURES) failures.shift();
+      }
       tell(
         info.runId,
         info.functionId,

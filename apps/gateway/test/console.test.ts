@@ -91,14 +91,29 @@ describe("the console in a browser (dev)", () => {
     await page.getByLabel("Received since").fill("");
     await row.waitFor();
 
+    // By keyboard: Tab shows where the focus is; Enter opens the event, whose page takes the
+    // focus, and the next Tab is its run.
+    await row.getByRole("link", { name: "test/sleep" }).focus();
+    await page.keyboard.press("Tab");
+    const focused = () =>
+      page.evaluate(() => {
+        const el = document.activeElement as HTMLElement;
+        return { id: el.id, text: el.textContent, outline: getComputedStyle(el).outlineStyle };
+      });
+    expect(await focused()).toMatchObject({ text: "seed-v4-sleeper · Running", outline: "solid" });
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Enter");
+
     // The event: its payload and its run.
-    await row.getByRole("link", { name: "test/sleep" }).click();
     await page.getByRole("heading", { name: "test/sleep" }).waitFor();
     expect(await page.getByLabel("Event data").textContent()).toContain('"sleep": "60s"');
+    expect((await focused()).id).toBe("main");
     await shot(page, "event");
 
     // The run: its steps in the order they ran (a step.run, then the sleep it is in).
-    await page.locator(".badge", { hasText: "seed-v4-sleeper" }).click();
+    await page.keyboard.press("Tab");
+    expect((await focused()).text).toMatch(/^seed-v4-sleeper · /);
+    await page.keyboard.press("Enter");
     await page.getByRole("heading", { name: "seed-v4-sleeper" }).waitFor();
     const steps = page.getByLabel("Steps").locator("li[data-step]");
     await steps.nth(1).waitFor({ timeout: 15_000 });
@@ -125,6 +140,9 @@ describe("the console in a browser (dev)", () => {
     await page.getByRole("button", { name: "Replay run" }).click();
     await page.locator('[data-status="Running"]').waitFor();
     await steps.first().waitFor({ timeout: 15_000 });
+    // Escape leaves the run for the stream.
+    await page.keyboard.press("Escape");
+    await page.locator(`tr[data-event="${id}"]`).waitFor();
 
     // The send form: the Event API's own message for a bad event, nothing stored; then a good one.
     await page.getByRole("link", { name: "Send" }).click();
@@ -136,11 +154,24 @@ describe("the console in a browser (dev)", () => {
     expect(await alert.textContent()).toMatch(/name/);
     expect(await alert.textContent()).toMatch(/HTTP 400/);
     await shot(page, "send-error");
-    await editor.fill("{not json");
+    // Bad JSON: where it is wrong, as a line and column, with the cursor put there.
+    const bad = '{\n  "name": "x",\n  data: 1\n}';
+    await editor.fill(bad);
     await page.getByRole("button", { name: "Send" }).click();
-    await page.getByRole("alert").filter({ hasText: "Not JSON" }).waitFor();
+    const notJson = page.getByRole("alert").filter({ hasText: "Not JSON" });
+    await notJson.waitFor();
+    expect(await notJson.locator("[data-json-at]").getAttribute("data-json-at")).toBe("3:3");
+    expect(await notJson.textContent()).toContain("at line 3, column 3");
+    expect(
+      await editor.evaluate((el: HTMLTextAreaElement) => [
+        document.activeElement === el,
+        el.selectionStart,
+      ]),
+    ).toEqual([true, bad.indexOf("data")]);
+    await shot(page, "send-json-error");
+    // Ctrl+Enter sends from the editor.
     await editor.fill('{"name": "console/sent", "data": {"from": "form"}}');
-    await page.getByRole("button", { name: "Send" }).click();
+    await editor.press("Control+Enter");
     await page.getByText("Stored: 1 event").waitFor();
     const stored = JSON.parse((await httpRequest(`${gw.url}/v1/events?name=console/sent`)).body);
     expect(stored.data).toHaveLength(1);
@@ -189,7 +220,14 @@ describe("the console in a browser (dev)", () => {
       .getByRole("table", { name: "Failures by function" })
       .getByRole("cell", { name: "seed-v4-fatal" })
       .waitFor({ timeout: 15_000 });
+    // Recent failures link to the failed run.
+    const recent = page.getByRole("table", { name: "Recent failures" });
+    await recent.getByRole("cell", { name: "seed-v4-fatal" }).waitFor();
     await shot(page, "health");
+    await recent.getByRole("link").first().click();
+    await page.getByRole("heading", { name: "seed-v4-fatal" }).waitFor();
+    await page.locator('[data-status="Failed"]').waitFor();
+    expect(await page.getByLabel("Run error").textContent()).toContain("this cannot work");
 
     // A narrow window keeps the page usable (nothing wider than the viewport but tables).
     await page.setViewportSize({ width: 380, height: 800 });
