@@ -124,6 +124,8 @@ describe("step names on tables made before them", () => {
         "run_slots",
         "fn_concurrency",
         "cron_ticks",
+        "batch_events",
+        "open_batches",
       ])
         await admin.query(`DROP TABLE IF EXISTS "${prefix}${t}"`);
       await admin.end();
