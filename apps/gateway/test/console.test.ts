@@ -264,11 +264,12 @@ describe("the console's run timeline (dev)", () => {
     await app?.close();
   });
 
-  it("draws a waiting step as what it waits for, then the steps by name once the event came, and a retried run's earlier error apart from its result", {
+  it("draws a waiting step as what it waits for, then the steps by name once the event came, a retried run's earlier error apart from its result, and odd step names readable", {
     timeout: 60_000,
   }, async () => {
     const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
       waits: true,
+      timeline: true,
     });
     app = started.app;
     gw = started.gw;
@@ -325,6 +326,32 @@ describe("the console's run timeline (dev)", () => {
     expect(detail).toMatchObject({ status: "Completed", error: null, attempt: 1 });
     expect(detail.last_error.message).toContain("first attempt fails");
     await shot(page, "run-retried");
+
+    // Odd step names (a newline, a tab, 300 characters) are kept readable, not refused: the
+    // control characters dropped, cut at 255; a step that failed once shows its 2 attempts.
+    const odd = await sendEvents(gw.url, "k", { name: "test/odd-names", data: {} });
+    const oddRun = await runOf(gw.url, odd.body.ids![0]!);
+    await page.goto(`${gw.url}/#/runs/${oddRun}`);
+    await page.locator('[data-status="Completed"]').waitFor({ timeout: 30_000 });
+    const oddSteps = page.locator('[aria-label="Steps"] li[data-step]');
+    const expectedName = `line1line2${"é".repeat(245)}`;
+    expect(await oddSteps.locator("[data-name]").allTextContents()).toEqual([
+      `1. ${expectedName}`,
+      "2. flaky-step",
+    ]);
+    expect(await oddSteps.nth(1).textContent()).toContain("2 attempts");
+    const oddDetail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${oddRun}`)).body).data;
+    expect(oddDetail.steps.map((st: { name: string }) => st.name)).toEqual([
+      expectedName,
+      "flaky-step",
+    ]);
+    // A long name wraps: the page is no wider than the window.
+    expect(
+      await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      ),
+    ).toBeLessThanOrEqual(0);
+    await shot(page, "run-odd-names");
     expect(errors).toEqual([]);
     await page.close();
   });

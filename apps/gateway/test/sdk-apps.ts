@@ -50,6 +50,7 @@ export interface SeedAppOptions {
   waits?: boolean;
   concurrency?: boolean;
   batch?: boolean;
+  timeline?: boolean;
 }
 
 export function startSeedApp(
@@ -65,6 +66,8 @@ export function startSeedApp(
   else delete env.SEED_APP_CRON;
   if (options.webhooks) env.SEED_APP_WEBHOOKS = "1";
   else delete env.SEED_APP_WEBHOOKS;
+  if (options.timeline) env.SEED_APP_TIMELINE = "1";
+  else delete env.SEED_APP_TIMELINE;
   if (options.waits) env.SEED_APP_WAITS = "1";
   else delete env.SEED_APP_WAITS;
   if (options.concurrency) env.SEED_APP_CONCURRENCY = "1";
@@ -133,6 +136,7 @@ export async function startAppAndGateway(
     waits?: boolean;
     concurrency?: boolean;
     batch?: boolean;
+    timeline?: boolean;
   } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();
