@@ -255,7 +255,7 @@ async function runOf(gwUrl: string, eventId: string): Promise<string> {
   return runId;
 }
 
-describe("the console's run timeline (dev)", () => {
+describe.each(["v4", "v3"] as const)("the console's run timeline (dev, SDK %s)", (sdk) => {
   let gw: RunningGateway | undefined;
   let app: TestApp | undefined;
 
@@ -267,7 +267,7 @@ describe("the console's run timeline (dev)", () => {
   it("draws a waiting step as what it waits for, then the steps by name once the event came, a retried run's earlier error apart from its result, and odd step names readable", {
     timeout: 60_000,
   }, async () => {
-    const started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-console-")], {
+    const started = await startAppAndGateway(sdk, ["dev", "--data-dir", tempDir("evt-console-")], {
       waits: true,
       timeline: true,
     });
@@ -288,7 +288,9 @@ describe("the console's run timeline (dev)", () => {
     expect(await waiting.locator("[data-wait]").textContent()).toMatch(
       /^waits for test\/paid if async\.data\.id == "c-1", times out at /,
     );
-    await shot(page, "run-waiting");
+    await shot(page, `run-waiting-${sdk}`);
+    const waitingDetail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${runId}`)).body).data;
+    expect(waitingDetail.waiting_for).toMatchObject([{ name: "for-paid", kind: "waitForEvent" }]);
 
     // The event comes: the run goes on, and each step is drawn by name, op and duration.
     await sendEvents(gw.url, "k", { name: "test/paid", data: { id: "c-1", n: 7 } });
@@ -308,7 +310,18 @@ describe("the console's run timeline (dev)", () => {
     for (const d of await steps.locator("[data-duration]").allTextContents())
       expect(d).toMatch(/^\d+ ms$|^\d+\.\d s$/);
     expect(await page.locator("li[data-waiting]").count()).toBe(0);
-    await shot(page, "run-timeline");
+    // Each step's start is stored: the call that produced it, or when the wait was recorded.
+    const done = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${runId}`)).body).data;
+    for (const st of done.steps as { started_at: string | null; updated_at: string }[]) {
+      expect(st.started_at).not.toBeNull();
+      expect(Date.parse(st.started_at!)).toBeLessThanOrEqual(Date.parse(st.updated_at));
+    }
+    expect(done.steps[1]).toMatchObject({
+      name: "for-paid",
+      op: "WaitForEvent",
+      started_at: waitingDetail.waiting_for[0].since,
+    });
+    await shot(page, `run-timeline-${sdk}`);
 
     // A run whose first attempt failed and whose retry completed: completed, on its second
     // attempt, with the first attempt's error shown as such and not as the run's error.
@@ -325,7 +338,7 @@ describe("the console's run timeline (dev)", () => {
     const detail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${flakyRun}`)).body).data;
     expect(detail).toMatchObject({ status: "Completed", error: null, attempt: 1 });
     expect(detail.last_error.message).toContain("first attempt fails");
-    await shot(page, "run-retried");
+    await shot(page, `run-retried-${sdk}`);
 
     // Odd step names (a newline, a tab, 300 characters) are kept readable, not refused: the
     // control characters dropped, cut at 255; a step that failed once shows its 2 attempts.
@@ -351,7 +364,7 @@ describe("the console's run timeline (dev)", () => {
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
       ),
     ).toBeLessThanOrEqual(0);
-    await shot(page, "run-odd-names");
+    await shot(page, `run-odd-names-${sdk}`);
     expect(errors).toEqual([]);
     await page.close();
   });
