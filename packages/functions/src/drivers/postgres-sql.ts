@@ -53,11 +53,10 @@ export const schemaStatements = (p: string): string[] => [
     error text,
     attempts integer NOT NULL,
     updated_at bigint NOT NULL,
+    name text,
+    started_at bigint,
     PRIMARY KEY (run_id, step_id)
   )`,
-  // --- step names --- (columns of their own, added to a table made before them)
-  `ALTER TABLE "${p}steps" ADD COLUMN IF NOT EXISTS name text`,
-  `ALTER TABLE "${p}steps" ADD COLUMN IF NOT EXISTS started_at bigint`,
   `CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
     function_id text COLLATE "C" PRIMARY KEY,
     last_tick bigint NOT NULL
@@ -261,3 +260,20 @@ export const finishing = (
 ) => `WITH u AS (${update} RETURNING run_id), d AS (
     UPDATE "${p}run_slots" c SET active = false FROM u WHERE c.run_id = u.run_id AND c.active
   )${also === "" ? "" : `, a AS (${also})`} SELECT count(*)::int AS n FROM u`;
+
+// --- step names ---
+/**
+ * Columns added to tables made before them (a database of an earlier release). Added only when
+ * missing ({@link pgColumnPresentSql}), in a transaction of their own: ALTER TABLE locks its
+ * table even when the column exists, which would deadlock against steps being written on
+ * another handle.
+ */
+export const pgAddedColumns = (p: string): { table: string; column: string; type: string }[] => [
+  { table: `${p}steps`, column: "name", type: "text" },
+  { table: `${p}steps`, column: "started_at", type: "bigint" },
+  { table: `${p}waits`, column: "name", type: "text" },
+];
+
+/** A row when the table ($1, quoted) has the column ($2). */
+export const pgColumnPresentSql = `SELECT 1 AS present FROM pg_attribute
+  WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped`;

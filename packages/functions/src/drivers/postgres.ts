@@ -51,7 +51,14 @@ import {
   TYPES,
   toFunctionsError,
 } from "./postgres-client";
-import { finishing, schemaLockSql, schemaStatements, sql } from "./postgres-sql";
+import {
+  finishing,
+  pgAddedColumns,
+  pgColumnPresentSql,
+  schemaLockSql,
+  schemaStatements,
+  sql,
+} from "./postgres-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -253,6 +260,19 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       for (const text of schemaStatements(prefix)) await q(text);
       for (const text of postgresWaitsSchema(prefix)) await q(text);
     });
+    // Columns added since the tables' first release, when missing (see pgAddedColumns).
+    const missing: { table: string; column: string; type: string }[] = [];
+    for (const c of pgAddedColumns(prefix)) {
+      const found = await rows(on(p)(pgColumnPresentSql, [`"${c.table}"`, c.column]));
+      if (found.length === 0) missing.push(c);
+    }
+    // One table per transaction: it never holds one table's lock while waiting for another's.
+    for (const c of missing) {
+      await transaction(p, async (q) => {
+        await q(schemaLockSql, [prefix]);
+        await q(`ALTER TABLE "${c.table}" ADD COLUMN IF NOT EXISTS ${c.column} ${c.type}`);
+      });
+    }
     // The batching tables in a transaction of their own, and only when missing: CREATE INDEX
     // locks its table even when the index exists, which would deadlock against appends (they
     // lock open_batches, then batch_events) running on another handle.

@@ -59,10 +59,9 @@ export const postgresWaitsSchema = (p: string): string[] => [
     expression text,
     created_at bigint NOT NULL,
     expires_at bigint NOT NULL,
+    name text,
     CONSTRAINT "${p}waits_step" UNIQUE (run_id, step_id)
   )`,
-  // --- step names --- (added to a table made before them)
-  `ALTER TABLE "${p}waits" ADD COLUMN IF NOT EXISTS name text`,
 ];
 
 export const postgresWaitsSql = (p: string) => ({
