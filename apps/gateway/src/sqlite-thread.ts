@@ -371,6 +371,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "listBatchEvents",
     "listBatchRunsForEvent",
     "closeBatch",
+    // --- flow control ---
+    "takeRateLimit",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -10,6 +10,14 @@ import {
 } from "@evt/triggers";
 import { type BatchConfig, batchKeyOf, batchOf } from "./batching";
 import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
+import {
+  prioritisedDueAt,
+  priorityFactor,
+  priorityOf,
+  type RateLimit,
+  rateLimitKey,
+  rateLimitOf,
+} from "./flow-control";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
 /** Options of {@link createDispatcher}. */
@@ -40,7 +48,7 @@ export interface DispatcherOptions {
     functionId: string;
     expression: string;
     error: Error;
-    kind?: "idempotency" | "concurrency";
+    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit";
   }) => void;
   /**
    * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
@@ -52,6 +60,12 @@ export interface DispatcherOptions {
     expression: string;
     error: Error;
   }) => void;
+  /**
+   * Told when an event starts no run of a matching function: `rate_limit` (its `rateLimit`
+   * was reached; the limit is taken in the run store, shared by every gateway on it).
+   * Idempotency skips are told by `claimIdempotencyKey`'s caller.
+   */
+  onRunSkipped?: (functionId: string, reason: "rate_limit") => void;
   /**
    * Start runs already held by this process (an executor's `reserve` / `adopt` /
    * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
@@ -78,7 +92,7 @@ export interface DispatchResult {
   created: RunRecord[];
   /** Matches whose run already existed (a retried request, a second gateway). */
   existing: number;
-  /** Functions not started because their idempotency key was taken, by function id. */
+  /** Functions not started because their idempotency key was taken or their rate limit reached, by function id. */
   skipped: string[];
   /** Batched runs (of `batchEvents` functions) this call added an event to, not created. */
   appended: RunRecord[];
@@ -162,6 +176,8 @@ function changed(before: FunctionRecord, after: FunctionRecord): boolean {
     before.version !== after.version ||
     before.appUrl !== after.appUrl ||
     JSON.stringify(concurrencyOf(before.config)) !== JSON.stringify(concurrencyOf(after.config)) ||
+    priorityOf(before.config) !== priorityOf(after.config) ||
+    JSON.stringify(rateLimitOf(before.config)) !== JSON.stringify(rateLimitOf(after.config)) ||
     JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
   );
 }
@@ -226,7 +242,21 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
     return batchKeyOf(key.key);
   }
+  /** Compiled `priority.run` expressions by function id. */
+  const priorities = new Map<string, KeyExpression>();
+  /** Rate limits and their compiled keys by function id. */
+  const rateLimits = new Map<string, { limit: RateLimit; key: KeyExpression | null }>();
   let refreshing: Promise<void> | null = null;
+
+  /** A compiled key, or `null` when it no longer compiles (registration checks it). */
+  const compiled = (expression: string | null): KeyExpression | null => {
+    if (expression === null) return null;
+    try {
+      return compileKey(expression);
+    } catch {
+      return null;
+    }
+  };
 
   async function load(): Promise<void> {
     const list = await runs.listFunctions();
@@ -250,6 +280,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       held.delete(id);
       limits.delete(id);
       batches.delete(id);
+      priorities.delete(id);
+      rateLimits.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -276,6 +308,12 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const batch = batchOf(fn.config);
       if (batch !== null) batches.set(fn.id, batch);
       else batches.delete(fn.id);
+      const priority = compiled(priorityOf(fn.config));
+      if (priority !== null) priorities.set(fn.id, priority);
+      else priorities.delete(fn.id);
+      const rate = rateLimitOf(fn.config);
+      if (rate !== null) rateLimits.set(fn.id, { limit: rate, key: compiled(rate.key) });
+      else rateLimits.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -310,6 +348,56 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     });
   }
 
+  /** The priority factor (seconds) of a run of `functionId` for `event`; 0 when it fails. */
+  function factorOf(functionId: string, event: StoredEvent): number {
+    const expr = priorities.get(functionId);
+    if (expr === undefined) return 0;
+    const evaluated = expr.evaluate(view(event));
+    const factor = evaluated.ok ? priorityFactor(evaluated.key) : evaluated.error;
+    if (typeof factor === "number") return factor;
+    options.onKeyError?.({
+      functionId,
+      expression: expr.expression,
+      error: factor,
+      kind: "priority",
+    });
+    return 0;
+  }
+
+  /**
+   * Whether the function's `rateLimit` lets this event start a run (taken in the run store).
+   * A key that fails to evaluate is logged and counts against the function-wide key.
+   */
+  async function withinRateLimit(
+    functionId: string,
+    event: StoredEvent,
+    at: number,
+  ): Promise<boolean> {
+    const rate = rateLimits.get(functionId);
+    if (rate === undefined) return true;
+    let value: string | null = null;
+    if (rate.key !== null) {
+      const evaluated = rate.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: rate.key.expression,
+          error: evaluated.error,
+          kind: "rateLimit",
+        });
+    }
+    const ok = await runs.takeRateLimit({
+      key: rateLimitKey(functionId, value),
+      eventInternalId: event.internal_id,
+      limit: rate.limit.limit,
+      periodMs: rate.limit.periodMs,
+      now: at,
+    });
+    if (!ok) options.onRunSkipped?.(functionId, "rate_limit");
+    return ok;
+  }
+
   return {
     refresh() {
       // Calls during a refresh wait for the next one, which sees their change.
@@ -342,7 +430,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         });
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
-          const dueAt = Math.max(event.ts, at);
+          const dueAt = prioritisedDueAt(Math.max(event.ts, at), at, factorOf(m.functionId, event));
           const concurrency = slotsOf(m.functionId, env, event);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
           const start = () => {
@@ -403,7 +491,16 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           }
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
-            pending.push(start());
+            if (!rateLimits.has(m.functionId)) {
+              pending.push(start());
+              continue;
+            }
+            pending.push(
+              withinRateLimit(m.functionId, event, at).then((go) => {
+                if (go) return start();
+                skipped.push(m.functionId);
+              }),
+            );
             continue;
           }
           const evaluated = keyExpr.evaluate(view(event));

@@ -419,4 +419,26 @@ export interface RunStore {
    * batches really open, however many key values a function has seen. Idempotent.
    */
   closeBatch(runId: string): Promise<void>;
+  // --- flow control ---
+  /**
+   * Take one start of a rate limit (`rateLimit`): `true` when fewer than `limit` starts were
+   * taken under `key` in the last `periodMs` (this one is recorded at `now`), or when this
+   * event already took one within it (a retried request goes ahead); `false` otherwise, and
+   * nothing is recorded. Atomic per key across every handle on the same data.
+   */
+  takeRateLimit(input: RateLimitInput): Promise<boolean>;
+}
+
+/** What {@link RunStore.takeRateLimit} is given. */
+export interface RateLimitInput {
+  /** The limit's key (function and key value), at most 600 characters. */
+  key: string;
+  /** The event that would start the run. */
+  eventInternalId: string;
+  /** Starts allowed per period (1..100000). */
+  limit: number;
+  /** The sliding window, in milliseconds (1..86400000). */
+  periodMs: number;
+  /** Time of the start (ms since the epoch). */
+  now: number;
 }

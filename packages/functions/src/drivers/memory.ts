@@ -7,6 +7,7 @@ import {
   pickWithinLimits,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
+import { checkRateLimitInput } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -14,6 +15,7 @@ import type {
   CreateRunInput,
   CreateRunResult,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
@@ -171,6 +173,9 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   }
 
   /** Run `fn` as an async call: its throws become rejections. */
+  /** Starts taken per rate-limit key (the last period's, pruned as the key is used). */
+  const rateTaken = new Map<string, { event: string; at: number }[]>();
+
   function call<T>(op: string, fn: () => T): Promise<T> {
     try {
       use(op);
@@ -778,6 +783,21 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         const id = checkToken(DRIVER, "eventInternalId", eventInternalId, 64);
         const out = (batchRunsOfEvent.get(id) ?? []).map((runId) => decodeRun(runs.get(runId)!));
         return out.sort((x, y) => (x.runId < y.runId ? -1 : 1));
+      }),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      call("takeRateLimit", () => {
+        const r = checkRateLimitInput(DRIVER, input);
+        const since = r.now - r.periodMs;
+        const taken = (rateTaken.get(r.key) ?? []).filter((t) => t.at > since);
+        if (taken.some((t) => t.event === r.eventInternalId)) return true;
+        if (taken.length >= r.limit) {
+          rateTaken.set(r.key, taken);
+          return false;
+        }
+        taken.push({ event: r.eventInternalId, at: r.now });
+        rateTaken.set(r.key, taken);
+        return true;
       }),
   };
 }

@@ -8,6 +8,7 @@ import {
   slotLockId,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
+import { checkRateLimitInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -15,6 +16,7 @@ import type {
   CreateRunInput,
   CreateRunResult,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
@@ -43,6 +45,7 @@ import {
   timeoutOption,
 } from "../validate";
 import { pgBatchSchema, pgBatchSchemaReadySql, pgBatchSql } from "./batch-sql";
+import { postgresFlowSchema, postgresFlowSql } from "./flow-sql";
 import {
   type PgPool,
   type PgPoolClient,
@@ -259,6 +262,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       await q(schemaLockSql, [prefix]);
       for (const text of schemaStatements(prefix)) await q(text);
       for (const text of postgresWaitsSchema(prefix)) await q(text);
+      for (const text of postgresFlowSchema(prefix)) await q(text);
     });
     // Columns added since the tables' first release, when missing (see pgAddedColumns).
     const missing: { table: string; column: string; type: string }[] = [];
@@ -354,6 +358,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
     slotWrites++;
     noSlotsUntil = 0;
   };
+  const f = postgresFlowSql(prefix);
   const releaseFinal = finishing(prefix, s.release);
   // A cancelled run frees its slots and leaves no wait behind.
   const cancelFinal = finishing(
@@ -1050,6 +1055,23 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
         async (p, id): Promise<RunRecord[]> =>
           (await rows<RunRow>(on(p)(bq.runsForEvent, [id]))).map(decodeRun),
+      ),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      call(
+        "takeRateLimit",
+        () => checkRateLimitInput(DRIVER, input),
+        (p, r) =>
+          transaction(p, async (q) => {
+            // One taker per key at a time (across pools and gateways); the count is read
+            // after the lock, so two never both take the last start.
+            await q(f.lock, [slotLockId(`${prefix}rate`, r.key)]);
+            await q(f.prune, [r.key, r.now - r.periodMs, r.now - MAX_RATE_LIMIT_PERIOD_MS]);
+            const [row] = await rows<{ ok: number }>(
+              q(f.take, [r.key, r.eventInternalId, r.now, r.limit]),
+            );
+            return Number(row?.ok) > 0;
+          }),
       ),
   };
 }

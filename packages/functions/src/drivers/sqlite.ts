@@ -8,6 +8,7 @@ import {
   type SlotCandidate,
 } from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
+import { checkRateLimitInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -15,6 +16,7 @@ import type {
   CreateRunInput,
   CreateRunResult,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
@@ -42,6 +44,7 @@ import {
   timeoutOption,
 } from "../validate";
 import { sqliteBatchSchema, sqliteBatchSql } from "./batch-sql";
+import { sqliteFlowSchema, sqliteFlowSql } from "./flow-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -166,6 +169,17 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
   let ready: Ready | null = null;
   let opening: Promise<Ready> | null = null;
   let closed = false;
+  type FlowStatements = Record<keyof ReturnType<typeof sqliteFlowSql>, BetterSqlite3.Statement>;
+  let flow: { db: BetterSqlite3.Database; s: FlowStatements } | null = null;
+  /** The flow-control statements, prepared on first use. */
+  const flowStatements = (db: BetterSqlite3.Database): FlowStatements => {
+    if (flow?.db !== db) {
+      const text = sqliteFlowSql(prefix);
+      const s = Object.fromEntries(Object.entries(text).map(([k, v]) => [k, db.prepare(v)]));
+      flow = { db, s: s as FlowStatements };
+    }
+    return flow.s;
+  };
 
   async function open(): Promise<Ready> {
     let db: BetterSqlite3.Database;
@@ -200,6 +214,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       const text = sql(prefix);
       const s = {} as Ready["s"];
       for (const key of Object.keys(text) as (keyof Sql)[]) s[key] = db.prepare(text[key]);
+      db.exec(sqliteFlowSchema(prefix));
       const waitText = sqliteWaitsSql(prefix);
       const w = {} as Ready["w"];
       for (const key of Object.keys(waitText) as (keyof Ready["w"])[])
@@ -914,6 +929,20 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
         ({ b }, id): RunRecord[] => (b.runsForEvent.all(id) as RunRow[]).map(decodeRun),
         false,
+      ),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      tx(
+        "takeRateLimit",
+        () => checkRateLimitInput(DRIVER, input),
+        ({ db }, r): boolean => {
+          const f = flowStatements(db);
+          f.prune.run(r.key, r.now - r.periodMs, r.now - MAX_RATE_LIMIT_PERIOD_MS);
+          if (f.mine.get(r.key, r.eventInternalId) !== undefined) return true;
+          if ((f.count.get(r.key) as { n: number }).n >= r.limit) return false;
+          f.take.run(r.key, r.eventInternalId, r.now);
+          return true;
+        },
       ),
   };
 }

@@ -1,0 +1,210 @@
+import {
+  type AppRecord,
+  createDispatcher,
+  createMemoryRunStore,
+  durationMs,
+  flowControlIssues,
+  type JsonValue,
+  parseRegisterBody,
+  type RunStore,
+  unsupportedFeatures,
+} from "@evt/functions";
+import type { StoredEvent } from "@evt/schema";
+import { beforeEach, describe, expect, it } from "vitest";
+
+const T0 = Date.UTC(2030, 0, 1);
+const app: AppRecord = {
+  url: "http://127.0.0.1:3000/api/inngest",
+  appId: "shop",
+  sdk: "js:v4.24.0",
+  framework: "nodejs",
+  syncedAt: T0,
+  lastError: null,
+};
+
+let seq = 0;
+function event(data: Record<string, unknown> = {}, ts = T0): StoredEvent {
+  seq++;
+  return {
+    internal_id: `01J0000000000000000000${String(seq).padStart(4, "0")}`,
+    id: null,
+    name: "shop/order",
+    data,
+    user: null,
+    ts,
+    v: null,
+    env: "production",
+    received_at: T0,
+  };
+}
+
+let runs: RunStore;
+let now = T0;
+beforeEach(() => {
+  runs = createMemoryRunStore();
+  now = T0;
+});
+
+async function dispatcherWith(config: Record<string, JsonValue>) {
+  await runs.syncApp(app, [
+    {
+      id: "shop-f",
+      name: "f",
+      config: { triggers: [{ event: "shop/order" }], ...config },
+      stepUrl: `${app.url}?fnId=shop-f&stepId=step`,
+    },
+  ]);
+  const errors: string[] = [];
+  const skipped: string[] = [];
+  const d = createDispatcher({
+    runs,
+    now: () => now,
+    onKeyError: (info) => errors.push(`${info.kind}: ${info.error.message}`),
+    onRunSkipped: (id, reason) => skipped.push(`${id} ${reason}`),
+  });
+  await d.refresh();
+  return { d, errors, skipped };
+}
+
+describe("priority", () => {
+  it("moves a run due now ahead by its factor (clamped to ±600 s); a negative one delays it; a failure is factor 0, told", async () => {
+    const { d, errors } = await dispatcherWith({
+      priority: { run: "event.data.p" },
+    });
+    const due = async (data: Record<string, unknown>, ts = T0) =>
+      (await d.dispatch("production", [event(data, ts)])).created[0]!.dueAt;
+    expect(await due({ p: 120 })).toBe(T0 - 120_000);
+    expect(await due({ p: 5000 })).toBe(T0 - 600_000);
+    expect(await due({ p: -30 })).toBe(T0 + 30_000);
+    expect(await due({ p: -5000 })).toBe(T0 + 600_000);
+    expect(await due({})).toBe(T0);
+    expect(errors).toEqual([]);
+    expect(await due({ p: "high" })).toBe(T0);
+    expect(await due({ p: 1.5 })).toBe(T0);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^priority: priority.run must return a whole number/);
+    // A run due later (a future ts) never starts before it is due.
+    expect(await due({ p: 120 }, T0 + 60_000)).toBe(T0 + 60_000);
+  });
+
+  it("claims the high-priority run of a backlog first", async () => {
+    const { d } = await dispatcherWith({ priority: { run: "event.data.vip ? 300 : 0" } });
+    const low = [event({}), event({})];
+    await d.dispatch("production", low);
+    now = T0 + 10_000;
+    const vip = event({ vip: true });
+    await d.dispatch("production", [vip]);
+    const [first] = await runs.claimDue(now, "w", 30_000, 1);
+    expect(first!.eventInternalId).toBe(vip.internal_id);
+  });
+});
+
+describe("rateLimit", () => {
+  it("starts at most `limit` runs per period; the others are skipped and told", async () => {
+    const { d, skipped } = await dispatcherWith({ rateLimit: { limit: 2, period: "1m" } });
+    const events = Array.from({ length: 5 }, () => event({}));
+    const result = await d.dispatch("production", events);
+    expect(result.created).toHaveLength(2);
+    expect(result.skipped).toEqual(["shop-f", "shop-f", "shop-f"]);
+    expect(skipped).toEqual(Array(3).fill("shop-f rate_limit"));
+    // The same events again (a retried request) find their runs, start no more.
+    const again = await d.dispatch("production", events.slice(0, 2));
+    expect(again).toMatchObject({ created: [], existing: 2 });
+    now = T0 + 60_001;
+    expect((await d.dispatch("production", [event({})])).created).toHaveLength(1);
+  });
+
+  it("counts per key value; a failing key counts against the function-wide one", async () => {
+    const { d, errors } = await dispatcherWith({
+      rateLimit: { limit: 1, period: "30s", key: "event.data.user" },
+    });
+    const result = await d.dispatch("production", [
+      event({ user: "a" }),
+      event({ user: "a" }),
+      event({ user: "b" }),
+      event({ user: "c" }),
+      event({ user: "c" }),
+    ]);
+    expect(result.created).toHaveLength(3);
+    expect(result.skipped).toHaveLength(2);
+    expect(errors).toEqual([]);
+  });
+});
+
+describe("registration and warnings", () => {
+  it("reads Go durations", () => {
+    expect(durationMs("1m")).toBe(60_000);
+    expect(durationMs("1h30m")).toBe(5_400_000);
+    expect(durationMs("500ms")).toBe(500);
+    expect(durationMs("30")).toBeNull();
+    expect(durationMs("1 minute")).toBeNull();
+    expect(durationMs(60)).toBeNull();
+  });
+
+  it("refuses hostile priority and rateLimit shapes, each with its path", () => {
+    const at = "functions[0]";
+    const paths = (fn: Record<string, unknown>) => flowControlIssues(fn, at).map((i) => i.path);
+    expect(paths({ priority: "high" })).toEqual([`${at}.priority`]);
+    expect(paths({ priority: { run: 5 } })).toEqual([`${at}.priority.run`]);
+    expect(paths({ priority: { run: "event.data.(" } })).toEqual([`${at}.priority.run`]);
+    expect(paths({ priority: { run: "a".repeat(20_000) } })).toEqual([`${at}.priority.run`]);
+    expect(paths({ rateLimit: [] })).toEqual([`${at}.rateLimit`]);
+    expect(paths({ rateLimit: { limit: 0, period: "1m" } })).toEqual([`${at}.rateLimit.limit`]);
+    expect(paths({ rateLimit: { limit: 1.5, period: "1m" } })).toEqual([`${at}.rateLimit.limit`]);
+    expect(paths({ rateLimit: { limit: "2", period: "1m" } })).toEqual([`${at}.rateLimit.limit`]);
+    expect(paths({ rateLimit: { limit: 2, period: "25h" } })).toEqual([`${at}.rateLimit.period`]);
+    expect(paths({ rateLimit: { limit: 2, period: "10ms" } })).toEqual([`${at}.rateLimit.period`]);
+    expect(paths({ rateLimit: { limit: 2, period: 60 } })).toEqual([`${at}.rateLimit.period`]);
+    expect(paths({ rateLimit: { limit: 2, period: "1m", key: "event.(" } })).toEqual([
+      `${at}.rateLimit.key`,
+    ]);
+    expect(paths({ rateLimit: { limit: 2, period: "1m", key: {} } })).toEqual([
+      `${at}.rateLimit.key`,
+    ]);
+    expect(
+      paths({
+        priority: { run: "event.data.p" },
+        rateLimit: { limit: 2, period: "1m", key: "event.data.u" },
+      }),
+    ).toEqual([]);
+    const bad = flowControlIssues({ rateLimit: { limit: 0, period: "1m" } }, at)[0]!;
+    expect(bad.message).toBe("must be a whole number from 1 to 100000, got 0");
+  });
+
+  it("checks the shapes in /fn/register", () => {
+    const body = {
+      url: "http://127.0.0.1:3000/api/inngest",
+      v: "0.1",
+      deployType: "ping",
+      sdk: "js:v4.24.0",
+      framework: "nodejs",
+      appName: "shop",
+      functions: [
+        {
+          id: "shop-f",
+          name: "f",
+          triggers: [{ event: "shop/order" }],
+          rateLimit: { limit: 2, period: "forever" },
+          steps: {
+            step: {
+              id: "step",
+              name: "step",
+              runtime: { type: "http", url: "http://127.0.0.1:3000/api/inngest?fnId=shop-f" },
+            },
+          },
+        },
+      ],
+    };
+    const result = parseRegisterBody(body, T0);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.issues.map((i) => i.path)).toEqual(["functions[0].rateLimit.period"]);
+    }
+  });
+
+  it("no longer warns about priority and rateLimit", () => {
+    expect(
+      unsupportedFeatures({ priority: { run: "1" }, rateLimit: { limit: 1, period: "1m" } }),
+    ).toEqual([]);
+  });
+});
