@@ -373,6 +373,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "closeBatch",
     // --- flow control ---
     "takeRateLimit",
+    "reserveThrottle",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

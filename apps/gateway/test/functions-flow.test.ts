@@ -24,6 +24,8 @@ import {
 interface RunView {
   function_id: string;
   status: string;
+  created_at: string;
+  started_at: string | null;
 }
 
 async function runsOf(url: string, id: string): Promise<RunView[]> {
@@ -66,7 +68,7 @@ async function sendEach(
 }
 
 describe.each<SdkVersion>(["v3", "v4"])(
-  "priority and rateLimit across two gateways on one PostgreSQL (SDK %s)",
+  "priority, rateLimit and throttle across two gateways on one PostgreSQL (SDK %s)",
   (version) => {
     const suffix = uniqueSuffix();
     const tablePrefix = `fnfl_${suffix}_`;
@@ -104,7 +106,9 @@ describe.each<SdkVersion>(["v3", "v4"])(
         const res = await httpRequest(`${b.url}/v1/functions`);
         if (res.status !== 200) return false;
         const ids = (JSON.parse(res.body).data as { id: string }[]).map((f) => f.id);
-        return ["prioritised", "rate-limited", "rate-per-user"].every((n) => ids.includes(fnId(n)));
+        return ["prioritised", "rate-limited", "rate-per-user", "throttled"].every((n) =>
+          ids.includes(fnId(n)),
+        );
       }, 20_000);
       expect(seen, b.stdout()).toBe(true);
     }, 60_000);
@@ -193,7 +197,24 @@ describe.each<SdkVersion>(["v3", "v4"])(
       expect(counts.filter((n) => n === 0)).toHaveLength(3);
     }, 120_000);
 
-    it("/fn/register refuses bad priority and rateLimit shapes at their path; nothing is stored", async () => {
+    it("throttle { limit: 2, period: 2s }: 6 events through both gateways all run, none before its turn (one start a second from the first)", async () => {
+      const ids = await sendEach(
+        [a, b],
+        Array.from({ length: 6 }, (_, i) => ({ name: "test/throttled", data: { i } })),
+      );
+      expect(await allCompleted(a.url, ids)).toBe(true);
+      const runs = (await Promise.all(ids.map((id) => runsOf(a.url, id)))).map((r) => r[0]!);
+      const first = Math.min(...runs.map((r) => Date.parse(r.created_at)));
+      const starts = runs.map((r) => Date.parse(r.started_at!)).sort((x, y) => x - y);
+      // The k-th start is reserved at least k seconds after the first event: no 2 s window
+      // holds more than 2 reserved starts, and a run never starts before its reservation.
+      starts.forEach((s, k) => {
+        expect(s).toBeGreaterThanOrEqual(first + k * 1000);
+      });
+      expect((await app.journal()).calls.filter((c) => c.fn === "throttled")).toHaveLength(6);
+    }, 120_000);
+
+    it("/fn/register refuses bad priority, rateLimit and throttle shapes at their path; nothing is stored", async () => {
       const body = (extra: Record<string, unknown>) =>
         JSON.stringify({
           url: "http://127.0.0.1:9/api/inngest",
@@ -221,6 +242,9 @@ describe.each<SdkVersion>(["v3", "v4"])(
         [{ rateLimit: { limit: 2, period: "48h" } }, "functions[0].rateLimit.period"],
         [{ rateLimit: { limit: 2, period: "1m", key: 7 } }, "functions[0].rateLimit.key"],
         [{ rateLimit: { limit: 2, period: "1m", key: "event.(" } }, "functions[0].rateLimit.key"],
+        [{ throttle: { limit: 0, period: "1m" } }, "functions[0].throttle.limit"],
+        [{ throttle: { limit: 1, period: "1m", burst: "lots" } }, "functions[0].throttle.burst"],
+        [{ throttle: { limit: 1, period: "1y" } }, "functions[0].throttle.period"],
       ] as const) {
         const res = await httpRequest(`${a.url}/fn/register`, { method: "POST", body: body(bad) });
         expect(res.status, JSON.stringify(bad)).toBe(400);

@@ -17,6 +17,9 @@ import {
   type RateLimit,
   rateLimitKey,
   rateLimitOf,
+  type Throttle,
+  throttleKey,
+  throttleOf,
 } from "./flow-control";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
@@ -48,7 +51,7 @@ export interface DispatcherOptions {
     functionId: string;
     expression: string;
     error: Error;
-    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit";
+    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit" | "throttle";
   }) => void;
   /**
    * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
@@ -178,6 +181,7 @@ function changed(before: FunctionRecord, after: FunctionRecord): boolean {
     JSON.stringify(concurrencyOf(before.config)) !== JSON.stringify(concurrencyOf(after.config)) ||
     priorityOf(before.config) !== priorityOf(after.config) ||
     JSON.stringify(rateLimitOf(before.config)) !== JSON.stringify(rateLimitOf(after.config)) ||
+    JSON.stringify(throttleOf(before.config)) !== JSON.stringify(throttleOf(after.config)) ||
     JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
   );
 }
@@ -244,6 +248,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
   /** Compiled `priority.run` expressions by function id. */
   const priorities = new Map<string, KeyExpression>();
+  /** Throttles and their compiled keys by function id. */
+  const throttles = new Map<string, { throttle: Throttle; key: KeyExpression | null }>();
   /** Rate limits and their compiled keys by function id. */
   const rateLimits = new Map<string, { limit: RateLimit; key: KeyExpression | null }>();
   let refreshing: Promise<void> | null = null;
@@ -282,6 +288,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       batches.delete(id);
       priorities.delete(id);
       rateLimits.delete(id);
+      throttles.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -314,6 +321,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const rate = rateLimitOf(fn.config);
       if (rate !== null) rateLimits.set(fn.id, { limit: rate, key: compiled(rate.key) });
       else rateLimits.delete(fn.id);
+      const throttle = throttleOf(fn.config);
+      if (throttle !== null) throttles.set(fn.id, { throttle, key: compiled(throttle.key) });
+      else throttles.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -398,6 +408,39 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return ok;
   }
 
+  /**
+   * When a run due at `dueAt` may start under its function's `throttle`: a start reserved in
+   * the run store (shared by every gateway on it), in the order of the reservations per key.
+   */
+  async function throttledDueAt(
+    functionId: string,
+    event: StoredEvent,
+    at: number,
+    dueAt: number,
+  ): Promise<number> {
+    const t = throttles.get(functionId)!;
+    let value: string | null = null;
+    if (t.key !== null) {
+      const evaluated = t.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: t.key.expression,
+          error: evaluated.error,
+          kind: "throttle",
+        });
+    }
+    const startAt = await runs.reserveThrottle({
+      key: throttleKey(functionId, value),
+      limit: t.throttle.limit,
+      burst: t.throttle.burst,
+      periodMs: t.throttle.periodMs,
+      now: Math.max(at, dueAt),
+    });
+    return Math.max(dueAt, startAt);
+  }
+
   return {
     refresh() {
       // Calls during a refresh wait for the next one, which sees their change.
@@ -430,10 +473,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         });
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
-          const dueAt = prioritisedDueAt(Math.max(event.ts, at), at, factorOf(m.functionId, event));
+          const due = prioritisedDueAt(Math.max(event.ts, at), at, factorOf(m.functionId, event));
           const concurrency = slotsOf(m.functionId, env, event);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
-          const start = () => {
+          const start = (dueAt: number) => {
             const lease =
               dueAt <= at && held.has(m.functionId)
                 ? (options.holder?.reserve(m.functionId) ?? null)
@@ -489,15 +532,20 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             }
             // `if` false or failing: the event runs unbatched at once, as Inngest does.
           }
+          // throttle: the run is due when the function's rate per key lets it start.
+          const throttled = () =>
+            throttles.has(m.functionId)
+              ? throttledDueAt(m.functionId, event, at, due).then(start)
+              : start(due);
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
             if (!rateLimits.has(m.functionId)) {
-              pending.push(start());
+              pending.push(throttled());
               continue;
             }
             pending.push(
               withinRateLimit(m.functionId, event, at).then((go) => {
-                if (go) return start();
+                if (go) return throttled();
                 skipped.push(m.functionId);
               }),
             );
@@ -511,13 +559,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 expression: keyExpr.expression,
                 error: evaluated.error,
               });
-            pending.push(start());
+            pending.push(throttled());
             continue;
           }
           const key = evaluated.key;
           pending.push(
             options.claimIdempotencyKey!(m.functionId, key, event.internal_id).then((go) => {
-              if (go) return start();
+              if (go) return throttled();
               skipped.push(m.functionId);
             }),
           );

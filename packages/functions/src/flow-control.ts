@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { compileKey, TriggerError } from "@evt/triggers";
 import { FunctionsError } from "./errors";
-import type { JsonValue, RateLimitInput } from "./run-store";
+import type { JsonValue, RateLimitInput, ThrottleInput } from "./run-store";
 import { checkInteger, checkTime, checkToken } from "./validate";
 
 /** Largest priority factor, in seconds either way (as Inngest bounds `priority.run`). */
@@ -17,6 +17,23 @@ export interface RateLimit {
   limit: number;
   /** The window, in milliseconds. */
   periodMs: number;
+  /** The CEL key expression, evaluated on the triggering event, or `null`. */
+  key: string | null;
+}
+
+/** Longest throttle period accepted (as Inngest: 7 days). */
+export const MAX_THROTTLE_PERIOD_MS = 7 * 86_400_000;
+/** Largest throttle burst accepted. */
+export const MAX_THROTTLE_BURST = 10_000;
+
+/** A function's `throttle`, as registered and normalised. */
+export interface Throttle {
+  /** Starts per period and key (one every `periodMs / limit`). */
+  limit: number;
+  /** The window, in milliseconds. */
+  periodMs: number;
+  /** Starts allowed at once on top of the first. @default 0 */
+  burst: number;
   /** The CEL key expression, evaluated on the triggering event, or `null`. */
   key: string | null;
 }
@@ -84,6 +101,60 @@ export function rateLimitOf(config: JsonValue): RateLimit | null {
   if (typeof r.limit !== "number" || !Number.isInteger(r.limit) || r.limit < 1) return null;
   if (periodMs === null || periodMs < 1000) return null;
   return { limit: r.limit, periodMs, key: keyOf(r.key) };
+}
+
+/** The `throttle` of a stored function config, normalised, or `null` (none, or not valid). */
+export function throttleOf(config: JsonValue): Throttle | null {
+  const t = record(config, "throttle");
+  if (t === null) return null;
+  const periodMs = durationMs(t.period);
+  if (typeof t.limit !== "number" || !Number.isInteger(t.limit) || t.limit < 1) return null;
+  if (periodMs === null || periodMs < 1000) return null;
+  const burst =
+    typeof t.burst === "number" && Number.isInteger(t.burst) && t.burst > 0 ? t.burst : 0;
+  return { limit: t.limit, periodMs, burst, key: keyOf(t.key) };
+}
+
+/**
+ * The start a throttle reserves (GCRA): with `tat` the key's theoretical arrival time (`null`
+ * for a fresh key) and `e = ceil(periodMs / limit)`, the run starts at
+ * `max(now, max(tat, now) - burst * e)` and the key's `tat` becomes `max(tat, now) + e`. So
+ * `1 + burst` start at once, then one every `e`: no window of `periodMs` holds more than
+ * `limit + burst` starts, and starts are in reservation order (FIFO) per key.
+ */
+export function throttleStep(
+  tat: number | null,
+  t: { limit: number; burst: number; periodMs: number; now: number },
+): { startAt: number; tat: number } {
+  const e = Math.ceil(t.periodMs / t.limit);
+  const base = Math.max(tat ?? t.now, t.now);
+  return { startAt: Math.max(t.now, base - t.burst * e), tat: base + e };
+}
+
+/** A throttle key: the SHA-256 of the function and the key expression's value. */
+export function throttleKey(functionId: string, value: string | null): string {
+  return `t:${createHash("sha256")
+    .update(JSON.stringify(["t", functionId, value]))
+    .digest("base64url")}`;
+}
+
+/** Check a `reserveThrottle` input (a `FunctionsError` when bad). */
+export function checkThrottleInput(where: string, input: unknown): ThrottleInput {
+  if (typeof input !== "object" || input === null) {
+    throw new FunctionsError(
+      where,
+      "invalid_input",
+      "reserveThrottle needs an object { key, limit, burst, periodMs, now }",
+    );
+  }
+  const i = input as Record<string, unknown>;
+  return {
+    key: checkToken(where, "key", i.key, 600),
+    limit: checkInteger(where, "limit", i.limit, 1, MAX_RATE_LIMIT),
+    burst: checkInteger(where, "burst", i.burst, 0, MAX_THROTTLE_BURST),
+    periodMs: checkInteger(where, "periodMs", i.periodMs, 1, MAX_THROTTLE_PERIOD_MS),
+    now: checkTime(where, "now", i.now),
+  };
 }
 
 /**
@@ -189,8 +260,9 @@ function limitIssue(value: unknown, path: string, min: number, max: number): Iss
 
 /**
  * Problems with a function's registered flow control (for `/fn/register`), each with its path
- * under `at` (`functions[0]`): `priority` (`{ run: "<CEL>" }`) and `rateLimit`
- * (`{ limit, period, key? }`, a period from 1s to 24h as a Go duration).
+ * under `at` (`functions[0]`): `priority` (`{ run: "<CEL>" }`), `rateLimit`
+ * (`{ limit, period, key? }`, a period from 1s to 24h as a Go duration) and `throttle`
+ * (`{ limit, period, burst?, key? }`, a period from 1s to 7 days).
  *
  * @example
  * ```ts
@@ -223,6 +295,23 @@ export function flowControlIssues(fn: Record<string, unknown>, at: string): Issu
       issues.push(...periodIssue(r.period, `${path}.period`, 1000, MAX_RATE_LIMIT_PERIOD_MS));
       if (r.key !== undefined && r.key !== null) {
         issues.push(...celIssue(r.key, `${path}.key`, '"event.data.userId"'));
+      }
+    }
+  }
+  const throttle = fn.throttle;
+  if (throttle !== undefined && throttle !== null) {
+    const path = `${at}.throttle`;
+    const shape = objectIssue(throttle, path, "{ limit, period, burst?, key? }");
+    issues.push(...shape);
+    if (shape.length === 0) {
+      const t = throttle as Record<string, unknown>;
+      issues.push(...limitIssue(t.limit, `${path}.limit`, 1, MAX_RATE_LIMIT));
+      issues.push(...periodIssue(t.period, `${path}.period`, 1000, MAX_THROTTLE_PERIOD_MS));
+      if (t.burst !== undefined && t.burst !== null) {
+        issues.push(...limitIssue(t.burst, `${path}.burst`, 0, MAX_THROTTLE_BURST));
+      }
+      if (t.key !== undefined && t.key !== null) {
+        issues.push(...celIssue(t.key, `${path}.key`, '"event.data.userId"'));
       }
     }
   }

@@ -427,6 +427,27 @@ export interface RunStore {
    * nothing is recorded. Atomic per key across every handle on the same data.
    */
   takeRateLimit(input: RateLimitInput): Promise<boolean>;
+  /**
+   * Reserve a start of a throttle (`throttle`, GCRA per key): the time the run may start, at
+   * or after `now`; `1 + burst` reservations of a fresh key start at `now`, then one every
+   * `ceil(periodMs / limit)`, in reservation order. Atomic per key across every handle on
+   * the same data; the key's state is one time (its theoretical arrival time).
+   */
+  reserveThrottle(input: ThrottleInput): Promise<number>;
+}
+
+/** What {@link RunStore.reserveThrottle} is given. */
+export interface ThrottleInput {
+  /** The throttle's key (function and key value), at most 600 characters. */
+  key: string;
+  /** Starts per period (1..100000). */
+  limit: number;
+  /** Starts allowed at once on top of the first (0..10000). */
+  burst: number;
+  /** The period, in milliseconds (1..604800000). */
+  periodMs: number;
+  /** The earliest the run may start (ms since the epoch). */
+  now: number;
 }
 
 /** What {@link RunStore.takeRateLimit} is given. */

@@ -131,6 +131,30 @@ describe("rateLimit", () => {
   });
 });
 
+describe("throttle", () => {
+  it("delays runs over the rate (none skipped), FIFO per key; a key of its own is not held back", async () => {
+    const { d } = await dispatcherWith({
+      throttle: { limit: 2, period: "2s", key: "event.data.user" },
+    });
+    const ann = Array.from({ length: 4 }, () => event({ user: "ann" }));
+    const result = await d.dispatch("production", [...ann, event({ user: "bob" })]);
+    expect(result.skipped).toEqual([]);
+    expect(result.created.map((r) => r.dueAt)).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000, T0]);
+    // A future event is reserved from when it is due.
+    const later = await d.dispatch("production", [event({ user: "cy" }, T0 + 10_000)]);
+    expect(later.created[0]!.dueAt).toBe(T0 + 10_000);
+  });
+
+  it("lets 1 + burst start at once", async () => {
+    const { d } = await dispatcherWith({ throttle: { limit: 1, period: "1m", burst: 2 } });
+    const result = await d.dispatch(
+      "production",
+      Array.from({ length: 4 }, () => event({})),
+    );
+    expect(result.created.map((r) => r.dueAt)).toEqual([T0, T0, T0, T0 + 60_000]);
+  });
+});
+
 describe("registration and warnings", () => {
   it("reads Go durations", () => {
     expect(durationMs("1m")).toBe(60_000);
@@ -141,7 +165,7 @@ describe("registration and warnings", () => {
     expect(durationMs(60)).toBeNull();
   });
 
-  it("refuses hostile priority and rateLimit shapes, each with its path", () => {
+  it("refuses hostile priority, rateLimit and throttle shapes, each with its path", () => {
     const at = "functions[0]";
     const paths = (fn: Record<string, unknown>) => flowControlIssues(fn, at).map((i) => i.path);
     expect(paths({ priority: "high" })).toEqual([`${at}.priority`]);
@@ -167,6 +191,18 @@ describe("registration and warnings", () => {
         rateLimit: { limit: 2, period: "1m", key: "event.data.u" },
       }),
     ).toEqual([]);
+    expect(paths({ throttle: 2 })).toEqual([`${at}.throttle`]);
+    expect(paths({ throttle: { limit: 0, period: "1s" } })).toEqual([`${at}.throttle.limit`]);
+    expect(paths({ throttle: { limit: 1, period: "8d" } })).toEqual([`${at}.throttle.period`]);
+    expect(paths({ throttle: { limit: 1, period: "1s", burst: -1 } })).toEqual([
+      `${at}.throttle.burst`,
+    ]);
+    expect(paths({ throttle: { limit: 1, period: "1s", key: "(" } })).toEqual([
+      `${at}.throttle.key`,
+    ]);
+    expect(paths({ throttle: { limit: 1, period: "7d", burst: 3, key: "event.data.u" } })).toEqual(
+      [],
+    );
     const bad = flowControlIssues({ rateLimit: { limit: 0, period: "1m" } }, at)[0]!;
     expect(bad.message).toBe("must be a whole number from 1 to 100000, got 0");
   });
@@ -202,9 +238,13 @@ describe("registration and warnings", () => {
     }
   });
 
-  it("no longer warns about priority and rateLimit", () => {
+  it("no longer warns about priority, rateLimit and throttle", () => {
     expect(
-      unsupportedFeatures({ priority: { run: "1" }, rateLimit: { limit: 1, period: "1m" } }),
+      unsupportedFeatures({
+        priority: { run: "1" },
+        rateLimit: { limit: 1, period: "1m" },
+        throttle: { limit: 1, period: "1m" },
+      }),
     ).toEqual([]);
   });
 });

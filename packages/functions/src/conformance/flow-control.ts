@@ -14,7 +14,10 @@ export interface FlowControlConformance {
   t0: number;
 }
 
-/** Conformance cases of flow control: `takeRateLimit` (a sliding window per key). */
+/**
+ * Conformance cases of flow control: `takeRateLimit` (a sliding window per key) and
+ * `reserveThrottle` (GCRA per key).
+ */
 export function flowControlConformance(c: FlowControlConformance): void {
   const T0 = c.t0;
   const take = (store: RunStore, n: number, now = T0, key = "r:k", limit = 2, periodMs = 60_000) =>
@@ -66,6 +69,67 @@ export function flowControlConformance(c: FlowControlConformance): void {
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(FunctionsError);
         expect((error as FunctionsError).code).toBe("invalid_input");
+        expect((error as Error).message).toContain(field);
+      }
+    });
+  });
+
+  describe("throttles", () => {
+    const reserve = (
+      store: RunStore,
+      now: number,
+      key = "t:k",
+      limit = 2,
+      burst = 0,
+      periodMs = 2000,
+    ) => store.reserveThrottle({ key, limit, burst, periodMs, now });
+
+    it("spaces starts one period/limit apart per key, in reservation order; a key left idle starts at once", async () => {
+      const store = await c.open();
+      const starts: number[] = [];
+      for (let i = 0; i < 5; i++) starts.push(await reserve(store, T0 + i));
+      expect(starts).toEqual([T0, T0 + 1000, T0 + 2000, T0 + 3000, T0 + 4000]);
+      expect(await reserve(store, T0, "t:other")).toBe(T0);
+      // Long after the last reserved start: at once again.
+      expect(await reserve(store, T0 + 60_000)).toBe(T0 + 60_000);
+    });
+
+    it("lets 1 + burst start at once, then one every period/limit: never more than limit + burst in a period", async () => {
+      const store = await c.open();
+      const starts: number[] = [];
+      for (let i = 0; i < 6; i++) starts.push(await reserve(store, T0, "t:b", 2, 1, 6000));
+      expect(starts).toEqual([T0, T0, T0 + 3000, T0 + 6000, T0 + 9000, T0 + 12000]);
+      for (const s of starts) {
+        expect(starts.filter((x) => x >= s && x < s + 6000).length).toBeLessThanOrEqual(3);
+      }
+    });
+
+    it("gives distinct starts when many reserve at once, from two handles", async () => {
+      const store = await c.open();
+      const other = await c.second(store);
+      const starts = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => reserve(i % 2 === 0 ? store : other, T0, "t:race")),
+      );
+      expect(starts.sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 12 }, (_, i) => T0 + i * 1000),
+      );
+    });
+
+    it("refuses bad input with a FunctionsError naming the field", async () => {
+      const store = await c.open();
+      const ok = { key: "t:k", limit: 1, burst: 0, periodMs: 1000, now: T0 };
+      for (const [input, field] of [
+        [{ ...ok, key: "has space" }, "key"],
+        [{ ...ok, limit: 0 }, "limit"],
+        [{ ...ok, burst: -1 }, "burst"],
+        [{ ...ok, periodMs: 1.5 }, "periodMs"],
+        [{ ...ok, now: "now" }, "now"],
+        [undefined, "object"],
+      ] as const) {
+        const error = await store
+          .reserveThrottle(input as unknown as Parameters<RunStore["reserveThrottle"]>[0])
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(FunctionsError);
         expect((error as Error).message).toContain(field);
       }
     });

@@ -7,7 +7,7 @@ import {
   pickWithinLimits,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
-import { checkRateLimitInput } from "../flow-control";
+import { checkRateLimitInput, checkThrottleInput, throttleStep } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -22,6 +22,7 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -175,6 +176,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   /** Run `fn` as an async call: its throws become rejections. */
   /** Starts taken per rate-limit key (the last period's, pruned as the key is used). */
   const rateTaken = new Map<string, { event: string; at: number }[]>();
+  /** The theoretical arrival time per throttle key. */
+  const throttleTat = new Map<string, number>();
 
   function call<T>(op: string, fn: () => T): Promise<T> {
     try {
@@ -798,6 +801,13 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         taken.push({ event: r.eventInternalId, at: r.now });
         rateTaken.set(r.key, taken);
         return true;
+      }),
+    reserveThrottle: (input: ThrottleInput) =>
+      call("reserveThrottle", () => {
+        const t = checkThrottleInput(DRIVER, input);
+        const step = throttleStep(throttleTat.get(t.key) ?? null, t);
+        throttleTat.set(t.key, step.tat);
+        return step.startAt;
       }),
   };
 }

@@ -8,7 +8,7 @@ import {
   slotLockId,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
-import { checkRateLimitInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
+import { checkRateLimitInput, checkThrottleInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -23,6 +23,7 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -1072,6 +1073,17 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             );
             return Number(row?.ok) > 0;
           }),
+      ),
+    reserveThrottle: (input: ThrottleInput) =>
+      call(
+        "reserveThrottle",
+        () => checkThrottleInput(DRIVER, input),
+        async (p, t) => {
+          const e = Math.ceil(t.periodMs / t.limit);
+          const [row] = await rows<{ tat: number }>(on(p)(f.reserve, [t.key, t.now, e]));
+          // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
+          return Math.max(t.now, Number(row!.tat) - e - t.burst * e);
+        },
       ),
   };
 }

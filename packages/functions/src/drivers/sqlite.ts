@@ -8,7 +8,7 @@ import {
   type SlotCandidate,
 } from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
-import { checkRateLimitInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
+import { checkRateLimitInput, checkThrottleInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
@@ -23,6 +23,7 @@ import type {
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -942,6 +943,19 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           if ((f.count.get(r.key) as { n: number }).n >= r.limit) return false;
           f.take.run(r.key, r.eventInternalId, r.now);
           return true;
+        },
+      ),
+    reserveThrottle: (input: ThrottleInput) =>
+      tx(
+        "reserveThrottle",
+        () => checkThrottleInput(DRIVER, input),
+        ({ db }, t): number => {
+          const e = Math.ceil(t.periodMs / t.limit);
+          const { tat } = flowStatements(db).reserve.get({ key: t.key, now: t.now, e }) as {
+            tat: number;
+          };
+          // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
+          return Math.max(t.now, tat - e - t.burst * e);
         },
       ),
   };
