@@ -164,6 +164,8 @@ const KEY_ERROR = {
   priority: "a priority.run expression failed on an event; the run gets priority 0",
   rateLimit:
     "a rateLimit key expression failed on an event; the run counts against the function-wide limit",
+  throttle:
+    "a throttle key expression failed on an event; the run is throttled with the function-wide key",
 } as const;
 
 /**
