@@ -166,6 +166,8 @@ const KEY_ERROR = {
     "a rateLimit key expression failed on an event; the run counts against the function-wide limit",
   throttle:
     "a throttle key expression failed on an event; the run is throttled with the function-wide key",
+  debounce:
+    "a debounce key expression failed on an event; the run is debounced with the function-wide key",
 } as const;
 
 /**

@@ -374,6 +374,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     // --- flow control ---
     "takeRateLimit",
     "reserveThrottle",
+    "debounceRun",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

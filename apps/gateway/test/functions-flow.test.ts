@@ -68,7 +68,7 @@ async function sendEach(
 }
 
 describe.each<SdkVersion>(["v3", "v4"])(
-  "priority, rateLimit and throttle across two gateways on one PostgreSQL (SDK %s)",
+  "priority, rateLimit, throttle and debounce across two gateways on one PostgreSQL (SDK %s)",
   (version) => {
     const suffix = uniqueSuffix();
     const tablePrefix = `fnfl_${suffix}_`;
@@ -106,8 +106,8 @@ describe.each<SdkVersion>(["v3", "v4"])(
         const res = await httpRequest(`${b.url}/v1/functions`);
         if (res.status !== 200) return false;
         const ids = (JSON.parse(res.body).data as { id: string }[]).map((f) => f.id);
-        return ["prioritised", "rate-limited", "rate-per-user", "throttled"].every((n) =>
-          ids.includes(fnId(n)),
+        return ["prioritised", "rate-limited", "rate-per-user", "throttled", "debounced"].every(
+          (n) => ids.includes(fnId(n)),
         );
       }, 20_000);
       expect(seen, b.stdout()).toBe(true);
@@ -214,7 +214,28 @@ describe.each<SdkVersion>(["v3", "v4"])(
       expect((await app.journal()).calls.filter((c) => c.fn === "throttled")).toHaveLength(6);
     }, 120_000);
 
-    it("/fn/register refuses bad priority, rateLimit and throttle shapes at their path; nothing is stored", async () => {
+    it("debounce { period: 1s }: 3 events 300 ms apart through both gateways make one run, with the last event, started at least 1 s after it", async () => {
+      const ids: string[] = [];
+      for (const i of [0, 1, 2]) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 300));
+        ids.push(
+          ...(await sendEach([i % 2 === 0 ? a : b], [{ name: "test/debounced", data: { i } }])),
+        );
+      }
+      expect(await allCompleted(a.url, ids.slice(2))).toBe(true);
+      const calls = (await app.journal()).calls.filter((c) => c.fn === "debounced");
+      expect(calls.map((c) => c.data.i)).toEqual([2]);
+      const [last] = await runsOf(a.url, ids[2]!);
+      expect(Date.parse(last!.started_at!)).toBeGreaterThanOrEqual(
+        Date.parse(last!.created_at) + 1000,
+      );
+      // The earlier events' runs were replaced: cancelled, never called.
+      for (const id of ids.slice(0, 2)) {
+        expect((await runsOf(a.url, id)).map((r) => r.status)).toEqual(["Cancelled"]);
+      }
+    }, 120_000);
+
+    it("/fn/register refuses bad priority, rateLimit, throttle and debounce shapes at their path; nothing is stored", async () => {
       const body = (extra: Record<string, unknown>) =>
         JSON.stringify({
           url: "http://127.0.0.1:9/api/inngest",
@@ -245,6 +266,9 @@ describe.each<SdkVersion>(["v3", "v4"])(
         [{ throttle: { limit: 0, period: "1m" } }, "functions[0].throttle.limit"],
         [{ throttle: { limit: 1, period: "1m", burst: "lots" } }, "functions[0].throttle.burst"],
         [{ throttle: { limit: 1, period: "1y" } }, "functions[0].throttle.period"],
+        [{ debounce: { period: "later" } }, "functions[0].debounce.period"],
+        [{ debounce: { period: "1s", timeout: 5 } }, "functions[0].debounce.timeout"],
+        [{ debounce: { period: "1s", key: "event.(" } }, "functions[0].debounce.key"],
       ] as const) {
         const res = await httpRequest(`${a.url}/fn/register`, { method: "POST", body: body(bad) });
         expect(res.status, JSON.stringify(bad)).toBe(400);
@@ -258,20 +282,21 @@ describe.each<SdkVersion>(["v3", "v4"])(
   },
 );
 
-describe("rateLimit with the SQLite run store (one gateway, data dir)", () => {
+describe("rateLimit and debounce with the SQLite run store (one gateway, data dir)", () => {
   let started: AppAndGateway;
+  let gw: RunningGateway;
   beforeAll(async () => {
     started = await startAppAndGateway("v4", ["dev", "--data-dir", tempDir("evt-fn-fl-")], {
       flow: true,
     });
+    gw = started.gw;
   }, 60_000);
   afterAll(async () => {
-    await stopProcess(started.gw);
+    await stopProcess(gw);
     await started.app.close();
   });
 
   it("starts 2 runs of 5 events and counts 3 skipped", async () => {
-    const { gw } = started;
     const ids = await sendEach(
       [gw],
       Array.from({ length: 5 }, (_, i) => ({ name: "test/rate-limited", data: { i } })),
@@ -279,5 +304,21 @@ describe("rateLimit with the SQLite run store (one gateway, data dir)", () => {
     const counts = await Promise.all(ids.map(async (id) => (await runsOf(gw.url, id)).length));
     expect(counts.filter((n) => n === 1)).toHaveLength(2);
     expect(await skippedCount(gw, "seed-v4-rate-limited", "rate_limit")).toBe(3);
+  }, 120_000);
+
+  it("kill -9 during a debounce: after the restart the run happens once, with the last event", async () => {
+    const ids = await sendEach(
+      [gw],
+      [0, 1].map((i) => ({ name: "test/debounced-long", data: { user: "kim", i } })),
+    );
+    gw.proc.kill("SIGKILL");
+    await gw.exited;
+    gw = await started.restart();
+    expect(await allCompleted(gw.url, ids.slice(1))).toBe(true);
+    // Past the period again: nothing more runs.
+    await new Promise((r) => setTimeout(r, 3_500));
+    const calls = (await started.app.journal()).calls.filter((c) => c.fn === "debounced-long");
+    expect(calls.map((c) => c.data.i)).toEqual([1]);
+    expect((await runsOf(gw.url, ids[0]!)).map((r) => r.status)).toEqual(["Cancelled"]);
   }, 120_000);
 });

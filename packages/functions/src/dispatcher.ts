@@ -11,6 +11,9 @@ import {
 import { type BatchConfig, batchKeyOf, batchOf } from "./batching";
 import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
 import {
+  type Debounce,
+  debounceKey,
+  debounceOf,
   prioritisedDueAt,
   priorityFactor,
   priorityOf,
@@ -51,7 +54,7 @@ export interface DispatcherOptions {
     functionId: string;
     expression: string;
     error: Error;
-    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit" | "throttle";
+    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit" | "throttle" | "debounce";
   }) => void;
   /**
    * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
@@ -182,6 +185,7 @@ function changed(before: FunctionRecord, after: FunctionRecord): boolean {
     priorityOf(before.config) !== priorityOf(after.config) ||
     JSON.stringify(rateLimitOf(before.config)) !== JSON.stringify(rateLimitOf(after.config)) ||
     JSON.stringify(throttleOf(before.config)) !== JSON.stringify(throttleOf(after.config)) ||
+    JSON.stringify(debounceOf(before.config)) !== JSON.stringify(debounceOf(after.config)) ||
     JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
   );
 }
@@ -248,6 +252,8 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
   }
   /** Compiled `priority.run` expressions by function id. */
   const priorities = new Map<string, KeyExpression>();
+  /** Debounces and their compiled keys by function id. */
+  const debounces = new Map<string, { debounce: Debounce; key: KeyExpression | null }>();
   /** Throttles and their compiled keys by function id. */
   const throttles = new Map<string, { throttle: Throttle; key: KeyExpression | null }>();
   /** Rate limits and their compiled keys by function id. */
@@ -289,6 +295,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       priorities.delete(id);
       rateLimits.delete(id);
       throttles.delete(id);
+      debounces.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -324,6 +331,9 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const throttle = throttleOf(fn.config);
       if (throttle !== null) throttles.set(fn.id, { throttle, key: compiled(throttle.key) });
       else throttles.delete(fn.id);
+      const debounce = debounceOf(fn.config);
+      if (debounce !== null) debounces.set(fn.id, { debounce, key: compiled(debounce.key) });
+      else debounces.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -441,6 +451,53 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     return Math.max(dueAt, startAt);
   }
 
+  /**
+   * A debounced function's run for `event` (`null` when it existed already): created queued, then made the pending run of its
+   * key in the run store (the one it replaces is cancelled), due `period` after this event and
+   * at the latest `timeout` after the key's first. The run is called with its own event, the
+   * last one. A crash between the two leaves the new run due `period` after its event.
+   */
+  async function debounce(
+    functionId: string,
+    d: { debounce: Debounce; key: KeyExpression | null },
+    event: StoredEvent,
+    env: string,
+    at: number,
+    concurrency: ConcurrencySlot[],
+  ): Promise<RunRecord | null> {
+    let value: string | null = null;
+    if (d.key !== null) {
+      const evaluated = d.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: d.key.expression,
+          error: evaluated.error,
+          kind: "debounce",
+        });
+    }
+    const now = Math.max(at, event.ts);
+    const result = await runs.createRun({
+      functionId,
+      eventInternalId: event.internal_id,
+      env,
+      dueAt: now + d.debounce.periodMs,
+      now: at,
+      ...(concurrency.length > 0 ? { concurrency } : {}),
+    });
+    if (!result.created) return null;
+    const { dueAt } = await runs.debounceRun({
+      functionId,
+      key: debounceKey(value),
+      runId: result.run.runId,
+      periodMs: d.debounce.periodMs,
+      timeoutMs: d.debounce.timeoutMs,
+      now,
+    });
+    return { ...result.run, dueAt };
+  }
+
   return {
     refresh() {
       // Calls during a refresh wait for the next one, which sees their change.
@@ -476,7 +533,14 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           const due = prioritisedDueAt(Math.max(event.ts, at), at, factorOf(m.functionId, event));
           const concurrency = slotsOf(m.functionId, env, event);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
+          const debounced = debounces.get(m.functionId);
           const start = (dueAt: number) => {
+            if (debounced !== undefined) {
+              return debounce(m.functionId, debounced, event, env, at, concurrency).then((run) => {
+                if (run === null) existing++;
+                else created.push(run);
+              });
+            }
             const lease =
               dueAt <= at && held.has(m.functionId)
                 ? (options.holder?.reserve(m.functionId) ?? null)

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { compileKey, TriggerError } from "@evt/triggers";
 import { FunctionsError } from "./errors";
-import type { JsonValue, RateLimitInput, ThrottleInput } from "./run-store";
-import { checkInteger, checkTime, checkToken } from "./validate";
+import type { DebounceInput, JsonValue, RateLimitInput, ThrottleInput } from "./run-store";
+import { checkInteger, checkRunId, checkTime, checkToken } from "./validate";
 
 /** Largest priority factor, in seconds either way (as Inngest bounds `priority.run`). */
 export const MAX_PRIORITY_FACTOR = 600;
@@ -34,6 +34,16 @@ export interface Throttle {
   periodMs: number;
   /** Starts allowed at once on top of the first. @default 0 */
   burst: number;
+  /** The CEL key expression, evaluated on the triggering event, or `null`. */
+  key: string | null;
+}
+
+/** A function's `debounce`, as registered and normalised. */
+export interface Debounce {
+  /** How long after the last event of a key its run starts, in milliseconds. */
+  periodMs: number;
+  /** The latest a run starts after the first event of its key, or `null` (no bound). */
+  timeoutMs: number | null;
   /** The CEL key expression, evaluated on the triggering event, or `null`. */
   key: string | null;
 }
@@ -157,6 +167,55 @@ export function checkThrottleInput(where: string, input: unknown): ThrottleInput
   };
 }
 
+/** The `debounce` of a stored function config, normalised, or `null` (none, or not valid). */
+export function debounceOf(config: JsonValue): Debounce | null {
+  const d = record(config, "debounce");
+  if (d === null) return null;
+  const periodMs = durationMs(d.period);
+  if (periodMs === null || periodMs < 1000) return null;
+  const timeoutMs = d.timeout === undefined || d.timeout === null ? null : durationMs(d.timeout);
+  return { periodMs, timeoutMs, key: keyOf(d.key) };
+}
+
+/** When a debounced run starts: `period` after this event, at the latest `timeout` after the first. */
+export function debounceDue(
+  firstAt: number,
+  d: { now: number; periodMs: number; timeoutMs: number | null },
+): number {
+  const due = d.now + d.periodMs;
+  return d.timeoutMs === null ? due : Math.min(due, firstAt + d.timeoutMs);
+}
+
+/** A debounce key: the SHA-256 of the key expression's value (the function is its own column). */
+export function debounceKey(value: string | null): string {
+  return `d:${createHash("sha256")
+    .update(JSON.stringify(["d", value]))
+    .digest("base64url")}`;
+}
+
+/** Check a `debounceRun` input (a `FunctionsError` when bad). */
+export function checkDebounceInput(where: string, input: unknown): DebounceInput {
+  if (typeof input !== "object" || input === null) {
+    throw new FunctionsError(
+      where,
+      "invalid_input",
+      "debounceRun needs an object { functionId, key, runId, periodMs, timeoutMs, now }",
+    );
+  }
+  const i = input as Record<string, unknown>;
+  return {
+    functionId: checkToken(where, "functionId", i.functionId),
+    key: checkToken(where, "key", i.key, 600),
+    runId: checkRunId(where, "runId", i.runId),
+    periodMs: checkInteger(where, "periodMs", i.periodMs, 1, MAX_THROTTLE_PERIOD_MS),
+    timeoutMs:
+      i.timeoutMs === null
+        ? null
+        : checkInteger(where, "timeoutMs", i.timeoutMs, 1, MAX_THROTTLE_PERIOD_MS),
+    now: checkTime(where, "now", i.now),
+  };
+}
+
 /**
  * A priority factor (seconds) from an evaluated `priority.run`: a whole number, clamped to
  * ±{@link MAX_PRIORITY_FACTOR}; anything else is an error (the caller uses 0).
@@ -262,7 +321,8 @@ function limitIssue(value: unknown, path: string, min: number, max: number): Iss
  * Problems with a function's registered flow control (for `/fn/register`), each with its path
  * under `at` (`functions[0]`): `priority` (`{ run: "<CEL>" }`), `rateLimit`
  * (`{ limit, period, key? }`, a period from 1s to 24h as a Go duration) and `throttle`
- * (`{ limit, period, burst?, key? }`, a period from 1s to 7 days).
+ * (`{ limit, period, burst?, key? }`, a period from 1s to 7 days) and `debounce`
+ * (`{ period, key?, timeout? }`, each from 1s to 7 days).
  *
  * @example
  * ```ts
@@ -312,6 +372,22 @@ export function flowControlIssues(fn: Record<string, unknown>, at: string): Issu
       }
       if (t.key !== undefined && t.key !== null) {
         issues.push(...celIssue(t.key, `${path}.key`, '"event.data.userId"'));
+      }
+    }
+  }
+  const debounce = fn.debounce;
+  if (debounce !== undefined && debounce !== null) {
+    const path = `${at}.debounce`;
+    const shape = objectIssue(debounce, path, "{ period, key?, timeout? }");
+    issues.push(...shape);
+    if (shape.length === 0) {
+      const d = debounce as Record<string, unknown>;
+      issues.push(...periodIssue(d.period, `${path}.period`, 1000, MAX_THROTTLE_PERIOD_MS));
+      if (d.timeout !== undefined && d.timeout !== null) {
+        issues.push(...periodIssue(d.timeout, `${path}.timeout`, 1000, MAX_THROTTLE_PERIOD_MS));
+      }
+      if (d.key !== undefined && d.key !== null) {
+        issues.push(...celIssue(d.key, `${path}.key`, '"event.data.userId"'));
       }
     }
   }

@@ -434,6 +434,29 @@ export interface RunStore {
    * the same data; the key's state is one time (its theoretical arrival time).
    */
   reserveThrottle(input: ThrottleInput): Promise<number>;
+  /**
+   * Make a queued run the pending debounced run of `(functionId, key)`, in one transaction
+   * serial per key: the pending run it replaces, if still queued and never started, is
+   * cancelled (it frees its slots), and the first event's time is kept; otherwise (none, or it
+   * started) this run opens a new debounce at `now`. The run becomes due at
+   * `min(now + periodMs, first + timeoutMs)`. Returns that time and the run replaced (or `null`).
+   */
+  debounceRun(input: DebounceInput): Promise<{ dueAt: number; replaced: string | null }>;
+}
+
+/** What {@link RunStore.debounceRun} is given. */
+export interface DebounceInput {
+  functionId: string;
+  /** The debounce key (key value), at most 600 characters. */
+  key: string;
+  /** The queued run of the new event (created by `createRun`). */
+  runId: string;
+  /** The debounce period, in milliseconds. */
+  periodMs: number;
+  /** The latest start after the first event, in milliseconds, or `null`. */
+  timeoutMs: number | null;
+  /** Time of the event (ms since the epoch). */
+  now: number;
 }
 
 /** What {@link RunStore.reserveThrottle} is given. */

@@ -155,6 +155,29 @@ describe("throttle", () => {
   });
 });
 
+describe("debounce", () => {
+  it("keeps one pending run per key, of the last event, due period after it; the earlier ones are cancelled", async () => {
+    const { d } = await dispatcherWith({
+      debounce: { period: "1s", key: "event.data.user", timeout: "2s" },
+    });
+    const first = (await d.dispatch("production", [event({ user: "ann", i: 1 })])).created[0]!;
+    expect(first.dueAt).toBe(T0 + 1000);
+    now = T0 + 300;
+    const second = (await d.dispatch("production", [event({ user: "ann", i: 2 })])).created[0]!;
+    expect(second.dueAt).toBe(T0 + 1300);
+    expect((await runs.getRun(first.runId))!.status).toBe("cancelled");
+    // Another user: a debounce of its own.
+    const bob = (await d.dispatch("production", [event({ user: "bob" })])).created[0]!;
+    expect(bob.dueAt).toBe(T0 + 1300);
+    // At the latest `timeout` after the first event.
+    now = T0 + 1200;
+    const third = (await d.dispatch("production", [event({ user: "ann", i: 3 })])).created[0]!;
+    expect(third.dueAt).toBe(T0 + 2000);
+    const claimed = await runs.claimDue(T0 + 5000, "w", 30_000, 10);
+    expect(claimed.map((r) => r.runId).sort()).toEqual([third.runId, bob.runId].sort());
+  });
+});
+
 describe("registration and warnings", () => {
   it("reads Go durations", () => {
     expect(durationMs("1m")).toBe(60_000);
@@ -203,6 +226,13 @@ describe("registration and warnings", () => {
     expect(paths({ throttle: { limit: 1, period: "7d", burst: 3, key: "event.data.u" } })).toEqual(
       [],
     );
+    expect(paths({ debounce: "1s" })).toEqual([`${at}.debounce`]);
+    expect(paths({ debounce: { period: "0s" } })).toEqual([`${at}.debounce.period`]);
+    expect(paths({ debounce: { period: "1s", timeout: "soon" } })).toEqual([
+      `${at}.debounce.timeout`,
+    ]);
+    expect(paths({ debounce: { period: "1s", key: [] } })).toEqual([`${at}.debounce.key`]);
+    expect(paths({ debounce: { period: "5m", timeout: "1h", key: "event.data.u" } })).toEqual([]);
     const bad = flowControlIssues({ rateLimit: { limit: 0, period: "1m" } }, at)[0]!;
     expect(bad.message).toBe("must be a whole number from 1 to 100000, got 0");
   });
@@ -238,12 +268,13 @@ describe("registration and warnings", () => {
     }
   });
 
-  it("no longer warns about priority, rateLimit and throttle", () => {
+  it("no longer warns about priority, rateLimit, throttle and debounce", () => {
     expect(
       unsupportedFeatures({
         priority: { run: "1" },
         rateLimit: { limit: 1, period: "1m" },
         throttle: { limit: 1, period: "1m" },
+        debounce: { period: "1s" },
       }),
     ).toEqual([]);
   });

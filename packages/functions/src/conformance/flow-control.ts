@@ -16,7 +16,7 @@ export interface FlowControlConformance {
 
 /**
  * Conformance cases of flow control: `takeRateLimit` (a sliding window per key) and
- * `reserveThrottle` (GCRA per key).
+ * `reserveThrottle` (GCRA per key) and `debounceRun` (one pending run per function and key).
  */
 export function flowControlConformance(c: FlowControlConformance): void {
   const T0 = c.t0;
@@ -128,6 +128,99 @@ export function flowControlConformance(c: FlowControlConformance): void {
       ] as const) {
         const error = await store
           .reserveThrottle(input as unknown as Parameters<RunStore["reserveThrottle"]>[0])
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(FunctionsError);
+        expect((error as Error).message).toContain(field);
+      }
+    });
+  });
+
+  describe("debounces", () => {
+    const queued = (store: RunStore, n: number, fn = "db-app-f") =>
+      store
+        .createRun({
+          functionId: fn,
+          eventInternalId: c.event(n),
+          env: "test",
+          dueAt: T0 + 60_000,
+          now: T0,
+        })
+        .then((r) => r.run.runId);
+    const debounce = (
+      store: RunStore,
+      runId: string,
+      now: number,
+      key = "d:k",
+      timeoutMs: number | null = 5000,
+      fn = "db-app-f",
+    ) => store.debounceRun({ functionId: fn, key, runId, periodMs: 1000, timeoutMs, now });
+
+    it("keeps one pending run per key: each new one replaces (cancels) the last, due period after it, at most timeout after the first", async () => {
+      const store = await c.open();
+      const r1 = await queued(store, 1);
+      expect(await debounce(store, r1, T0)).toEqual({ dueAt: T0 + 1000, replaced: null });
+      const r2 = await queued(store, 2);
+      expect(await debounce(store, r2, T0 + 300)).toEqual({ dueAt: T0 + 1300, replaced: r1 });
+      expect((await store.getRun(r1))!.status).toBe("cancelled");
+      expect((await store.getRun(r2))!).toMatchObject({ status: "queued", dueAt: T0 + 1300 });
+      // The same run again changes nothing but its due time.
+      expect(await debounce(store, r2, T0 + 300)).toEqual({ dueAt: T0 + 1300, replaced: null });
+      // Capped by the timeout after the first event (T0 + 5 s).
+      const r3 = await queued(store, 3);
+      expect(await debounce(store, r3, T0 + 4500)).toEqual({ dueAt: T0 + 5000, replaced: r2 });
+      // Another key, another function: their own pending runs.
+      const r4 = await queued(store, 4);
+      expect((await debounce(store, r4, T0, "d:other")).replaced).toBeNull();
+      const r5 = await queued(store, 5, "db-app-g");
+      expect((await debounce(store, r5, T0, "d:k", null, "db-app-g")).replaced).toBeNull();
+      // Only the pending runs are due.
+      const claimed = await store.claimDue(T0 + 10_000, "w", 30_000, 10);
+      expect(claimed.map((r) => r.runId).sort()).toEqual([r3, r4, r5].sort());
+    });
+
+    it("opens a new debounce when the pending run already started", async () => {
+      const store = await c.open();
+      const r1 = await queued(store, 1);
+      await debounce(store, r1, T0);
+      expect(await store.claimDue(T0 + 1000, "w", 30_000, 1)).toHaveLength(1);
+      const r2 = await queued(store, 2);
+      expect(await debounce(store, r2, T0 + 4900)).toEqual({ dueAt: T0 + 5900, replaced: null });
+      expect((await store.getRun(r1))!.status).toBe("running");
+    });
+
+    it("leaves exactly one pending run when many debounce at once, from two handles", async () => {
+      const store = await c.open();
+      const other = await c.second(store);
+      const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => queued(store, 10 + i)));
+      await Promise.all(ids.map((id, i) => debounce(i % 2 === 0 ? store : other, id, T0 + i)));
+      const states = await Promise.all(ids.map(async (id) => (await store.getRun(id))!.status));
+      expect(states.filter((x) => x === "queued")).toHaveLength(1);
+      expect(states.filter((x) => x === "cancelled")).toHaveLength(7);
+    });
+
+    it("refuses bad input with a FunctionsError naming the field", async () => {
+      const store = await c.open();
+      const runId = await queued(store, 1);
+      const ok = {
+        functionId: "db-app-f",
+        key: "d:k",
+        runId,
+        periodMs: 1000,
+        timeoutMs: null,
+        now: T0,
+      };
+      for (const [input, field] of [
+        [{ ...ok, functionId: "" }, "functionId"],
+        [{ ...ok, key: "a b" }, "key"],
+        [{ ...ok, runId: "nope" }, "runId"],
+        [{ ...ok, periodMs: 0 }, "periodMs"],
+        [{ ...ok, timeoutMs: -5 }, "timeoutMs"],
+        [{ ...ok, now: null }, "now"],
+        [{ ...ok, runId: "01ARZ3NDEKTSV4RRFFQ69G5FAV" }, "queued"],
+        [null, "object"],
+      ] as const) {
+        const error = await store
+          .debounceRun(input as unknown as Parameters<RunStore["debounceRun"]>[0])
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(FunctionsError);
         expect((error as Error).message).toContain(field);

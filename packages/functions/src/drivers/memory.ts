@@ -7,13 +7,20 @@ import {
   pickWithinLimits,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
-import { checkRateLimitInput, checkThrottleInput, throttleStep } from "../flow-control";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  throttleStep,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
   RateLimitInput,
   ReleaseInput,
@@ -178,6 +185,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   const rateTaken = new Map<string, { event: string; at: number }[]>();
   /** The theoretical arrival time per throttle key. */
   const throttleTat = new Map<string, number>();
+  /** The pending run of each debounced (function, key) and when its first event came. */
+  const debounces = new Map<string, { runId: string; firstAt: number }>();
 
   function call<T>(op: string, fn: () => T): Promise<T> {
     try {
@@ -808,6 +817,37 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         const step = throttleStep(throttleTat.get(t.key) ?? null, t);
         throttleTat.set(t.key, step.tat);
         return step.startAt;
+      }),
+    debounceRun: (input: DebounceInput) =>
+      call("debounceRun", () => {
+        const d = checkDebounceInput(DRIVER, input);
+        const row = runs.get(d.runId);
+        if (row?.status !== "queued") {
+          throw new FunctionsError(DRIVER, "invalid_input", `runId ${d.runId} is not a queued run`);
+        }
+        const slot = `${d.functionId}\u0000${d.key}`;
+        const pending = debounces.get(slot);
+        let first = d.now;
+        let replaced: string | null = null;
+        if (pending !== undefined && pending.runId === d.runId) first = pending.firstAt;
+        else if (pending !== undefined) {
+          const prev = runs.get(pending.runId);
+          if (prev?.status === "queued" && prev.started_at === null) {
+            prev.status = "cancelled";
+            prev.ended_at = d.now;
+            prev.lease_owner = null;
+            prev.lease_until = null;
+            setDue(prev, null);
+            dropWaits(prev.run_id);
+            slotted.delete(prev.run_id);
+            replaced = prev.run_id;
+            first = pending.firstAt;
+          }
+        }
+        const dueAt = debounceDue(first, d);
+        setDue(row, dueAt);
+        debounces.set(slot, { runId: d.runId, firstAt: first });
+        return { dueAt, replaced };
       }),
   };
 }

@@ -8,13 +8,20 @@ import {
   slotLockId,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
-import { checkRateLimitInput, checkThrottleInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  MAX_RATE_LIMIT_PERIOD_MS,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
   RateLimitInput,
   ReleaseInput,
@@ -1084,6 +1091,43 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
           return Math.max(t.now, Number(row!.tat) - e - t.burst * e);
         },
+      ),
+    debounceRun: (input: DebounceInput) =>
+      call(
+        "debounceRun",
+        () => checkDebounceInput(DRIVER, input),
+        (p, d) =>
+          transaction(p, async (q) => {
+            // The (function, key) row is the lock: debounces of one key, from any gateway, are serial.
+            await q(f.ensureDebounce, [d.functionId, d.key]);
+            const [pending] = await rows<{ run_id: string; first_at: number }>(
+              q(f.lockDebounce, [d.functionId, d.key]),
+            );
+            const state = async (id: string) =>
+              (await rows<{ status: string; started_at: number | null }>(q(f.runState, [id])))[0];
+            if ((await state(d.runId))?.status !== "queued") {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `runId ${d.runId} is not a queued run`,
+              );
+            }
+            let first = d.now;
+            let replaced: string | null = null;
+            if (pending!.run_id === d.runId) first = Number(pending!.first_at);
+            else if (pending!.run_id !== "") {
+              const prev = await state(pending!.run_id);
+              if (prev?.status === "queued" && prev.started_at === null) {
+                await q(cancelFinal, [d.now, pending!.run_id]);
+                replaced = pending!.run_id;
+                first = Number(pending!.first_at);
+              }
+            }
+            const dueAt = debounceDue(first, d);
+            await q(f.setDue, [dueAt, d.runId]);
+            await q(f.putDebounce, [d.functionId, d.key, d.runId, first]);
+            return { dueAt, replaced };
+          }),
       ),
   };
 }

@@ -8,13 +8,20 @@ import {
   type SlotCandidate,
 } from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
-import { checkRateLimitInput, checkThrottleInput, MAX_RATE_LIMIT_PERIOD_MS } from "../flow-control";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  MAX_RATE_LIMIT_PERIOD_MS,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
   RateLimitInput,
   ReleaseInput,
@@ -956,6 +963,43 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           };
           // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
           return Math.max(t.now, tat - e - t.burst * e);
+        },
+      ),
+    debounceRun: (input: DebounceInput) =>
+      tx(
+        "debounceRun",
+        () => checkDebounceInput(DRIVER, input),
+        ({ db, s, w }, d) => {
+          const f = flowStatements(db);
+          const state = (id: string) =>
+            f.runState.get(id) as { status: string; started_at: number | null } | undefined;
+          if (state(d.runId)?.status !== "queued") {
+            throw new FunctionsError(
+              DRIVER,
+              "invalid_input",
+              `runId ${d.runId} is not a queued run`,
+            );
+          }
+          const pending = f.getDebounce.get(d.functionId, d.key) as
+            | { run_id: string; first_at: number }
+            | undefined;
+          let first = d.now;
+          let replaced: string | null = null;
+          if (pending !== undefined && pending.run_id === d.runId) first = pending.first_at;
+          else if (pending !== undefined) {
+            const prev = state(pending.run_id);
+            if (prev?.status === "queued" && prev.started_at === null) {
+              s.cancel.run(d.now, pending.run_id);
+              w.deleteRunWaits.run(pending.run_id);
+              s.deactivateSlots.run(pending.run_id);
+              replaced = pending.run_id;
+              first = pending.first_at;
+            }
+          }
+          const dueAt = debounceDue(first, d);
+          f.setDue.run(dueAt, d.runId);
+          f.putDebounce.run(d.functionId, d.key, d.runId, first);
+          return { dueAt, replaced };
         },
       ),
   };
