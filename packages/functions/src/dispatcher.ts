@@ -598,7 +598,7 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
           }
           // throttle: the run is due when the function's rate per key lets it start.
           const throttled = () =>
-            throttles.has(m.functionId)
+            throttles.has(m.functionId) && debounced === undefined
               ? throttledDueAt(m.functionId, event, at, due).then(start)
               : start(due);
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;

@@ -72,6 +72,8 @@ export {
   type SystemEvent,
 } from "./executor";
 export {
+  type Debounce,
+  debounceOf,
   durationMs,
   flowControlIssues,
   MAX_PRIORITY_FACTOR,
