@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runBatchingConformance } from "./conformance/batching";
 import { concurrencyConformance } from "./conformance/concurrency";
-import { stepNamesConformance } from "./conformance/step-names";
 import { flowControlConformance } from "./conformance/flow-control";
+import { stepNamesConformance } from "./conformance/step-names";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
 import type { JsonValue, RunStore } from "./run-store";
