@@ -156,6 +156,20 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | "too_la
   });
 }
 
+/** What the log says when a key expression fails on an event, by kind. */
+const KEY_ERROR = {
+  idempotency: "an idempotency key expression failed on an event; the run goes ahead without a key",
+  concurrency:
+    "a concurrency key expression failed on an event; the run is held to the function-level limit",
+  priority: "a priority.run expression failed on an event; the run gets priority 0",
+  rateLimit:
+    "a rateLimit key expression failed on an event; the run counts against the function-wide limit",
+  throttle:
+    "a throttle key expression failed on an event; the run is throttled with the function-wide key",
+  debounce:
+    "a debounce key expression failed on an event; the run is debounced with the function-wide key",
+} as const;
+
 /**
  * Composes `@evt/functions` into the gateway: the dispatcher the Event API calls before each
  * answer, the executor that calls the apps, the syncer of `--app-url`, and the routes
@@ -196,9 +210,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     onKeyError: (info) =>
       logger.warn(
         { functionId: info.functionId, expression: info.expression, err: info.error },
-        info.kind === "concurrency"
-          ? "a concurrency key expression failed on an event; the run is held to the function-level limit"
-          : "an idempotency key expression failed on an event; the run goes ahead without a key",
+        KEY_ERROR[info.kind ?? "idempotency"],
       ),
     onBatchError: (info) =>
       logger.warn(
@@ -207,6 +219,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           ? "a batchEvents if expression failed on an event; the event runs unbatched"
           : "a batchEvents key expression failed on an event; it joins the function's unkeyed batch",
       ),
+    // rateLimit: taken in the run store (shared by the gateways on one PostgreSQL).
+    onRunSkipped: (functionId, reason) => hooks.onRunSkipped?.(functionId, reason),
     onEvaluationError: (info) =>
       logger.debug(
         { functionId: info.functionId, eventName: info.eventName, err: info.error },

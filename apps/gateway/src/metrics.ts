@@ -154,7 +154,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
   });
   const runsSkipped = new Counter({
     name: "evt_runs_skipped_total",
-    help: "Runs an event did not start, by function and reason (idempotency: the key was taken within 24 h).",
+    help: "Runs an event did not start, by function and reason (idempotency: the key was taken within 24 h; rate_limit: the function's rateLimit was reached).",
     labelNames: ["function", "reason"] as const,
     registers: [registry],
   });

@@ -371,6 +371,10 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "listBatchEvents",
     "listBatchRunsForEvent",
     "closeBatch",
+    // --- flow control ---
+    "takeRateLimit",
+    "reserveThrottle",
+    "debounceRun",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -205,6 +205,7 @@ describe("functions routes refuse hostile input with errors that say what was wr
             concurrency: 2,
             batchEvents: { maxSize: 10, timeout: "5s" },
             rateLimit: { limit: 1, period: "1m" },
+            singleton: { mode: "skip" },
             steps: {
               step: {
                 id: "step",
@@ -221,13 +222,14 @@ describe("functions routes refuse hostile input with errors that say what was wr
       warnings: string[];
     }[];
     const warnings = fns.find((f) => f.id === "limits-report")!.warnings;
-    // concurrency and batchEvents are acted on: no warning about them.
+    // concurrency, batchEvents and rateLimit are acted on: no warning about them.
     expect(warnings.join("\n")).not.toMatch(/concurrency/);
     expect(warnings.join("\n")).not.toMatch(/batch/i);
-    expect(warnings.join("\n")).toMatch(/rateLimit is not supported yet/);
+    expect(warnings.join("\n")).not.toMatch(/rateLimit/);
+    expect(warnings.join("\n")).toMatch(/singleton is not supported yet/);
     expect(fns.find((f) => f.id === "seed-v4-flaky")!.warnings).toEqual([]);
     expect(
-      await waitFor(() => /"functionId":"limits-report".*rateLimit is not/.test(gw.stdout())),
+      await waitFor(() => /"functionId":"limits-report".*singleton is not/.test(gw.stdout())),
     ).toBe(true);
   });
 

@@ -51,6 +51,7 @@ export interface SeedAppOptions {
   concurrency?: boolean;
   batch?: boolean;
   timeline?: boolean;
+  flow?: boolean;
 }
 
 export function startSeedApp(
@@ -74,6 +75,8 @@ export function startSeedApp(
   else delete env.SEED_APP_CONCURRENCY;
   if (options.batch) env.SEED_APP_BATCH = "1";
   else delete env.SEED_APP_BATCH;
+  if (options.flow) env.SEED_APP_FLOW = "1";
+  else delete env.SEED_APP_FLOW;
   const proc = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -137,6 +140,7 @@ export async function startAppAndGateway(
     concurrency?: boolean;
     batch?: boolean;
     timeline?: boolean;
+    flow?: boolean;
   } = {},
 ): Promise<AppAndGateway> {
   const port = await freePort();

@@ -10,6 +10,20 @@ import {
 } from "@evt/triggers";
 import { type BatchConfig, batchKeyOf, batchOf } from "./batching";
 import { type ConcurrencyLimit, type ConcurrencySlot, concurrencyOf, slotKey } from "./concurrency";
+import {
+  type Debounce,
+  debounceKey,
+  debounceOf,
+  prioritisedDueAt,
+  priorityFactor,
+  priorityOf,
+  type RateLimit,
+  rateLimitKey,
+  rateLimitOf,
+  type Throttle,
+  throttleKey,
+  throttleOf,
+} from "./flow-control";
 import type { FunctionRecord, JsonValue, RunRecord, RunStore } from "./run-store";
 
 /** Options of {@link createDispatcher}. */
@@ -40,7 +54,7 @@ export interface DispatcherOptions {
     functionId: string;
     expression: string;
     error: Error;
-    kind?: "idempotency" | "concurrency";
+    kind?: "idempotency" | "concurrency" | "priority" | "rateLimit" | "throttle" | "debounce";
   }) => void;
   /**
    * Told when a `batchEvents` expression fails on an event: an `if` (the event runs unbatched)
@@ -52,6 +66,12 @@ export interface DispatcherOptions {
     expression: string;
     error: Error;
   }) => void;
+  /**
+   * Told when an event starts no run of a matching function: `rate_limit` (its `rateLimit`
+   * was reached; the limit is taken in the run store, shared by every gateway on it).
+   * Idempotency skips are told by `claimIdempotencyKey`'s caller.
+   */
+  onRunSkipped?: (functionId: string, reason: "rate_limit") => void;
   /**
    * Start runs already held by this process (an executor's `reserve` / `adopt` /
    * `unreserve`): for each run due now, `reserve` may give a lease; the run is then created
@@ -78,7 +98,7 @@ export interface DispatchResult {
   created: RunRecord[];
   /** Matches whose run already existed (a retried request, a second gateway). */
   existing: number;
-  /** Functions not started because their idempotency key was taken, by function id. */
+  /** Functions not started because their idempotency key was taken or their rate limit reached, by function id. */
   skipped: string[];
   /** Batched runs (of `batchEvents` functions) this call added an event to, not created. */
   appended: RunRecord[];
@@ -162,6 +182,10 @@ function changed(before: FunctionRecord, after: FunctionRecord): boolean {
     before.version !== after.version ||
     before.appUrl !== after.appUrl ||
     JSON.stringify(concurrencyOf(before.config)) !== JSON.stringify(concurrencyOf(after.config)) ||
+    priorityOf(before.config) !== priorityOf(after.config) ||
+    JSON.stringify(rateLimitOf(before.config)) !== JSON.stringify(rateLimitOf(after.config)) ||
+    JSON.stringify(throttleOf(before.config)) !== JSON.stringify(throttleOf(after.config)) ||
+    JSON.stringify(debounceOf(before.config)) !== JSON.stringify(debounceOf(after.config)) ||
     JSON.stringify(triggersOf(before.config)) !== JSON.stringify(triggersOf(after.config))
   );
 }
@@ -226,7 +250,25 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     }
     return batchKeyOf(key.key);
   }
+  /** Compiled `priority.run` expressions by function id. */
+  const priorities = new Map<string, KeyExpression>();
+  /** Debounces and their compiled keys by function id. */
+  const debounces = new Map<string, { debounce: Debounce; key: KeyExpression | null }>();
+  /** Throttles and their compiled keys by function id. */
+  const throttles = new Map<string, { throttle: Throttle; key: KeyExpression | null }>();
+  /** Rate limits and their compiled keys by function id. */
+  const rateLimits = new Map<string, { limit: RateLimit; key: KeyExpression | null }>();
   let refreshing: Promise<void> | null = null;
+
+  /** A compiled key, or `null` when it no longer compiles (registration checks it). */
+  const compiled = (expression: string | null): KeyExpression | null => {
+    if (expression === null) return null;
+    try {
+      return compileKey(expression);
+    } catch {
+      return null;
+    }
+  };
 
   async function load(): Promise<void> {
     const list = await runs.listFunctions();
@@ -250,6 +292,10 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       held.delete(id);
       limits.delete(id);
       batches.delete(id);
+      priorities.delete(id);
+      rateLimits.delete(id);
+      throttles.delete(id);
+      debounces.delete(id);
     }
     for (const fn of fresh) {
       try {
@@ -276,6 +322,18 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
       const batch = batchOf(fn.config);
       if (batch !== null) batches.set(fn.id, batch);
       else batches.delete(fn.id);
+      const priority = compiled(priorityOf(fn.config));
+      if (priority !== null) priorities.set(fn.id, priority);
+      else priorities.delete(fn.id);
+      const rate = rateLimitOf(fn.config);
+      if (rate !== null) rateLimits.set(fn.id, { limit: rate, key: compiled(rate.key) });
+      else rateLimits.delete(fn.id);
+      const throttle = throttleOf(fn.config);
+      if (throttle !== null) throttles.set(fn.id, { throttle, key: compiled(throttle.key) });
+      else throttles.delete(fn.id);
+      const debounce = debounceOf(fn.config);
+      if (debounce !== null) debounces.set(fn.id, { debounce, key: compiled(debounce.key) });
+      else debounces.delete(fn.id);
       const expression = idempotencyOf(fn.config);
       keys.delete(fn.id);
       if (expression !== null) {
@@ -310,6 +368,136 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
     });
   }
 
+  /** The priority factor (seconds) of a run of `functionId` for `event`; 0 when it fails. */
+  function factorOf(functionId: string, event: StoredEvent): number {
+    const expr = priorities.get(functionId);
+    if (expr === undefined) return 0;
+    const evaluated = expr.evaluate(view(event));
+    const factor = evaluated.ok ? priorityFactor(evaluated.key) : evaluated.error;
+    if (typeof factor === "number") return factor;
+    options.onKeyError?.({
+      functionId,
+      expression: expr.expression,
+      error: factor,
+      kind: "priority",
+    });
+    return 0;
+  }
+
+  /**
+   * Whether the function's `rateLimit` lets this event start a run (taken in the run store).
+   * A key that fails to evaluate is logged and counts against the function-wide key.
+   */
+  async function withinRateLimit(
+    functionId: string,
+    event: StoredEvent,
+    at: number,
+  ): Promise<boolean> {
+    const rate = rateLimits.get(functionId);
+    if (rate === undefined) return true;
+    let value: string | null = null;
+    if (rate.key !== null) {
+      const evaluated = rate.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: rate.key.expression,
+          error: evaluated.error,
+          kind: "rateLimit",
+        });
+    }
+    const ok = await runs.takeRateLimit({
+      key: rateLimitKey(functionId, value),
+      eventInternalId: event.internal_id,
+      limit: rate.limit.limit,
+      periodMs: rate.limit.periodMs,
+      now: at,
+    });
+    if (!ok) options.onRunSkipped?.(functionId, "rate_limit");
+    return ok;
+  }
+
+  /**
+   * When a run due at `dueAt` may start under its function's `throttle`: a start reserved in
+   * the run store (shared by every gateway on it), in the order of the reservations per key.
+   */
+  async function throttledDueAt(
+    functionId: string,
+    event: StoredEvent,
+    at: number,
+    dueAt: number,
+  ): Promise<number> {
+    const t = throttles.get(functionId)!;
+    let value: string | null = null;
+    if (t.key !== null) {
+      const evaluated = t.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: t.key.expression,
+          error: evaluated.error,
+          kind: "throttle",
+        });
+    }
+    const startAt = await runs.reserveThrottle({
+      key: throttleKey(functionId, value),
+      limit: t.throttle.limit,
+      burst: t.throttle.burst,
+      periodMs: t.throttle.periodMs,
+      now: Math.max(at, dueAt),
+    });
+    return Math.max(dueAt, startAt);
+  }
+
+  /**
+   * A debounced function's run for `event` (`null` when it existed already): created queued, then made the pending run of its
+   * key in the run store (the one it replaces is cancelled), due `period` after this event and
+   * at the latest `timeout` after the key's first. The run is called with its own event, the
+   * last one. A crash between the two leaves the new run due `period` after its event.
+   */
+  async function debounce(
+    functionId: string,
+    d: { debounce: Debounce; key: KeyExpression | null },
+    event: StoredEvent,
+    env: string,
+    at: number,
+    concurrency: ConcurrencySlot[],
+  ): Promise<RunRecord | null> {
+    let value: string | null = null;
+    if (d.key !== null) {
+      const evaluated = d.key.evaluate(view(event));
+      if (evaluated.ok) value = evaluated.key;
+      else
+        options.onKeyError?.({
+          functionId,
+          expression: d.key.expression,
+          error: evaluated.error,
+          kind: "debounce",
+        });
+    }
+    const now = Math.max(at, event.ts);
+    const result = await runs.createRun({
+      functionId,
+      eventInternalId: event.internal_id,
+      env,
+      dueAt: now + d.debounce.periodMs,
+      now: at,
+      ...(concurrency.length > 0 ? { concurrency } : {}),
+    });
+    if (!result.created) return null;
+    const { dueAt } = await runs.debounceRun({
+      functionId,
+      key: debounceKey(value),
+      runId: result.run.runId,
+      periodMs: d.debounce.periodMs,
+      timeoutMs: d.debounce.timeoutMs,
+      now,
+    });
+    return { ...result.run, dueAt };
+  }
+
   return {
     refresh() {
       // Calls during a refresh wait for the next one, which sees their change.
@@ -342,10 +530,17 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
         });
         for (const m of matches) {
           // An event with a future `ts` starts its runs then (the Event API bounds how far).
-          const dueAt = Math.max(event.ts, at);
+          const due = prioritisedDueAt(Math.max(event.ts, at), at, factorOf(m.functionId, event));
           const concurrency = slotsOf(m.functionId, env, event);
           // All at once: the SQLite driver commits them together, PostgreSQL pipelines them.
-          const start = () => {
+          const debounced = debounces.get(m.functionId);
+          const start = (dueAt: number) => {
+            if (debounced !== undefined) {
+              return debounce(m.functionId, debounced, event, env, at, concurrency).then((run) => {
+                if (run === null) existing++;
+                else created.push(run);
+              });
+            }
             const lease =
               dueAt <= at && held.has(m.functionId)
                 ? (options.holder?.reserve(m.functionId) ?? null)
@@ -401,9 +596,23 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
             }
             // `if` false or failing: the event runs unbatched at once, as Inngest does.
           }
+          // throttle: the run is due when the function's rate per key lets it start.
+          const throttled = () =>
+            throttles.has(m.functionId) && debounced === undefined
+              ? throttledDueAt(m.functionId, event, at, due).then(start)
+              : start(due);
           const keyExpr = options.claimIdempotencyKey ? keys.get(m.functionId) : undefined;
           if (keyExpr === undefined) {
-            pending.push(start());
+            if (!rateLimits.has(m.functionId)) {
+              pending.push(throttled());
+              continue;
+            }
+            pending.push(
+              withinRateLimit(m.functionId, event, at).then((go) => {
+                if (go) return throttled();
+                skipped.push(m.functionId);
+              }),
+            );
             continue;
           }
           const evaluated = keyExpr.evaluate(view(event));
@@ -414,13 +623,13 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 expression: keyExpr.expression,
                 error: evaluated.error,
               });
-            pending.push(start());
+            pending.push(throttled());
             continue;
           }
           const key = evaluated.key;
           pending.push(
             options.claimIdempotencyKey!(m.functionId, key, event.internal_id).then((go) => {
-              if (go) return start();
+              if (go) return throttled();
               skipped.push(m.functionId);
             }),
           );

@@ -72,6 +72,16 @@ export {
   type SystemEvent,
 } from "./executor";
 export {
+  type Debounce,
+  debounceOf,
+  durationMs,
+  flowControlIssues,
+  MAX_PRIORITY_FACTOR,
+  priorityOf,
+  type RateLimit,
+  rateLimitOf,
+} from "./flow-control";
+export {
   DEFAULT_RETRIES,
   handleRegister,
   MAX_REGISTER_FUNCTIONS,

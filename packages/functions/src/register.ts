@@ -8,6 +8,7 @@ import { z } from "zod";
 import { checkBatchEvents } from "./batching";
 import { concurrencyIssues } from "./concurrency";
 import { isFunctionsError } from "./errors";
+import { flowControlIssues } from "./flow-control";
 import type { AppRecord, FunctionInput, JsonValue, RunStore } from "./run-store";
 import { MAX_ID_LENGTH, MAX_URL_LENGTH } from "./validate";
 
@@ -202,6 +203,7 @@ export function parseRegisterBody(body: unknown, now: number = Date.now()): Regi
         (f as { batchEvents?: unknown }).batchEvents,
         `functions[${i}].batchEvents`,
       ),
+      ...flowControlIssues(f as Record<string, unknown>, `functions[${i}]`),
     );
     const key = (f as { idempotency?: unknown }).idempotency;
     if (key === undefined || key === null) continue;

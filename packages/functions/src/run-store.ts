@@ -419,4 +419,70 @@ export interface RunStore {
    * batches really open, however many key values a function has seen. Idempotent.
    */
   closeBatch(runId: string): Promise<void>;
+  // --- flow control ---
+  /**
+   * Take one start of a rate limit (`rateLimit`): `true` when fewer than `limit` starts were
+   * taken under `key` in the last `periodMs` (this one is recorded at `now`), or when this
+   * event already took one within it (a retried request goes ahead); `false` otherwise, and
+   * nothing is recorded. Atomic per key across every handle on the same data.
+   */
+  takeRateLimit(input: RateLimitInput): Promise<boolean>;
+  /**
+   * Reserve a start of a throttle (`throttle`, GCRA per key): the time the run may start, at
+   * or after `now`; `1 + burst` reservations of a fresh key start at `now`, then one every
+   * `ceil(periodMs / limit)`, in reservation order. Atomic per key across every handle on
+   * the same data; the key's state is one time (its theoretical arrival time).
+   */
+  reserveThrottle(input: ThrottleInput): Promise<number>;
+  /**
+   * Make a queued run the pending debounced run of `(functionId, key)`, in one transaction
+   * serial per key: the pending run it replaces, if still queued and never started, is
+   * cancelled (it frees its slots), and the first event's time is kept; otherwise (none, or it
+   * started) this run opens a new debounce at `now`. The run becomes due at
+   * `min(now + periodMs, first + timeoutMs)`. Returns that time and the run replaced (or `null`).
+   */
+  debounceRun(input: DebounceInput): Promise<{ dueAt: number; replaced: string | null }>;
+}
+
+/** What {@link RunStore.debounceRun} is given. */
+export interface DebounceInput {
+  functionId: string;
+  /** The debounce key (key value), at most 600 characters. */
+  key: string;
+  /** The queued run of the new event (created by `createRun`). */
+  runId: string;
+  /** The debounce period, in milliseconds. */
+  periodMs: number;
+  /** The latest start after the first event, in milliseconds, or `null`. */
+  timeoutMs: number | null;
+  /** Time of the event (ms since the epoch). */
+  now: number;
+}
+
+/** What {@link RunStore.reserveThrottle} is given. */
+export interface ThrottleInput {
+  /** The throttle's key (function and key value), at most 600 characters. */
+  key: string;
+  /** Starts per period (1..100000). */
+  limit: number;
+  /** Starts allowed at once on top of the first (0..10000). */
+  burst: number;
+  /** The period, in milliseconds (1..604800000). */
+  periodMs: number;
+  /** The earliest the run may start (ms since the epoch). */
+  now: number;
+}
+
+/** What {@link RunStore.takeRateLimit} is given. */
+export interface RateLimitInput {
+  /** The limit's key (function and key value), at most 600 characters. */
+  key: string;
+  /** The event that would start the run. */
+  eventInternalId: string;
+  /** Starts allowed per period (1..100000). */
+  limit: number;
+  /** The sliding window, in milliseconds (1..86400000). */
+  periodMs: number;
+  /** Time of the start (ms since the epoch). */
+  now: number;
 }

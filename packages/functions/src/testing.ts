@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runBatchingConformance } from "./conformance/batching";
 import { concurrencyConformance } from "./conformance/concurrency";
+import { flowControlConformance } from "./conformance/flow-control";
 import { stepNamesConformance } from "./conformance/step-names";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
@@ -91,6 +92,7 @@ export function runRunStoreConformance(
     const event = (n: number) => `01EVT${tag.toUpperCase()}${String(n).padStart(8, "0")}`;
     concurrencyConformance({ open: () => open(), second, event, t0: T0 });
     stepNamesConformance({ open: () => open(), event, t0: T0 });
+    flowControlConformance({ open: () => open(), second, event, t0: T0 });
     const create = (store: RunStore, n: number, dueAt = T0, functionId = "app-fn") =>
       store.createRun({ functionId, eventInternalId: event(n), env: "test", dueAt, now: T0 });
 

@@ -95,25 +95,22 @@ export function runDetailView(
 
 /** Config keys of a registered function that evt does not act on yet, and what happens instead. */
 const NOT_YET: Record<string, string> = {
-  rateLimit: "rateLimit is not supported yet: every matching event starts a run",
-  throttle: "throttle is not supported yet: runs start without delay",
-  debounce: "debounce is not supported yet: every matching event starts a run",
   singleton: "singleton is not supported yet",
-  priority: "priority is not supported yet: runs are called in due order",
   timeouts: "timeouts are not enforced yet",
 };
 
 /**
  * What a registered function asks for that evt does not do yet (one line each): config keys
  * such as `rateLimit` or `throttle`. The function is accepted and runs
+ * such as `singleton` or `timeouts`. The function is accepted and runs
  * on its events; these say what is not honoured, so that nothing is ignored silently.
  *
  * @example
  * ```ts
  * import { unsupportedFeatures } from "@evt/functions";
  *
- * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], rateLimit: { limit: 1, period: "1m" } });
- * // ["rateLimit is not supported yet: ..."]
+ * unsupportedFeatures({ triggers: [{ cron: "0 * * * *" }], singleton: { mode: "skip" } });
+ * // ["singleton is not supported yet"]
  * ```
  */
 export function unsupportedFeatures(config: JsonValue): string[] {

@@ -7,19 +7,29 @@ import {
   pickWithinLimits,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  throttleStep,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -171,6 +181,13 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   }
 
   /** Run `fn` as an async call: its throws become rejections. */
+  /** Starts taken per rate-limit key (the last period's, pruned as the key is used). */
+  const rateTaken = new Map<string, { event: string; at: number }[]>();
+  /** The theoretical arrival time per throttle key. */
+  const throttleTat = new Map<string, number>();
+  /** The pending run of each debounced (function, key) and when its first event came. */
+  const debounces = new Map<string, { runId: string; firstAt: number }>();
+
   function call<T>(op: string, fn: () => T): Promise<T> {
     try {
       use(op);
@@ -778,6 +795,59 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         const id = checkToken(DRIVER, "eventInternalId", eventInternalId, 64);
         const out = (batchRunsOfEvent.get(id) ?? []).map((runId) => decodeRun(runs.get(runId)!));
         return out.sort((x, y) => (x.runId < y.runId ? -1 : 1));
+      }),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      call("takeRateLimit", () => {
+        const r = checkRateLimitInput(DRIVER, input);
+        const since = r.now - r.periodMs;
+        const taken = (rateTaken.get(r.key) ?? []).filter((t) => t.at > since);
+        if (taken.some((t) => t.event === r.eventInternalId)) return true;
+        if (taken.length >= r.limit) {
+          rateTaken.set(r.key, taken);
+          return false;
+        }
+        taken.push({ event: r.eventInternalId, at: r.now });
+        rateTaken.set(r.key, taken);
+        return true;
+      }),
+    reserveThrottle: (input: ThrottleInput) =>
+      call("reserveThrottle", () => {
+        const t = checkThrottleInput(DRIVER, input);
+        const step = throttleStep(throttleTat.get(t.key) ?? null, t);
+        throttleTat.set(t.key, step.tat);
+        return step.startAt;
+      }),
+    debounceRun: (input: DebounceInput) =>
+      call("debounceRun", () => {
+        const d = checkDebounceInput(DRIVER, input);
+        const row = runs.get(d.runId);
+        if (row?.status !== "queued") {
+          throw new FunctionsError(DRIVER, "invalid_input", `runId ${d.runId} is not a queued run`);
+        }
+        const slot = `${d.functionId}\u0000${d.key}`;
+        const pending = debounces.get(slot);
+        let first = d.now;
+        let replaced: string | null = null;
+        if (pending !== undefined && pending.runId === d.runId) first = pending.firstAt;
+        else if (pending !== undefined) {
+          const prev = runs.get(pending.runId);
+          if (prev?.status === "queued" && prev.started_at === null) {
+            prev.status = "cancelled";
+            prev.ended_at = d.now;
+            prev.lease_owner = null;
+            prev.lease_until = null;
+            setDue(prev, null);
+            dropWaits(prev.run_id);
+            slotted.delete(prev.run_id);
+            replaced = prev.run_id;
+            first = pending.firstAt;
+          }
+        }
+        const dueAt = debounceDue(first, d);
+        setDue(row, dueAt);
+        debounces.set(slot, { runId: d.runId, firstAt: first });
+        return { dueAt, replaced };
       }),
   };
 }

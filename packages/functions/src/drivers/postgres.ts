@@ -8,19 +8,29 @@ import {
   slotLockId,
 } from "../concurrency";
 import { FunctionsError } from "../errors";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  MAX_RATE_LIMIT_PERIOD_MS,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -43,6 +53,7 @@ import {
   timeoutOption,
 } from "../validate";
 import { pgBatchSchema, pgBatchSchemaReadySql, pgBatchSql } from "./batch-sql";
+import { postgresFlowSchema, postgresFlowSql } from "./flow-sql";
 import {
   type PgPool,
   type PgPoolClient,
@@ -259,6 +270,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
       await q(schemaLockSql, [prefix]);
       for (const text of schemaStatements(prefix)) await q(text);
       for (const text of postgresWaitsSchema(prefix)) await q(text);
+      for (const text of postgresFlowSchema(prefix)) await q(text);
     });
     // Columns added since the tables' first release, when missing (see pgAddedColumns).
     const missing: { table: string; column: string; type: string }[] = [];
@@ -354,6 +366,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
     slotWrites++;
     noSlotsUntil = 0;
   };
+  const f = postgresFlowSql(prefix);
   const releaseFinal = finishing(prefix, s.release);
   // A cancelled run frees its slots and leaves no wait behind.
   const cancelFinal = finishing(
@@ -1050,6 +1063,71 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
         () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
         async (p, id): Promise<RunRecord[]> =>
           (await rows<RunRow>(on(p)(bq.runsForEvent, [id]))).map(decodeRun),
+      ),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      call(
+        "takeRateLimit",
+        () => checkRateLimitInput(DRIVER, input),
+        (p, r) =>
+          transaction(p, async (q) => {
+            // One taker per key at a time (across pools and gateways); the count is read
+            // after the lock, so two never both take the last start.
+            await q(f.lock, [slotLockId(`${prefix}rate`, r.key)]);
+            await q(f.prune, [r.key, r.now - r.periodMs, r.now - MAX_RATE_LIMIT_PERIOD_MS]);
+            const [row] = await rows<{ ok: number }>(
+              q(f.take, [r.key, r.eventInternalId, r.now, r.limit]),
+            );
+            return Number(row?.ok) > 0;
+          }),
+      ),
+    reserveThrottle: (input: ThrottleInput) =>
+      call(
+        "reserveThrottle",
+        () => checkThrottleInput(DRIVER, input),
+        async (p, t) => {
+          const e = Math.ceil(t.periodMs / t.limit);
+          const [row] = await rows<{ tat: number }>(on(p)(f.reserve, [t.key, t.now, e]));
+          // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
+          return Math.max(t.now, Number(row!.tat) - e - t.burst * e);
+        },
+      ),
+    debounceRun: (input: DebounceInput) =>
+      call(
+        "debounceRun",
+        () => checkDebounceInput(DRIVER, input),
+        (p, d) =>
+          transaction(p, async (q) => {
+            // The (function, key) row is the lock: debounces of one key, from any gateway, are serial.
+            await q(f.ensureDebounce, [d.functionId, d.key]);
+            const [pending] = await rows<{ run_id: string; first_at: number }>(
+              q(f.lockDebounce, [d.functionId, d.key]),
+            );
+            const state = async (id: string) =>
+              (await rows<{ status: string; started_at: number | null }>(q(f.runState, [id])))[0];
+            if ((await state(d.runId))?.status !== "queued") {
+              throw new FunctionsError(
+                DRIVER,
+                "invalid_input",
+                `runId ${d.runId} is not a queued run`,
+              );
+            }
+            let first = d.now;
+            let replaced: string | null = null;
+            if (pending!.run_id === d.runId) first = Number(pending!.first_at);
+            else if (pending!.run_id !== "") {
+              const prev = await state(pending!.run_id);
+              if (prev?.status === "queued" && prev.started_at === null) {
+                await q(cancelFinal, [d.now, pending!.run_id]);
+                replaced = pending!.run_id;
+                first = Number(pending!.first_at);
+              }
+            }
+            const dueAt = debounceDue(first, d);
+            await q(f.setDue, [dueAt, d.runId]);
+            await q(f.putDebounce, [d.functionId, d.key, d.runId, first]);
+            return { dueAt, replaced };
+          }),
       ),
   };
 }

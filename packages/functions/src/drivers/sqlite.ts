@@ -8,19 +8,29 @@ import {
   type SlotCandidate,
 } from "../concurrency";
 import { describeError, FunctionsError } from "../errors";
+import {
+  checkDebounceInput,
+  checkRateLimitInput,
+  checkThrottleInput,
+  debounceDue,
+  MAX_RATE_LIMIT_PERIOD_MS,
+} from "../flow-control";
 import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
   CreateRunInput,
   CreateRunResult,
+  DebounceInput,
   FunctionInput,
+  RateLimitInput,
   ReleaseInput,
   RunRecord,
   RunStore,
   StepInput,
   StepRecord,
   SyncAppResult,
+  ThrottleInput,
   WaitRecord,
   WaitResolution,
   WaitRunInput,
@@ -42,6 +52,7 @@ import {
   timeoutOption,
 } from "../validate";
 import { sqliteBatchSchema, sqliteBatchSql } from "./batch-sql";
+import { sqliteFlowSchema, sqliteFlowSql } from "./flow-sql";
 import {
   decodeFunction,
   decodeRun,
@@ -166,6 +177,17 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
   let ready: Ready | null = null;
   let opening: Promise<Ready> | null = null;
   let closed = false;
+  type FlowStatements = Record<keyof ReturnType<typeof sqliteFlowSql>, BetterSqlite3.Statement>;
+  let flow: { db: BetterSqlite3.Database; s: FlowStatements } | null = null;
+  /** The flow-control statements, prepared on first use. */
+  const flowStatements = (db: BetterSqlite3.Database): FlowStatements => {
+    if (flow?.db !== db) {
+      const text = sqliteFlowSql(prefix);
+      const s = Object.fromEntries(Object.entries(text).map(([k, v]) => [k, db.prepare(v)]));
+      flow = { db, s: s as FlowStatements };
+    }
+    return flow.s;
+  };
 
   async function open(): Promise<Ready> {
     let db: BetterSqlite3.Database;
@@ -200,6 +222,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       const text = sql(prefix);
       const s = {} as Ready["s"];
       for (const key of Object.keys(text) as (keyof Sql)[]) s[key] = db.prepare(text[key]);
+      db.exec(sqliteFlowSchema(prefix));
       const waitText = sqliteWaitsSql(prefix);
       const w = {} as Ready["w"];
       for (const key of Object.keys(waitText) as (keyof Ready["w"])[])
@@ -914,6 +937,70 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         () => checkToken(DRIVER, "eventInternalId", eventInternalId, 64),
         ({ b }, id): RunRecord[] => (b.runsForEvent.all(id) as RunRow[]).map(decodeRun),
         false,
+      ),
+    // --- flow control ---
+    takeRateLimit: (input: RateLimitInput) =>
+      tx(
+        "takeRateLimit",
+        () => checkRateLimitInput(DRIVER, input),
+        ({ db }, r): boolean => {
+          const f = flowStatements(db);
+          f.prune.run(r.key, r.now - r.periodMs, r.now - MAX_RATE_LIMIT_PERIOD_MS);
+          if (f.mine.get(r.key, r.eventInternalId) !== undefined) return true;
+          if ((f.count.get(r.key) as { n: number }).n >= r.limit) return false;
+          f.take.run(r.key, r.eventInternalId, r.now);
+          return true;
+        },
+      ),
+    reserveThrottle: (input: ThrottleInput) =>
+      tx(
+        "reserveThrottle",
+        () => checkThrottleInput(DRIVER, input),
+        ({ db }, t): number => {
+          const e = Math.ceil(t.periodMs / t.limit);
+          const { tat } = flowStatements(db).reserve.get({ key: t.key, now: t.now, e }) as {
+            tat: number;
+          };
+          // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
+          return Math.max(t.now, tat - e - t.burst * e);
+        },
+      ),
+    debounceRun: (input: DebounceInput) =>
+      tx(
+        "debounceRun",
+        () => checkDebounceInput(DRIVER, input),
+        ({ db, s, w }, d) => {
+          const f = flowStatements(db);
+          const state = (id: string) =>
+            f.runState.get(id) as { status: string; started_at: number | null } | undefined;
+          if (state(d.runId)?.status !== "queued") {
+            throw new FunctionsError(
+              DRIVER,
+              "invalid_input",
+              `runId ${d.runId} is not a queued run`,
+            );
+          }
+          const pending = f.getDebounce.get(d.functionId, d.key) as
+            | { run_id: string; first_at: number }
+            | undefined;
+          let first = d.now;
+          let replaced: string | null = null;
+          if (pending !== undefined && pending.run_id === d.runId) first = pending.first_at;
+          else if (pending !== undefined) {
+            const prev = state(pending.run_id);
+            if (prev?.status === "queued" && prev.started_at === null) {
+              s.cancel.run(d.now, pending.run_id);
+              w.deleteRunWaits.run(pending.run_id);
+              s.deactivateSlots.run(pending.run_id);
+              replaced = pending.run_id;
+              first = pending.first_at;
+            }
+          }
+          const dueAt = debounceDue(first, d);
+          f.setDue.run(dueAt, d.runId);
+          f.putDebounce.run(d.functionId, d.key, d.runId, first);
+          return { dueAt, replaced };
+        },
       ),
   };
 }
