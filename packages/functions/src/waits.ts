@@ -35,6 +35,12 @@ export interface WaitMatcher {
    * once, in the store. Returns how many were resolved here.
    */
   match(env: string, events: readonly StoredEvent[]): Promise<number>;
+  /**
+   * Drop from the index the waits the store no longer holds (resolved or cancelled through
+   * another gateway), in pages of the seqs held. `match` runs it by itself every few minutes
+   * on a shared store; returns how many were dropped.
+   */
+  sweep(): Promise<number>;
   /** Waits held in the index. */
   readonly size: number;
   /**
@@ -52,6 +58,12 @@ const HOLE_MS = 30_000;
 const MAX_HOLES = 1_000;
 /** How often waits past their timeout are dropped from the index (their run times them out). */
 const PRUNE_MS = 5_000;
+/**
+ * How often a shared index drops waits that another gateway resolved: an event that matches
+ * one drops it too, but an invoke's wait (a correlation id no event of this gateway matches,
+ * and a one-year timeout) would otherwise stay until it expires.
+ */
+const SWEEP_MS = 5 * 60_000;
 
 const silent: ExecutorLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -110,6 +122,8 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
   let cursor = 0;
   const holes = new Map<number, number>();
   let lastPrune = now();
+  let lastSweep = now();
+  let sweeping: Promise<number> | null = null;
   /** Not shared: whether a wait may have been stored since the last read. */
   let dirty = true;
 
@@ -181,6 +195,32 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
     for (const [id, w] of bySeq) if (w.expiresAt < at) drop(id);
   }
 
+  async function sweepOnce(): Promise<number> {
+    lastSweep = now();
+    const held = [...bySeq.values()].map((w) => w.seq);
+    let dropped = 0;
+    for (let i = 0; i < held.length; i += PAGE) {
+      const page = held.slice(i, i + PAGE);
+      // Seqs at or below the cursor come back only if still stored, and before any newer one.
+      const alive = new Set(
+        (await runs.listWaitsSince(cursor, page, page.length + 1)).map((w) => w.seq),
+      );
+      for (const seq of page) {
+        if (alive.has(seq) || seq > cursor) continue;
+        drop(String(seq));
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  function sweep(): Promise<number> {
+    sweeping ??= sweepOnce().finally(() => {
+      sweeping = null;
+    });
+    return sweeping;
+  }
+
   let running: Promise<void> | null = null;
   let next: Promise<void> | null = null;
   function sync(): Promise<void> {
@@ -202,6 +242,7 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
 
   return {
     sync,
+    sweep,
     notify() {
       dirty = true;
     },
@@ -216,6 +257,11 @@ export function createWaitMatcher(options: WaitMatcherOptions): WaitMatcher {
       if (shared || dirty) await sync();
       if (bySeq.size === 0) return 0;
       prune();
+      if (shared && now() - lastSweep >= SWEEP_MS) {
+        sweep().catch((err: unknown) =>
+          logger.warn({ err }, "checking the indexed waits against the store failed"),
+        );
+      }
       const pending: Promise<boolean>[] = [];
       for (const event of events) {
         const matches = index.match({

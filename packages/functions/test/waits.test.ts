@@ -132,4 +132,27 @@ describe("createWaitMatcher", () => {
     expect(await a.match("production", [stored("app/later", {}, T0 + 4)])).toBe(0);
     expect(a.size).toBe(0);
   });
+
+  it("a shared index drops, every few minutes, the waits another gateway resolved (an invoke's would otherwise stay a year)", async () => {
+    const runs = createMemoryRunStore();
+    // A year ahead, as an invoke's wait: only the sweep takes them out of B's index.
+    await waiting(runs, 3, T0 + 365 * 86_400_000);
+    let clock = T0 + 1;
+    const a = createWaitMatcher({ runs, shared: true, now: () => clock });
+    const b = createWaitMatcher({ runs, shared: true, now: () => clock });
+    await Promise.all([a.sync(), b.sync()]);
+    expect([a.size, b.size]).toEqual([3, 3]);
+    expect(await a.match("production", [stored("app/paid", { id: "u1" }, T0 + 2)])).toBe(1);
+    // B never sees that event: it still holds the wait, until its sweep.
+    expect(b.size).toBe(3);
+    expect(await b.sweep()).toBe(1);
+    expect(b.size).toBe(2);
+    expect(await b.sweep()).toBe(0);
+    // match starts the sweep by itself once the interval passed.
+    expect(await a.match("production", [stored("app/paid", { id: "u2" }, T0 + 3)])).toBe(1);
+    clock += 5 * 60_000;
+    await b.match("production", [stored("app/other", {}, clock)]);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(b.size).toBe(1);
+  });
 });
