@@ -1,23 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  dropTestData,
   httpRequest,
-  POSTGRES_URL,
-  REDIS_URL,
   type RunningGateway,
   sendEvents,
-  startGatewayProcess,
   stopProcess,
   tempDir,
-  uniqueSuffix,
   waitFor,
 } from "./helpers";
 import {
   type AppAndGateway,
-  freePort,
+  type GatewayPair,
   type SdkVersion,
   startAppAndGateway,
-  startSeedApp,
+  startGatewayPair,
   type TestApp,
 } from "./sdk-apps";
 
@@ -70,54 +65,27 @@ async function sendEach(
 describe.each<SdkVersion>(["v3", "v4"])(
   "priority, rateLimit, throttle and debounce across two gateways on one PostgreSQL (SDK %s)",
   (version) => {
-    const suffix = uniqueSuffix();
-    const tablePrefix = `fnfl_${suffix}_`;
-    const redisPrefix = `fnfl:${suffix}:`;
+    let pair: GatewayPair | undefined;
     let a: RunningGateway;
     let b: RunningGateway;
     let app: TestApp;
     const fnId = (name: string) => `seed-${version}-${name}`;
-    const shared = [
-      "--dedup",
-      REDIS_URL,
-      "--store",
-      POSTGRES_URL,
-      "--runs",
-      POSTGRES_URL,
-      "--pg-table-prefix",
-      tablePrefix,
-      "--redis-prefix",
-      redisPrefix,
-    ];
 
     beforeAll(async () => {
-      const portA = await freePort();
-      app = await startSeedApp(version, `http://127.0.0.1:${portA}`, { flow: true });
-      a = await startGatewayProcess([
-        "dev",
-        "--port",
-        String(portA),
-        ...shared,
-        "--app-url",
-        app.url,
-      ]);
-      b = await startGatewayProcess(["dev", "--port", "0", ...shared]);
-      const seen = await waitFor(async () => {
-        const res = await httpRequest(`${b.url}/v1/functions`);
-        if (res.status !== 200) return false;
-        const ids = (JSON.parse(res.body).data as { id: string }[]).map((f) => f.id);
-        return ["prioritised", "rate-limited", "rate-per-user", "throttled", "debounced"].every(
-          (n) => ids.includes(fnId(n)),
-        );
-      }, 20_000);
-      expect(seen, b.stdout()).toBe(true);
+      // B ready once it has indexed the functions: events go to it at once.
+      pair = await startGatewayPair(version, {
+        label: "fnfl",
+        app: { flow: true },
+        ready: (ids) =>
+          ["prioritised", "rate-limited", "rate-per-user", "throttled", "debounced"].every((n) =>
+            ids.includes(fnId(n)),
+          ),
+      });
+      ({ a, b, app } = pair);
     }, 60_000);
 
     afterAll(async () => {
-      await stopProcess(a);
-      await stopProcess(b);
-      await app?.close();
-      await dropTestData(redisPrefix, tablePrefix);
+      await pair?.close();
     });
 
     it("priority: a VIP run queued behind low ones (concurrency 1) is called first; no warning", async () => {
