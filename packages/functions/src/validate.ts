@@ -34,6 +34,16 @@ function hasControl(text: string): boolean {
 }
 const OP = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
+/** The error of a run created with a `runId` another run has (every driver, every create path). */
+export function runIdTaken(where: string, runId: string, cause?: unknown): FunctionsError {
+  return new FunctionsError(
+    where,
+    "invalid_input",
+    `runId ${runId} is already the id of another run; give a fresh ULID or none`,
+    cause === undefined ? {} : { cause },
+  );
+}
+
 function fail(where: string, message: string): never {
   throw new FunctionsError(where, "invalid_input", message);
 }

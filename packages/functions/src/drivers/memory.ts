@@ -47,6 +47,7 @@ import {
   checkToken,
   checkUrl,
   MAX_CLAIM_LIMIT,
+  runIdTaken,
 } from "../validate";
 import {
   decodeFunction,
@@ -306,11 +307,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         if (existing !== undefined) return { run: decodeRun(runs.get(existing)!), created: false };
         const runId = r.runId ?? nextUlid();
         if (runs.has(runId)) {
-          throw new FunctionsError(
-            DRIVER,
-            "invalid_input",
-            `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-          );
+          throw runIdTaken(DRIVER, runId);
         }
         const row: RunRow = {
           run_id: runId,
@@ -739,11 +736,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         }
         const runId = b.runId ?? nextUlid();
         if (runs.has(runId)) {
-          throw new FunctionsError(
-            DRIVER,
-            "invalid_input",
-            `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-          );
+          throw runIdTaken(DRIVER, runId);
         }
         const fresh: RunRow = {
           run_id: runId,

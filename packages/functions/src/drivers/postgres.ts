@@ -49,6 +49,7 @@ import {
   checkToken,
   checkUrl,
   MAX_CLAIM_LIMIT,
+  runIdTaken,
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
@@ -595,12 +596,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           } catch (error) {
             const e = error as { code?: unknown; constraint?: unknown };
             if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
-              throw new FunctionsError(
-                DRIVER,
-                "invalid_input",
-                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-                { cause: error },
-              );
+              throw runIdTaken(DRIVER, runId, error);
             }
             throw error;
           }
@@ -1015,12 +1011,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
               } catch (error) {
                 const e = error as { code?: unknown; constraint?: unknown };
                 if (e.code === "23505" && e.constraint === `${prefix}runs_pkey`) {
-                  throw new FunctionsError(
-                    DRIVER,
-                    "invalid_input",
-                    `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-                    { cause: error },
-                  );
+                  throw runIdTaken(DRIVER, runId, error);
                 }
                 throw error;
               }

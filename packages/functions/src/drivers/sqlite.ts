@@ -48,6 +48,7 @@ import {
   checkToken,
   checkUrl,
   MAX_CLAIM_LIMIT,
+  runIdTaken,
   tablePrefixOption,
   timeoutOption,
 } from "../validate";
@@ -468,12 +469,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
             );
           } catch (error) {
             if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-              throw new FunctionsError(
-                DRIVER,
-                "invalid_input",
-                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-                { cause: error },
-              );
+              throw runIdTaken(DRIVER, runId, error);
             }
             throw error;
           }
@@ -892,12 +888,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
             );
           } catch (error) {
             if ((error as { code?: unknown }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-              throw new FunctionsError(
-                DRIVER,
-                "invalid_input",
-                `runId ${runId} is already the id of another run; give a fresh ULID or none`,
-                { cause: error },
-              );
+              throw runIdTaken(DRIVER, runId, error);
             }
             throw error;
           }
