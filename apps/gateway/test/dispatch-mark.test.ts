@@ -20,6 +20,8 @@ function event(receivedAt: number, n: number): StoredEvent {
     v: null,
     env: "production",
     received_at: receivedAt,
+    source: null,
+    source_id: null,
   };
 }
 

@@ -27,6 +27,8 @@ const event = (internal_id: string, received_at: number): StoredEvent => ({
   v: null,
   env: "production",
   received_at,
+  source: null,
+  source_id: null,
 });
 
 describe("startGateway (in-process)", () => {

@@ -39,6 +39,8 @@ function event(n: number, over: Partial<StoredEvent> = {}): StoredEvent {
     v: null,
     env: "production",
     received_at: 1_750_000_000_000 + n,
+    source: null,
+    source_id: null,
     ...over,
   };
 }

@@ -307,6 +307,8 @@ describe("sdkEvent", () => {
     v: null,
     env: "production",
     received_at: 1300,
+    source: null,
+    source_id: null,
   };
 
   it("uses the internal id, user {} for none, and no v when unset", () => {

@@ -42,6 +42,8 @@ function event(name: string, data: Record<string, unknown> = {}): StoredEvent {
     v: null,
     env: "production",
     received_at: T0,
+    source: null,
+    source_id: null,
   };
 }
 

@@ -30,6 +30,8 @@ const stored: StoredEvent = {
   v: null,
   env: "production",
   received_at: 1,
+  source: null,
+  source_id: null,
 };
 
 type Answer = { status: number; body: string; headers?: Record<string, string> };

@@ -35,6 +35,8 @@ function event(data: Record<string, unknown> = {}, ts = T0): StoredEvent {
     v: null,
     env: "production",
     received_at: T0,
+    source: null,
+    source_id: null,
   };
 }
 

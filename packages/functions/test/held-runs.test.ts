@@ -36,6 +36,8 @@ function event(ts = Date.now()): StoredEvent {
     v: null,
     env: "production",
     received_at: Date.now(),
+    source: null,
+    source_id: null,
   };
 }
 

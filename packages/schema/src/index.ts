@@ -32,4 +32,5 @@ export type {
   ParseResult,
 } from "./types";
 export { createUlidFactory } from "./ulid";
-export type { SendResponse, StoredEvent } from "./wire";
+export type { EventSource, SendResponse, StoredEvent } from "./wire";
+export { EVENT_SOURCES } from "./wire";

@@ -31,6 +31,8 @@ async function fill(store: EventStore, n: number, bytes: number): Promise<Stored
       v: null,
       env: "production",
       received_at: 1_750_000_000_000 + i,
+      source: null,
+      source_id: null,
     });
   }
   await store.append(events);

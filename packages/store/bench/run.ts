@@ -46,6 +46,8 @@ function makeEvents(n: number): StoredEvent[] {
       v: "2024-01-14.1",
       env: "production",
       received_at: now,
+      source: null,
+      source_id: null,
     };
   });
 }

@@ -1,5 +1,22 @@
 import { describeError, StoreError } from "./errors";
+import type { EventSource } from "@evt/schema";
 import type { StoredEvent } from "./types";
+
+/**
+ * The allowed `source` values, as a record so that a source added to {@link EventSource}
+ * fails to compile here until it is added (a type-only import: the store does not load
+ * `@evt/schema` at run time).
+ */
+const SOURCES: Record<EventSource, true> = {
+  api: true,
+  webhook: true,
+  function: true,
+  cron: true,
+  evt: true,
+};
+const SOURCE_LIST = Object.keys(SOURCES)
+  .map((s) => JSON.stringify(s))
+  .join(", ");
 
 /** An event checked and serialised once, ready to bind to a statement. */
 export interface EncodedEvent {
@@ -14,6 +31,8 @@ export interface EncodedEvent {
   ts: number;
   v: string | null;
   received_at: number;
+  source: EventSource | null;
+  source_id: string | null;
 }
 
 /** A row as a driver reads it back: JSON columns still as text, numbers maybe as strings (pg bigint). */
@@ -27,6 +46,9 @@ export interface EventRow {
   ts: number | string;
   v: string | null;
   received_at: number | string;
+  /** `null` in rows stored before the column existed. */
+  source: string | null;
+  source_id: string | null;
 }
 
 function invalid(driver: string, where: string, rule: string, got: unknown): StoreError {
@@ -81,7 +103,7 @@ function toJson(driver: string, where: string, value: unknown): string {
  */
 export function encodeEvent(driver: string, event: StoredEvent, i: number): EncodedEvent {
   if (!isObject(event)) throw invalid(driver, `events[${i}]`, "must be an object", event);
-  const { env, internal_id, id, name, data, user, ts, v, received_at } = event;
+  const { env, internal_id, id, name, data, user, ts, v, received_at, source, source_id } = event;
   if (typeof internal_id !== "string" || internal_id.length === 0) {
     throw invalid(driver, `events[${i}].internal_id`, "must be a non-empty string", internal_id);
   }
@@ -108,6 +130,12 @@ export function encodeEvent(driver: string, event: StoredEvent, i: number): Enco
       received_at,
     );
   }
+  if (source != null && (typeof source !== "string" || !Object.hasOwn(SOURCES, source))) {
+    throw invalid(driver, `events[${i}].source`, `must be null or one of ${SOURCE_LIST}`, source);
+  }
+  if (source_id != null && typeof source_id !== "string") {
+    throw invalid(driver, `events[${i}].source_id`, "must be a string or null", source_id);
+  }
   if (!isObject(data)) throw invalid(driver, `events[${i}].data`, "must be an object", data);
   if (user != null && !isObject(user)) {
     throw invalid(driver, `events[${i}].user`, "must be an object or null", user);
@@ -122,6 +150,8 @@ export function encodeEvent(driver: string, event: StoredEvent, i: number): Enco
     ts,
     v: v ?? null,
     received_at,
+    source: source ?? null,
+    source_id: source_id ?? null,
   };
 }
 
@@ -151,5 +181,7 @@ export function decodeRow(row: EventRow): StoredEvent {
     v: row.v,
     env: row.env,
     received_at: Number(row.received_at),
+    source: (row.source ?? null) as EventSource | null,
+    source_id: row.source_id ?? null,
   };
 }

@@ -45,6 +45,8 @@ function event(env: string, n: number, over: Partial<StoredEvent> = {}): StoredE
     v: null,
     env,
     received_at: BASE + n,
+    source: null,
+    source_id: null,
     ...over,
   };
 }
@@ -119,6 +121,41 @@ export function runStoreConformance(
       });
       await store.append([e]);
       expect(await store.get(e.internal_id, env)).toStrictEqual(e);
+    });
+
+    it("stores where an event came from (source, source_id) and reads it back from get and list", async () => {
+      const hook = event(env, 1, { source: "webhook", source_id: "wh_01J0" });
+      const cron = event(env, 2, { source: "cron" });
+      const fn = event(env, 3, { source: "function", source_id: "01RUN" });
+      await store.append([hook, cron, fn]);
+      expect(await store.get(hook.internal_id, env)).toStrictEqual(hook);
+      expect(await store.get(cron.internal_id, env)).toMatchObject({
+        source: "cron",
+        source_id: null,
+      });
+      const { events } = await listAll(store, { env, limit: 10 });
+      expect(events.map((e) => [e.source, e.source_id])).toEqual([
+        ["function", "01RUN"],
+        ["cron", null],
+        ["webhook", "wh_01J0"],
+      ]);
+    });
+
+    it("reads source and source_id back as null when an append leaves them out", async () => {
+      const { source: _s, source_id: _i, ...old } = event(env, 1);
+      await store.append([old as StoredEvent]);
+      expect(await store.get(iid(1), env)).toMatchObject({ source: null, source_id: null });
+    });
+
+    it("rejects a source that is not one of the known ones, naming the field and what is allowed", async () => {
+      const bad = event(env, 2, { source: "admin" as StoredEvent["source"] });
+      const error = await rejection(store.append([event(env, 1), bad]));
+      expect(error.code).toBe("invalid_input");
+      expect(error.message).toContain("events[1].source");
+      expect(error.message).toContain('"api", "webhook", "function", "cron", "evt"');
+      const badId = event(env, 3, { source_id: 7 as unknown as string });
+      expect((await rejection(store.append([badId]))).message).toContain("events[0].source_id");
+      expect(await store.has([iid(1), iid(2), iid(3)], env)).toEqual(new Set());
     });
 
     it("get is null for an unknown id and for the same id in another environment", async () => {

@@ -21,6 +21,8 @@ describe("memory store", () => {
       v: null,
       env: "production",
       received_at: 1,
+      source: null,
+      source_id: null,
     };
     await store.append([e]);
     data.count = 2;

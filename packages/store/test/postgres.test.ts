@@ -41,6 +41,8 @@ function event(n: number, over: Partial<StoredEvent> = {}): StoredEvent {
     v: null,
     env: "production",
     received_at: 1_750_000_000_000 + n,
+    source: null,
+    source_id: null,
     ...over,
   };
 }
@@ -94,6 +96,29 @@ describe("postgres store", () => {
     await lazy.append([event(1)]);
     expect(await lazy.get(event(1).internal_id, "production")).toStrictEqual(event(1));
     await lazy.close();
+  });
+
+  it("adds the source columns to a table an older release created; its rows read back null", async () => {
+    const t = tableName("old_schema");
+    await admin.query(`CREATE TABLE "${t}" (env text NOT NULL, internal_id text COLLATE "C" NOT NULL,
+      id text, name text NOT NULL, data jsonb NOT NULL, "user" jsonb, ts bigint NOT NULL, v text,
+      received_at bigint NOT NULL, CONSTRAINT "${t}_pkey" PRIMARY KEY (env, internal_id))`);
+    await admin.query(
+      `INSERT INTO "${t}" VALUES ('production', '01OLD', NULL, 't/old', '{}', NULL, 1, NULL, 1)`,
+    );
+    const stores = Array.from({ length: 3 }, () => createPostgresStore({ url, table: t, max: 1 }));
+    await Promise.all(stores.map((s) => s.ping()));
+    const [store] = stores;
+    expect(await store!.get("01OLD", "production")).toMatchObject({
+      name: "t/old",
+      source: null,
+      source_id: null,
+    });
+    const e = event(2, { source: "function", source_id: "01RUN" });
+    await store!.append([e]);
+    expect(await store!.get(e.internal_id, "production")).toStrictEqual(e);
+    expect((await store!.list({ env: "production", limit: 5 })).events[0]).toStrictEqual(e);
+    await Promise.all(stores.map((s) => s.close()));
   });
 
   it("uses a pool passed in and never ends it", async () => {

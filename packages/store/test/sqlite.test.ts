@@ -37,6 +37,8 @@ function event(n: number, over: Partial<StoredEvent> = {}): StoredEvent {
     v: null,
     env: "production",
     received_at: 1_750_000_000_000 + n,
+    source: null,
+    source_id: null,
     ...over,
   };
 }
@@ -183,6 +185,32 @@ describe("sqlite store", () => {
     expect(await store.has([event(1).internal_id], "production")).toEqual(
       new Set([event(1).internal_id]),
     );
+    await store.close();
+  });
+
+  it("adds the source columns to a table an older release created; its rows read back null", async () => {
+    const path = join(dir, "old-schema.db");
+    const old = new Database(path);
+    old.exec(`CREATE TABLE evt_events (env TEXT NOT NULL, internal_id TEXT NOT NULL, id TEXT,
+      name TEXT NOT NULL, data TEXT NOT NULL, "user" TEXT, ts INTEGER NOT NULL, v TEXT,
+      received_at INTEGER NOT NULL, PRIMARY KEY (env, internal_id)) WITHOUT ROWID`);
+    old
+      .prepare(`INSERT INTO evt_events VALUES ('production', '01OLD', NULL, 't/old', '{}', NULL, 1, NULL, 1)`)
+      .run();
+    old.close();
+    // Two stores opening the same old file: the second finds the columns the first added.
+    const store = createSqliteStore({ path });
+    const again = createSqliteStore({ path });
+    await Promise.all([store.ping(), again.ping()]);
+    await again.close();
+    expect(await store.get("01OLD", "production")).toMatchObject({
+      name: "t/old",
+      source: null,
+      source_id: null,
+    });
+    const e = event(2, { source: "webhook", source_id: "wh_1" });
+    await store.append([e]);
+    expect(await store.get(e.internal_id, "production")).toStrictEqual(e);
     await store.close();
   });
 

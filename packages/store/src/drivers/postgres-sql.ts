@@ -1,7 +1,7 @@
 /** SQL of the PostgreSQL driver. `t` is a checked identifier (see `checkTable`). */
 
 /** Columns in the order every statement inserts and selects them. */
-export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at`;
+export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at, source, source_id`;
 
 /**
  * Schema, run inside one transaction after `pg_advisory_xact_lock`, so concurrent first
@@ -19,8 +19,18 @@ export const schemaStatements = (t: string): string[] => [
     ts bigint NOT NULL,
     v text,
     received_at bigint NOT NULL,
+    source text,
+    source_id text,
     CONSTRAINT "${t}_pkey" PRIMARY KEY (env, internal_id)
   )`,
+  // Added after the first release: a table created before gets them (old rows read null).
+  // Checked first, so that a start with the columns in place takes no ACCESS EXCLUSIVE lock
+  // (an ALTER would queue every append behind a running scan).
+  `DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '"${t}"'::regclass AND attname = 'source_id' AND NOT attisdropped) THEN
+      ALTER TABLE "${t}" ADD COLUMN IF NOT EXISTS source text, ADD COLUMN IF NOT EXISTS source_id text;
+    END IF;
+  END $$`,
   `CREATE INDEX IF NOT EXISTS "${t}_env_time" ON "${t}" (env, received_at DESC, internal_id DESC)`,
   `CREATE INDEX IF NOT EXISTS "${t}_env_name_time" ON "${t}" (env, name, received_at DESC, internal_id DESC)`,
 ];
@@ -30,12 +40,12 @@ export const schemaLockSql = `SELECT pg_advisory_xact_lock(hashtext('evt/store:'
 
 /**
  * One statement per append, whatever the batch size: one array parameter per column
- * (9 parameters, far below the 65,535 limit). Rows are inserted in array order, so with
+ * (11 parameters, far below the 65,535 limit). Rows are inserted in array order, so with
  * duplicates in one call the first one wins.
  */
 export const insertSql = (t: string) =>
   `INSERT INTO "${t}" (${COLUMNS})
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int8[], $8::text[], $9::int8[])
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::int8[], $8::text[], $9::int8[], $10::text[], $11::text[])
 ON CONFLICT (env, internal_id) DO NOTHING`;
 
 export const getSql = (t: string) =>
@@ -80,7 +90,8 @@ export function listSql(t: string, s: ListShape): string {
   WINDOW o AS (ORDER BY received_at DESC, internal_id DESC ROWS UNBOUNDED PRECEDING)
 )
 SELECT e.env, e.internal_id, e.id, e.name, CASE WHEN ${fits} THEN e.data END AS data,
-  CASE WHEN ${fits} THEN e."user" END AS "user", e.ts, e.v, e.received_at, k.size
+  CASE WHEN ${fits} THEN e."user" END AS "user", e.ts, e.v, e.received_at, e.source, e.source_id,
+  k.size
 FROM k JOIN "${t}" e ON e.env = $1 AND e.internal_id = k.internal_id
 WHERE k.n <= 2 OR k.before <= ${max}::int8
 ORDER BY e.received_at DESC, e.internal_id DESC`;

@@ -227,7 +227,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
             ? -1
             : 1,
       );
-    const cols: unknown[][] = [[], [], [], [], [], [], [], [], []];
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
     for (const r of sorted) {
       cols[0]!.push(r.env);
       cols[1]!.push(r.internal_id);
@@ -238,6 +238,8 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresEven
       cols[6]!.push(r.ts);
       cols[7]!.push(r.v);
       cols[8]!.push(r.received_at);
+      cols[9]!.push(r.source);
+      cols[10]!.push(r.source_id);
     }
     return cols;
   }

@@ -1,7 +1,7 @@
 /** SQL of the SQLite driver. `t` is a checked identifier (see `checkTable`). */
 
 /** Columns in the order every statement binds and selects them. */
-export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at`;
+export const COLUMNS = `env, internal_id, id, name, data, "user", ts, v, received_at, source, source_id`;
 
 /**
  * Schema, kept lean because every index costs each appended row a B-tree insert:
@@ -23,14 +23,32 @@ CREATE TABLE IF NOT EXISTS "${t}" (
   ts INTEGER NOT NULL,
   v TEXT,
   received_at INTEGER NOT NULL,
+  source TEXT,
+  source_id TEXT,
   PRIMARY KEY (env, internal_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS "${t}_env_time" ON "${t}" (env, received_at DESC, internal_id DESC);
 CREATE INDEX IF NOT EXISTS "${t}_env_name_time" ON "${t}" (env, name, received_at DESC, internal_id DESC);
 `;
 
+/**
+ * Columns added after the first release, with their definition: a database created before
+ * them gets them on open (`PRAGMA table_info`, then `ALTER TABLE ... ADD COLUMN`); its old rows
+ * read back `null`.
+ */
+export const ADDED_COLUMNS: readonly (readonly [name: string, definition: string])[] = [
+  ["source", "TEXT"],
+  ["source_id", "TEXT"],
+];
+
+/** The column names of the table (for {@link ADDED_COLUMNS}). */
+export const tableInfoSql = (t: string) => `SELECT name FROM pragma_table_info('${t}')`;
+
+export const addColumnSql = (t: string, name: string, definition: string) =>
+  `ALTER TABLE "${t}" ADD COLUMN ${name} ${definition}`;
+
 export const insertSql = (t: string) =>
-  `INSERT INTO "${t}" (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (env, internal_id) DO NOTHING`;
+  `INSERT INTO "${t}" (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (env, internal_id) DO NOTHING`;
 
 export const getSql = (t: string) =>
   `SELECT ${COLUMNS} FROM "${t}" WHERE env = ? AND internal_id = ?`;

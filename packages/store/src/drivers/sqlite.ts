@@ -13,6 +13,8 @@ import type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from ".
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
 import type { SqliteDatabase, SqliteStoreOptions } from "./sqlite-options";
 import {
+  ADDED_COLUMNS,
+  addColumnSql,
   deleteBatchSql,
   getSql,
   hasSql,
@@ -22,6 +24,7 @@ import {
   listSql,
   nextEnvSql,
   schemaSql,
+  tableInfoSql,
 } from "./sqlite-sql";
 
 const DRIVER = "sqlite";
@@ -70,6 +73,20 @@ function toStoreError(op: string, error: unknown): StoreError {
     `${op} failed: ${describeError(error)}${typeof code === "string" ? ` (${code})` : ""}`,
     { cause: error },
   );
+}
+
+/** Add the {@link ADDED_COLUMNS} a table created by an older release lacks. */
+function addMissingColumns(db: BetterSqlite3.Database, table: string): void {
+  const have = new Set(db.prepare(tableInfoSql(table)).pluck().all() as string[]);
+  for (const [name, definition] of ADDED_COLUMNS) {
+    if (have.has(name)) continue;
+    try {
+      db.exec(addColumnSql(table, name, definition));
+    } catch (error) {
+      // Another process opening the same file added it first.
+      if (!/duplicate column name/i.test(String((error as Error).message))) throw error;
+    }
+  }
 }
 
 function shapeKey(s: ListShape): string {
@@ -143,10 +160,23 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     }
     try {
       db.exec(schemaSql(table));
+      addMissingColumns(db, table);
       const insert = db.prepare(insertSql(table));
       const insertRows = (rows: EncodedEvent[]) => {
         for (const r of rows) {
-          insert.run(r.env, r.internal_id, r.id, r.name, r.data, r.user, r.ts, r.v, r.received_at);
+          insert.run(
+            r.env,
+            r.internal_id,
+            r.id,
+            r.name,
+            r.data,
+            r.user,
+            r.ts,
+            r.v,
+            r.received_at,
+            r.source,
+            r.source_id,
+          );
         }
       };
       return {

@@ -22,6 +22,8 @@ await Promise.all(
         v: null,
         env: "production",
         received_at: now,
+        source: null,
+        source_id: null,
       })),
     ),
   ),
