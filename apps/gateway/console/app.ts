@@ -11,6 +11,10 @@ interface EventItem {
   env?: string;
   received_at: number;
   ts: number;
+  /** Where it came from, as the server stored it; `null` for events stored before that. */
+  source?: "api" | "webhook" | "function" | "cron" | "evt" | null;
+  /** The webhook's ref or the run id behind it. */
+  source_id?: string | null;
   data?: Json;
   user?: Json;
 }
@@ -150,13 +154,17 @@ function badge(run: Pick<RunItem, "run_id" | "function_id" | "status">): HTMLEle
   );
 }
 
-/** Where an event came from, as far as its name tells. */
-function sourceOf(name: string): string {
-  if (name === "inngest/scheduled.timer") return "cron";
-  if (name === "inngest/function.invoked") return "invoke";
-  if (name.startsWith("inngest/")) return "evt";
-  if (name.startsWith("webhook/")) return "webhook";
-  return "event API";
+/**
+ * Where an event came from, as stored by the server (`—` for events stored before evt
+ * recorded it); an event a run sent links to that run.
+ */
+function sourceCell(e: EventItem): HTMLElement | string {
+  const source = e.source ?? null;
+  if (source === null) return "—";
+  if (source === "function" && e.source_id) {
+    return h("a", { href: `#/runs/${encodeURIComponent(e.source_id)}`, title: `run ${e.source_id}` }, source);
+  }
+  return e.source_id ? h("span", { title: e.source_id }, source) : source;
 }
 
 /** Turns an event name filter with `*` wildcards into a test (as triggers read them). */
@@ -322,7 +330,7 @@ async function streamView(): Promise<void> {
       { "data-event": e.internal_id, class: fresh ? "fresh" : "" },
       h("td", { class: "when" }, when(e.received_at)),
       h("td", {}, h("a", { href: `#/events/${encodeURIComponent(e.internal_id)}` }, e.name)),
-      h("td", { class: "muted" }, sourceOf(e.name)),
+      h("td", { class: "muted", "data-source": e.source ?? "" }, sourceCell(e)),
       runs,
       h("td", { class: "mono wide" }, e.id ?? e.internal_id),
     );
@@ -450,6 +458,8 @@ async function eventView(id: string): Promise<void> {
         h("dd", {}, when(event.ts)),
         h("dt", {}, "Environment"),
         h("dd", {}, event.env ?? "—"),
+        h("dt", {}, "Source"),
+        h("dd", {}, sourceCell(event), event.source_id ? ` (${event.source_id})` : ""),
       ),
       h("h2", {}, "Runs"),
       runList,

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { EventSource } from "@evt/schema";
 import { bearerToken, type KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
 import { sendJson } from "./http";
@@ -15,6 +16,9 @@ export type StreamMessage =
         env: string;
         received_at: number;
         ts: number;
+        /** Where it came from, as stored (`null` for events stored before evt recorded it). */
+        source: EventSource | null;
+        source_id: string | null;
       };
     }
   | {

@@ -256,7 +256,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (api === null) throw new Error("the Event API is not started");
       const [internalId] = await api.send(
         [{ id: request.eventId, name: "inngest/function.invoked", data: request.data }],
-        { env: request.env },
+        { env: request.env, source: "function", sourceId: request.parentRunId },
       );
       const { created } = await runs.createRun({
         functionId: request.functionId,
@@ -303,7 +303,7 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
             ts: tick.tickAt,
           },
         ],
-        { env: "production" },
+        { env: "production", source: "cron" },
       );
       const { created } = await runs.createRun({
         functionId: tick.functionId,
@@ -555,7 +555,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
           data: data as Record<string, unknown>,
         },
       ],
-      { env },
+      // Asked for through the API (the console's invoke button, curl).
+      { env, source: "api" },
     );
     const { run, created } = await runs.createRun({
       functionId,

@@ -1,7 +1,13 @@
 import type { Server } from "node:http";
 import { join } from "node:path";
-import type { RunStore } from "@evt/functions";
-import { createEventApi, type EventApiHooks, KeyMatcher } from "@evt/server";
+import { type RunStore, runIdOfTraceparent } from "@evt/functions";
+import {
+  type ApiRequest,
+  createEventApi,
+  type EventApiHooks,
+  type EventOrigin,
+  KeyMatcher,
+} from "@evt/server";
 import { type Listener, listen } from "@evt/server/node";
 import type { WebhookStore } from "@evt/webhooks";
 import type { Logger } from "pino";
@@ -237,6 +243,7 @@ export async function startGateway(
     cors: false,
     logger,
     hooks: dev ? withDevEventLog(metrics.hooks, logger) : metrics.hooks,
+    originOf: originFromRuns(runs),
     dispatch: async (batch) => {
       const done = outbox?.mark.begin(batch.events, batch.env);
       let created: Awaited<ReturnType<typeof functions.dispatch>>;
@@ -263,6 +270,8 @@ export async function startGateway(
             env: e.env,
             received_at: e.received_at,
             ts: e.ts,
+            source: e.source,
+            source_id: e.source_id,
           },
         });
       }
@@ -401,6 +410,26 @@ function withRunStream(
       hooks.onRunCancelled?.(functionId, run);
       tell(run.runId, functionId, run.eventInternalId, "Cancelled");
     },
+  };
+}
+
+const API_ORIGIN: EventOrigin = { source: "api", sourceId: null };
+
+/**
+ * Where a `POST /e/` request's events come from: `function` (with the run id) when it is a
+ * `step.sendEvent` of a running run, else `api`. evt sends each call with the run id in
+ * `traceparent` and the SDK forwards that header on the requests of the call; a header alone
+ * proves nothing (any sender can write one), so the run must exist and be running.
+ */
+function originFromRuns(runs: RunStore): (req: ApiRequest) => EventOrigin | Promise<EventOrigin> {
+  return (req) => {
+    const runId = runIdOfTraceparent(req.headers.traceparent);
+    if (runId === null) return API_ORIGIN;
+    return runs
+      .getRun(runId)
+      .then((run) =>
+        run?.status === "running" ? { source: "function", sourceId: runId } : API_ORIGIN,
+      );
   };
 }
 

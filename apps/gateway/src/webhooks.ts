@@ -9,6 +9,7 @@ import {
   type WebhookSource,
   type WebhookStore,
   WebhooksError,
+  webhookRef,
 } from "@evt/webhooks";
 import type { Logger } from "pino";
 import type { GatewayConfig } from "./config";
@@ -162,7 +163,12 @@ export function createGatewayWebhooks(options: GatewayWebhooksOptions): GatewayW
     }
     if (api === null) throw new Error("the Event API is not started");
     try {
-      const ids = await api.send(outcome.events, { env: outcome.env });
+      // The source's public ref, not its id: the id is the secret part of the URL.
+      const ids = await api.send(outcome.events, {
+        env: outcome.env,
+        source: "webhook",
+        sourceId: webhookRef(source.id),
+      });
       sendJson(res, 200, { ids, status: 200 });
     } catch (err) {
       const status = (err as { status?: number }).status ?? 500;

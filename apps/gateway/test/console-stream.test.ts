@@ -76,6 +76,8 @@ describe("GET /v1/stream", () => {
         env: "production",
         received_at: 1,
         ts: 1,
+        source: "api",
+        source_id: null,
       },
     });
     page!.publish({
@@ -96,7 +98,16 @@ describe("GET /v1/stream", () => {
     for (let i = 0; i < 400 && page!.streams > 0; i++) {
       page!.publish({
         kind: "event",
-        event: { internal_id: big, id: null, name: "n", env: "e", received_at: 1, ts: 1 },
+        event: {
+          internal_id: big,
+          id: null,
+          name: "n",
+          env: "e",
+          received_at: 1,
+          ts: 1,
+          source: "api",
+          source_id: null,
+        },
       });
       await new Promise((r) => setImmediate(r));
     }

@@ -9,6 +9,7 @@ import {
   waitMatchExpression,
 } from "@evt/triggers";
 import { batchOf } from "./batching";
+import { runTraceparent } from "./trace";
 import {
   type CallOutcome,
   callBody,
@@ -456,12 +457,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function call(
     fn: FunctionRecord,
+    runId: string,
     url: string,
     body: string,
     signal: AbortSignal,
   ): Promise<CallOutcome> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (options.sign) headers["x-inngest-signature"] = options.sign(body);
+    // The SDK forwards it on step.sendEvent: the Event API reads the run back from it.
+    const traceparent = runTraceparent(runId, randomBytes(8).toString("hex"));
+    if (traceparent !== null) headers.traceparent = traceparent;
     const t0 = performance.now();
     let timedOut = false;
     try {
@@ -631,7 +636,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
         env: run.env,
       });
       const callStart = now();
-      const outcome = await call(fn, fn.stepUrl, body, signal);
+      const outcome = await call(fn, run.runId, fn.stepUrl, body, signal);
       if (outcome.kind === "completed") {
         await emitAndRelease(run, event, { status: "completed", output: outcome.output }, attempt);
         return;
@@ -748,7 +753,13 @@ export function createExecutor(options: ExecutorOptions): Executor {
               env: run.env,
             });
             starts[i] = now();
-            outcomes[i] = await call(fn, stepUrlFor(fn.stepUrl, op.id), plannedBody, signal);
+            outcomes[i] = await call(
+              fn,
+              run.runId,
+              stepUrlFor(fn.stepUrl, op.id),
+              plannedBody,
+              signal,
+            );
           }
         };
         await Promise.all(

@@ -124,3 +124,4 @@ export {
   waitResolution,
   waitTimeout,
 } from "./waits";
+export { runIdOfTraceparent, runTraceparent } from "./trace";

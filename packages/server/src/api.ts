@@ -1,6 +1,8 @@
 import {
   createUlidFactory,
   deriveEventIds,
+  EVENT_SOURCES,
+  type EventSource,
   formatIssues,
   LIMITS,
   type Limits,
@@ -40,6 +42,7 @@ import type {
   EventApi,
   EventApiLogger,
   EventApiOptions,
+  EventOrigin,
   RejectReason,
   RouteName,
 } from "./types.js";
@@ -52,6 +55,8 @@ const DEFAULT_MAX_REQUEST_BYTES = 512 * 1024;
 const READY_TIMEOUT_MS = 5_000;
 /** Seconds a client should wait before retrying a 503. */
 const RETRY_AFTER = "1";
+/** What `POST /e/` stores as the events' origin unless `originOf` says otherwise. */
+const API_ORIGIN: EventOrigin = Object.freeze({ source: "api", sourceId: null });
 
 const NOT_FOUND =
   "Not found (routes: POST /e/:eventKey, GET /v1/events, GET /v1/events/:internalId, GET /v1/envs, GET /health, GET /ready)";
@@ -170,6 +175,13 @@ export function createEventApi(options: EventApiOptions): EventApi {
     options.maxEventDelayMs,
     DEFAULT_MAX_EVENT_DELAY_MS,
   );
+  const originOf = options.originOf;
+  if (originOf !== undefined && typeof originOf !== "function") {
+    throw new ServerError(
+      "invalid_options",
+      "originOf must be a function (request) => { source, sourceId } (or a promise of it)",
+    );
+  }
   const dispatchRuns = options.dispatch;
   if (dispatchRuns !== undefined && typeof dispatchRuns !== "function") {
     throw new ServerError(
@@ -301,7 +313,12 @@ export function createEventApi(options: EventApiOptions): EventApi {
       ids = new Array(n);
       for (let i = 0; i < n; i++) ids[i] = nextUlid();
     }
-    const result = await ingest(deps, events, ids, env, receivedAt, scope.dedupPrefix);
+    let origin = API_ORIGIN;
+    if (originOf !== undefined) {
+      const given = originOf(req);
+      origin = given instanceof Promise ? await given : given;
+    }
+    const result = await ingest(deps, events, ids, env, receivedAt, origin, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
       if (dispatchRuns !== undefined) {
@@ -569,11 +586,20 @@ export function createEventApi(options: EventApiOptions): EventApi {
 
   async function send(
     value: readonly unknown[],
-    sendOptions: { env?: string } = {},
+    sendOptions: { env?: string; source?: EventSource; sourceId?: string | null } = {},
   ): Promise<string[]> {
     const env = sendOptions.env ?? DEFAULT_ENV;
     const refuse = (status: number, message: string, cause?: unknown) =>
       new ServerError("rejected", `send: ${message}`, { status, cause });
+    const source = sendOptions.source ?? "evt";
+    if (!EVENT_SOURCES.includes(source))
+      throw refuse(
+        400,
+        `options.source ${quote(String(source))} is not a known source (allowed: ${EVENT_SOURCES.join(", ")})`,
+      );
+    const sourceId = sendOptions.sourceId ?? null;
+    if (sourceId !== null && (typeof sourceId !== "string" || sourceId.length > 256))
+      throw refuse(400, "options.sourceId must be a string of at most 256 characters, or null");
     if (closing) throw refuse(503, "the server is shutting down; nothing was stored");
     const problem = envProblem(env);
     if (problem !== null)
@@ -622,7 +648,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     }
     if (events.length === 0) return [];
     const ids = events.map(() => nextUlid());
-    const result = await ingest(deps, events, ids, env, receivedAt, null);
+    const result = await ingest(deps, events, ids, env, receivedAt, { source, sourceId }, null);
     if (!result.ok) {
       writes.failed(result.error);
       throw refuse(

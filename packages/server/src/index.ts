@@ -16,6 +16,7 @@ export type {
   EventApiHooks,
   EventApiLogger,
   EventApiOptions,
+  EventOrigin,
   RejectReason,
   RouteName,
 } from "./types.js";

@@ -1,7 +1,7 @@
 import type { ClaimEntry, DedupStore } from "@evt/dedup";
 import type { NormalizedEvent, StoredEvent } from "@evt/schema";
 import type { EventStore } from "@evt/store";
-import type { EventApiHooks } from "./types.js";
+import type { EventApiHooks, EventOrigin } from "./types.js";
 
 /** Which step of an ingest failed (for the log and the release decision). */
 export type IngestStage = "claim" | "has" | "append";
@@ -29,6 +29,7 @@ function toStored(
   internalId: string,
   env: string,
   receivedAt: number,
+  origin: EventOrigin,
 ): StoredEvent {
   return {
     internal_id: internalId,
@@ -40,6 +41,8 @@ function toStored(
     v: e.v,
     env,
     received_at: receivedAt,
+    source: origin.source,
+    source_id: origin.sourceId,
   };
 }
 
@@ -61,6 +64,7 @@ export async function ingest(
   ids: readonly string[],
   env: string,
   receivedAt: number,
+  origin: EventOrigin,
   dedupPrefix: string | null = null,
 ): Promise<IngestResult> {
   const n = events.length;
@@ -93,7 +97,7 @@ export async function ingest(
     if (c.fresh) {
       out[i] = ids[i]!;
       fresh.push(entries[i]!);
-      toAppend.push(toStored(events[i]!, ids[i]!, env, receivedAt));
+      toAppend.push(toStored(events[i]!, ids[i]!, env, receivedAt, origin));
     } else {
       out[i] = c.value;
     }
@@ -118,7 +122,7 @@ export async function ingest(
     }
     for (const [internalId, i] of earlier) {
       if (!present.has(internalId))
-        toAppend.push(toStored(events[i]!, internalId, env, receivedAt));
+        toAppend.push(toStored(events[i]!, internalId, env, receivedAt, origin));
     }
   }
   if (toAppend.length > 0) {
@@ -133,7 +137,7 @@ export async function ingest(
   if (fresh.length === n) stored = toAppend;
   else {
     stored = new Array(n);
-    for (let i = 0; i < n; i++) stored[i] = toStored(events[i]!, out[i]!, env, receivedAt);
+    for (let i = 0; i < n; i++) stored[i] = toStored(events[i]!, out[i]!, env, receivedAt, origin);
   }
   return { ok: true, ids: out, accepted: toAppend.length, duplicates: n - toAppend.length, stored };
 }

@@ -1,5 +1,5 @@
 import type { DedupStore } from "@evt/dedup";
-import type { EventCatalog, Limits } from "@evt/schema";
+import type { EventCatalog, EventSource, Limits } from "@evt/schema";
 import type { EventStore, StoredEvent } from "@evt/store";
 import type { EventKeyOptions } from "./key-scopes.js";
 
@@ -36,6 +36,17 @@ export type RouteName =
   | "/health"
   | "/ready"
   | "unknown";
+
+/**
+ * Where the events of one request or {@link EventApi.send} call came from, stored with each of
+ * them as `source` / `source_id`. Only the server decides it: a field of the same name in an
+ * event's JSON is not read.
+ */
+export interface EventOrigin {
+  source: EventSource;
+  /** The webhook source id or run id behind the events, or `null`. */
+  sourceId: string | null;
+}
 
 /** Metric callbacks, so the API can be measured without depending on a metrics library. */
 export interface EventApiHooks {
@@ -136,6 +147,14 @@ export interface EventApiOptions {
    * @default none
    */
   dispatch?: (batch: DispatchBatch) => Promise<void> | void;
+  /**
+   * Where the events of an accepted `POST /e/:eventKey` request came from (see
+   * {@link EventOrigin}), decided from the request by the adapter or embedder: e.g. a gateway
+   * tells `step.sendEvent` calls of its runs from other senders. Called once per request after
+   * validation, before anything is stored; a rejection answers 500 and stores nothing.
+   * @default every request is `{ source: "api", sourceId: null }`
+   */
+  originOf?: (req: ApiRequest) => EventOrigin | Promise<EventOrigin>;
   /** Logger (pino-compatible). Event and API keys never appear in what is logged. */
   logger?: EventApiLogger;
   /** Metric callbacks. */
@@ -242,9 +261,15 @@ export interface EventApi {
    * ```ts
    * const ids = await api.send([{ id: `failed:${runId}`, name: "inngest/function.failed", data }]);
    * // `ts` (ms) may be given too, e.g. a cron tick's scheduled time; it defaults to the receipt.
+   * await api.send([{ name: "shop/order.paid", data }], { source: "webhook", sourceId: "wh_1" });
    * ```
+   * The events are stored with `source` `options.source` (default `"evt"`, the server's own) and
+   * `source_id` `options.sourceId` (default `null`).
    */
-  send(events: readonly unknown[], options?: { env?: string }): Promise<string[]>;
+  send(
+    events: readonly unknown[],
+    options?: { env?: string; source?: EventSource; sourceId?: string | null },
+  ): Promise<string[]>;
   /** `true` when both stores answer a ping. */
   ready(): Promise<boolean>;
   /**

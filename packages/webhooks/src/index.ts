@@ -20,6 +20,7 @@ export {
   nameAllowed,
   newWebhookId,
   sourceView,
+  webhookRef,
   type ValidateSourceOptions,
   validateSource,
   type WebhookSourceInput,

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { compileEventPattern, matchesEventName, TriggerError } from "@evt/triggers";
 import { invalidSource, type WebhooksIssue } from "./errors";
 import { compileTransform, TRANSFORM_FIELDS } from "./transform";
@@ -458,6 +458,7 @@ export function sourceView(source: WebhookSource, now = Date.now()): WebhookSour
   const { secrets, ...rest } = source.verify;
   return {
     id: source.id,
+    ref: webhookRef(source.id),
     name: source.name,
     env: source.env,
     transform: source.transform,
@@ -470,4 +471,21 @@ export function sourceView(source: WebhookSource, now = Date.now()): WebhookSour
     created_at: new Date(source.createdAt).toISOString(),
     updated_at: new Date(source.updatedAt).toISOString(),
   };
+}
+
+/**
+ * The public reference of a webhook source: `wh_` and 16 hex digits of the SHA-256 of its id.
+ * Stable for the source's life, shown by the API as `ref`, and stored as the `source_id` of the
+ * events it receives; the id itself is the secret part of the URL `/w/<id>` and is never stored
+ * with events (a reader of events could otherwise send to the webhook).
+ *
+ * @example
+ * ```ts
+ * import { webhookRef } from "@evt/webhooks";
+ *
+ * webhookRef(source.id); // "wh_3f1c9a0b7d2e4c55"
+ * ```
+ */
+export function webhookRef(id: string): string {
+  return `wh_${createHash("sha256").update(id).digest("hex").slice(0, 16)}`;
 }

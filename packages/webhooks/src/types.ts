@@ -58,6 +58,11 @@ export interface WebhookSource {
 /** A source as the API shows it: never a secret. */
 export interface WebhookSourceView {
   id: string;
+  /**
+   * A reference to the source that is not its secret id (see `webhookRef`): what the events it
+   * stores carry as `source_id`, so that an event read does not reveal the webhook's URL.
+   */
+  ref: string;
   name: string;
   env: string;
   transform: TransformSpec;
