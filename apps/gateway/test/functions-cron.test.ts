@@ -80,6 +80,8 @@ describe("a * * * * * cron with two gateways on one PostgreSQL and Redis", () =>
       expect(events[0]!).toMatchObject({
         id: `cron:seed-v4-minutely:${ts}`,
         data: { cron: "* * * * *" },
+        source: "cron",
+        source_id: null,
       });
     }
     for (const t of ticks) {

@@ -1,3 +1,4 @@
+import { runTraceparent } from "@evt/functions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   httpRequest,
@@ -112,6 +113,60 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
     expect((await app.journal()).effects.filter((e) => e.runId === run!.run_id)).toEqual([
       { fn: "user-onboarding", runId: run!.run_id, key: "profile" },
     ]);
+  });
+
+  it("stores where each event came from: api for POST /e/, function (the run) for step.sendEvent, evt for evt's own", async () => {
+    const userId = `src-${version}-${Date.now()}`;
+    const sent = await sendEvents(gw.url, "any-key", { name: "app/user.signup", data: { userId } });
+    const signupId = sent.body.ids![0]!;
+    const [onboarding] = await finishedRuns(gw, signupId, 1);
+    expect(onboarding!.function_id).toBe(`${appId}-user-onboarding`);
+    type Listed = { internal_id: string; source: string | null; source_id: string | null };
+    const events = async (name: string) =>
+      (await getJson<{ data: (Listed & { data: Record<string, unknown> })[] }>(
+        `${gw.url}/v1/events?name=${name}&limit=100`,
+      )).data;
+    const signup = await getJson<{ data: Listed }>(`${gw.url}/v1/events/${signupId}`);
+    expect(signup.data).toMatchObject({ source: "api", source_id: null });
+    const activated = (await events("app/user.activated")).filter((e) => e.data.userId === userId);
+    expect(activated).toEqual([
+      expect.objectContaining({ source: "function", source_id: onboarding!.run_id }),
+    ]);
+    let finished: Listed[] = [];
+    await waitFor(async () => {
+      finished = (await events("inngest/function.finished")).filter(
+        (e) => (e.data as { run_id?: string }).run_id === onboarding!.run_id,
+      );
+      return finished.length === 1;
+    });
+    expect(finished).toEqual([expect.objectContaining({ source: "evt", source_id: null })]);
+  });
+
+  it("a sender cannot claim a source: fields in the JSON are ignored, a traceparent naming a run that is not running is api", async () => {
+    const userId = `forge-${version}-${Date.now()}`;
+    const sent = await sendEvents(gw.url, "any-key", { name: "app/user.signup", data: { userId } });
+    const [done] = await finishedRuns(gw, sent.body.ids![0]!, 1);
+    expect(done!.status).toBe("Completed");
+    const forged = await sendEvents(
+      gw.url,
+      "any-key",
+      [
+        { name: "test/forged", data: {}, source: "webhook", source_id: "wh_x" },
+        { name: "test/forged", data: {}, source: "function" },
+      ],
+      // The finished run's id, as the SDK would forward it from a call.
+      { traceparent: runTraceparent(done!.run_id, "00f067aa0ba902b7")! },
+    );
+    expect(forged.status).toBe(200);
+    const random = await sendEvents(gw.url, "any-key", { name: "test/forged" }, {
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    });
+    for (const id of [...forged.body.ids!, ...random.body.ids!]) {
+      const { data } = await getJson<{ data: { source: string; source_id: string | null } }>(
+        `${gw.url}/v1/events/${id}`,
+      );
+      expect([data.source, data.source_id]).toEqual(["api", null]);
+    }
   });
 
   it("fans one user.signup out to send-welcome-email and import-contacts once each; the same id again runs nothing", async () => {

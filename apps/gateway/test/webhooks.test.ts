@@ -120,6 +120,22 @@ describe("webhook sources through the API (start mode)", () => {
     expect((await api("POST", "/v1/webhooks", "{nope")).status).toBe(400);
   });
 
+  it("stores its events with source webhook and the source's public ref, never its secret id", async () => {
+    const made = await create({ name: "src", verify: { scheme: "none", force: true } });
+    const view = (await api("GET", `/v1/webhooks/${made.id}`)).body.data as { ref: string };
+    expect(view.ref).toMatch(/^wh_[0-9a-f]{16}$/);
+    const res = await deliver(made.url, JSON.stringify({ hello: 1 }), {
+      "content-type": "application/json",
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const stored = await events.get(res.body.ids[0]!, "production");
+    expect(stored).toMatchObject({ source: "webhook", source_id: view.ref });
+    expect(JSON.stringify(stored)).not.toContain(made.id);
+    // And through the read API, as the console reads it.
+    const read = await api("GET", `/v1/events/${res.body.ids[0]}`);
+    expect(read.body.data).toMatchObject({ source: "webhook", source_id: view.ref });
+  });
+
   it("rotates a secret with PATCH (both verify during the overlap), and DELETE makes the URL 404", async () => {
     const made = await create({
       name: "gh",
