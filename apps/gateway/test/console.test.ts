@@ -79,7 +79,31 @@ describe("the console in a browser (dev)", () => {
     await row.locator(".badge", { hasText: "seed-v4-sleeper" }).waitFor();
     await shot(page, "stream");
 
-    expect(await row.locator("td").nth(2).textContent()).toBe("event API");
+    // The source column shows where the gateway stored the event as coming from.
+    expect(await row.locator("td").nth(2).textContent()).toBe("api");
+    const hook = JSON.parse(
+      (
+        await httpRequest(`${gw.url}/v1/webhooks`, {
+          method: "POST",
+          body: JSON.stringify({ name: "console-hook", verify: { scheme: "none", force: true } }),
+        })
+      ).body,
+    ).data as { url: string };
+    const delivered = await httpRequest(hook.url, {
+      method: "POST",
+      body: JSON.stringify({ ping: 1 }),
+      headers: { "content-type": "application/json" },
+    });
+    expect(delivered.status, delivered.body).toBe(200);
+    const hookRow = page.locator(`tr[data-event="${JSON.parse(delivered.body).ids[0]}"]`);
+    await hookRow.waitFor();
+    expect(await hookRow.locator("td").nth(2).textContent()).toBe("webhook");
+    // The same after a reload, from the read API rather than the live stream.
+    await page.reload();
+    await page.getByRole("status").filter({ hasText: "live" }).waitFor();
+    await hookRow.waitFor();
+    expect(await hookRow.locator("td").nth(2).textContent()).toBe("webhook");
+    expect(await row.locator("td").nth(2).textContent()).toBe("api");
     // A time filter: nothing was received since tomorrow.
     const tomorrow = new Date(Date.now() + 86_400_000);
     const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000)
