@@ -186,7 +186,6 @@ export async function startGateway(
       ? createOutbox(join(config.dataDir, DISPATCH_MARK_FILE), logger)
       : null;
   const startedAt = Date.now();
-  const recentFailures: RecentFailure[] = [];
   const consolePage = createConsole({
     readKeys: new KeyMatcher(dev || config.publicReads ? [] : config.apiKeys),
     logger,
@@ -198,8 +197,15 @@ export async function startGateway(
       functions: functions.dispatcher.size,
       runs: await runs.countActive(Date.now()),
       active_here: functions.executor.active,
-      // Newest first: the runs that failed on this gateway since it started (at most 20).
-      recent_failures: [...recentFailures].reverse(),
+      // Newest first, from the run store: with gateways sharing it, the failures of all.
+      recent_failures: (await runs.listFailedRuns(RECENT_FAILURES)).map(
+        (run): RecentFailure => ({
+          run_id: run.runId,
+          function_id: run.functionId,
+          event_id: run.eventInternalId,
+          failed_at: new Date(run.endedAt ?? run.createdAt).toISOString(),
+        }),
+      ),
     }),
   });
   const functions = createGatewayFunctions({
@@ -208,7 +214,7 @@ export async function startGateway(
     store,
     dedup,
     logger,
-    hooks: withRunStream(metrics.functionHooks, consolePage, recentFailures),
+    hooks: withRunStream(metrics.functionHooks, consolePage),
   });
   try {
     await functions.dispatcher.refresh();
@@ -369,15 +375,8 @@ interface RecentFailure {
 /** How many failed runs `GET /v1/status` keeps for the console's "recent failures". */
 const RECENT_FAILURES = 20;
 
-/**
- * The metrics' run hooks, also telling the console's stream when a run starts or ends, and
- * keeping the last failed runs in `failures` (oldest first).
- */
-function withRunStream(
-  hooks: FunctionHooks,
-  page: GatewayConsole,
-  failures: RecentFailure[],
-): FunctionHooks {
+/** The metrics' run hooks, also telling the console's stream when a run starts or ends. */
+function withRunStream(hooks: FunctionHooks, page: GatewayConsole): FunctionHooks {
   const tell = (run_id: string, function_id: string, event_id: string, status: string) => {
     if (page.streams > 0)
       page.publish({ kind: "run", run: { run_id, function_id, event_id, status } });
@@ -390,15 +389,6 @@ function withRunStream(
     },
     onRunFinished(info) {
       hooks.onRunFinished?.(info);
-      if (info.status === "failed") {
-        failures.push({
-          run_id: info.runId,
-          function_id: info.functionId,
-          event_id: info.eventInternalId,
-          failed_at: new Date().toISOString(),
-        });
-        if (failures.length > RECENT_FAILURES) failures.shift();
-      }
       tell(
         info.runId,
         info.functionId,

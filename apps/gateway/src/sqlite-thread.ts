@@ -375,6 +375,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "takeRateLimit",
     "reserveThrottle",
     "debounceRun",
+    "listFailedRuns",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

@@ -442,6 +442,12 @@ export interface RunStore {
    * `min(now + periodMs, first + timeoutMs)`. Returns that time and the run replaced (or `null`).
    */
   debounceRun(input: DebounceInput): Promise<{ dueAt: number; replaced: string | null }>;
+  /**
+   * The last `limit` (1..1000) runs that failed, newest first (by `endedAt`, then `runId`),
+   * whichever gateway ran them: what a console shows as "recent failures". A replayed run is
+   * no longer failed and leaves the list. Served by a partial index on failed runs.
+   */
+  listFailedRuns(limit: number): Promise<RunRecord[]>;
 }
 
 /** What {@link RunStore.debounceRun} is given. */

@@ -5,7 +5,7 @@ import { flowControlConformance } from "./conformance/flow-control";
 import { stepNamesConformance } from "./conformance/step-names";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
-import type { JsonValue, RunStore } from "./run-store";
+import type { JsonValue, RunRecord, RunStore } from "./run-store";
 import { MAX_VALUE_BYTES } from "./validate";
 
 /**
@@ -382,6 +382,42 @@ export function runRunStoreConformance(
         expect(await store.release(run.runId, "w", { status: "failed", now: T0 + 700 })).toBe(
           false,
         );
+      });
+    });
+
+    describe("listFailedRuns", () => {
+      it("lists failed runs newest first, whichever handle failed them, up to the limit; a replayed run leaves the list", async () => {
+        const store = await open();
+        const other = await second(store);
+        const runs: RunRecord[] = [];
+        for (let n = 1; n <= 4; n++) runs.push((await create(store, n)).run);
+        await create(store, 5); // stays queued
+        expect(await store.claimDue(T0, "w", 60_000, 10)).toHaveLength(5);
+        const fail = (s: RunStore, i: number, at: number) =>
+          s.release(runs[i]!.runId, "w", { status: "failed", now: at, error: { message: `e${i}` } });
+        expect(await fail(store, 0, T0 + 30)).toBe(true);
+        expect(await fail(other, 1, T0 + 10)).toBe(true);
+        expect(await fail(other, 2, T0 + 20)).toBe(true);
+        await store.release(runs[3]!.runId, "w", { status: "completed", now: T0 + 40 });
+        expect((await other.listFailedRuns(10)).map((r) => r.runId)).toEqual([
+          runs[0]!.runId,
+          runs[2]!.runId,
+          runs[1]!.runId,
+        ]);
+        const [newest] = await store.listFailedRuns(1);
+        expect(newest).toMatchObject({
+          runId: runs[0]!.runId,
+          status: "failed",
+          endedAt: T0 + 30,
+          error: { message: "e0" },
+        });
+        await store.replayRun(runs[0]!.runId, T0 + 50);
+        expect((await store.listFailedRuns(10)).map((r) => r.runId)).toEqual([
+          runs[2]!.runId,
+          runs[1]!.runId,
+        ]);
+        await expectFunctionsError(store.listFailedRuns(0), "invalid_input", /limit/);
+        await expectFunctionsError(store.listFailedRuns(1001), "invalid_input", /limit/);
       });
     });
 

@@ -811,6 +811,21 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         throttleTat.set(t.key, step.tat);
         return step.startAt;
       }),
+    listFailedRuns: (limit: number) =>
+      call("listFailedRuns", () => {
+        const n = checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT);
+        return [...runs.values()]
+          .filter((row) => row.status === "failed")
+          .sort((x, y) =>
+            x.ended_at !== y.ended_at
+              ? (y.ended_at ?? 0) - (x.ended_at ?? 0)
+              : x.run_id < y.run_id
+                ? 1
+                : -1,
+          )
+          .slice(0, n)
+          .map(decodeRun);
+      }),
     debounceRun: (input: DebounceInput) =>
       call("debounceRun", () => {
         const d = checkDebounceInput(DRIVER, input);

@@ -44,6 +44,8 @@ export const schemaStatements = (p: string): string[] => [
   `CREATE INDEX IF NOT EXISTS "${p}runs_event" ON "${p}runs" (event_internal_id)`,
   `CREATE INDEX IF NOT EXISTS "${p}runs_due" ON "${p}runs" (due_at, run_id)
     WHERE status IN ('queued', 'running')`,
+  `CREATE INDEX IF NOT EXISTS "${p}runs_failed" ON "${p}runs" (ended_at, run_id)
+    WHERE status = 'failed'`,
   `CREATE TABLE IF NOT EXISTS "${p}steps" (
     run_id text COLLATE "C" NOT NULL,
     step_id text COLLATE "C" NOT NULL,
@@ -165,6 +167,8 @@ export const sql = (p: string) => ({
   listActiveRuns: `SELECT ${RUN} FROM "${p}runs" WHERE function_id = $1 AND ${ACTIVE}
     ORDER BY run_id LIMIT $2`,
   expireLeases: `UPDATE "${p}runs" SET due_at = $1, lease_until = $1 WHERE status = 'running'`,
+  listFailedRuns: `SELECT ${RUN} FROM "${p}runs" WHERE status = 'failed'
+    ORDER BY ended_at DESC, run_id DESC LIMIT $1`,
   nextDue: `SELECT min(due_at) AS due FROM "${p}runs" WHERE ${ACTIVE}`,
   /** Lock the run while steps are written, so a claim or cancel waits for them. */
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = $1 AND status = 'running' AND lease_owner = $2

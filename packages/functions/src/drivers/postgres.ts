@@ -1083,6 +1083,12 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           return Math.max(t.now, Number(row!.tat) - e - t.burst * e);
         },
       ),
+    listFailedRuns: (limit: number) =>
+      call(
+        "listFailedRuns",
+        () => checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT),
+        async (p, n) => (await rows<RunRow>(on(p)(s.listFailedRuns, [n]))).map(decodeRun),
+      ),
     debounceRun: (input: DebounceInput) =>
       call(
         "debounceRun",

@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS "${p}runs" (
 CREATE INDEX IF NOT EXISTS "${p}runs_event" ON "${p}runs" (event_internal_id);
 CREATE INDEX IF NOT EXISTS "${p}runs_due" ON "${p}runs" (due_at, run_id)
   WHERE status IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS "${p}runs_failed" ON "${p}runs" (ended_at, run_id)
+  WHERE status = 'failed';
 CREATE TABLE IF NOT EXISTS "${p}steps" (
   run_id TEXT NOT NULL,
   step_id TEXT NOT NULL,
@@ -141,6 +143,8 @@ export const sql = (p: string) => ({
   listActiveRuns: `SELECT * FROM "${p}runs" WHERE function_id = ? AND status IN ('queued', 'running')
     ORDER BY run_id LIMIT ?`,
   expireLeases: `UPDATE "${p}runs" SET due_at = ?, lease_until = ? WHERE status = 'running'`,
+  listFailedRuns: `SELECT * FROM "${p}runs" INDEXED BY "${p}runs_failed" WHERE status = 'failed'
+    ORDER BY ended_at DESC, run_id DESC LIMIT ?`,
   nextDue: `SELECT min(due_at) FROM "${p}runs" WHERE status IN ('queued', 'running')`,
   held: `SELECT 1 FROM "${p}runs" WHERE run_id = ? AND status = 'running' AND lease_owner = ?`,
   upsertStep: `INSERT INTO "${p}steps" (run_id, step_id, position, op, data, error, attempts, updated_at,

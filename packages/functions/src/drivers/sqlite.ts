@@ -956,6 +956,13 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           return Math.max(t.now, tat - e - t.burst * e);
         },
       ),
+    listFailedRuns: (limit: number) =>
+      tx(
+        "listFailedRuns",
+        () => checkInteger(DRIVER, "limit", limit, 1, MAX_CLAIM_LIMIT),
+        ({ s }, n) => (s.listFailedRuns.all(n) as RunRow[]).map(decodeRun),
+        false,
+      ),
     debounceRun: (input: DebounceInput) =>
       tx(
         "debounceRun",
