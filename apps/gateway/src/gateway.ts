@@ -19,6 +19,7 @@ import {
   resolveConfig,
 } from "./config";
 import { createConsole, type GatewayConsole } from "./console";
+import { startSharedStream } from "./console-poll";
 import { createCorsPolicy } from "./cors";
 import { createOutbox, DISPATCH_MARK_FILE } from "./dispatch-mark";
 import { type GatewayStores, openStores } from "./drivers";
@@ -208,6 +209,11 @@ export async function startGateway(
       ),
     }),
   });
+  // Several gateways on one event store: the stream also shows the events the others stored.
+  const sharedStream =
+    store.driver === "postgres"
+      ? startSharedStream({ store, runs, page: consolePage, logger })
+      : null;
   const functions = createGatewayFunctions({
     config,
     runs,
@@ -267,6 +273,7 @@ export async function startGateway(
       done?.();
       if (consolePage.streams === 0) return;
       for (const e of batch.events) {
+        if (sharedStream !== null && !sharedStream.claim(e)) continue;
         consolePage.publish({
           kind: "event",
           event: {
@@ -322,6 +329,7 @@ export async function startGateway(
         }),
     });
   } catch (err) {
+    sharedStream?.stop();
     await closeStores();
     // listen() wraps the socket error in a ServerError "listen_failed": say it once.
     const failed = err as { code?: unknown; cause?: unknown };
@@ -350,6 +358,7 @@ export async function startGateway(
       // idle connections at once and busy ones after their answer.
       // Runs first: calls in flight may still send events (step.sendEvent) to this gateway.
       await functions.stop(Math.max(100, Math.floor(config.shutdownTimeoutMs / 2)));
+      sharedStream?.stop();
       consolePage.close();
       await Promise.all([listener.close(), retention.stop()]);
       outbox?.close();
