@@ -162,7 +162,11 @@ function sourceCell(e: EventItem): HTMLElement | string {
   const source = e.source ?? null;
   if (source === null) return "—";
   if (source === "function" && e.source_id) {
-    return h("a", { href: `#/runs/${encodeURIComponent(e.source_id)}`, title: `run ${e.source_id}` }, source);
+    return h(
+      "a",
+      { href: `#/runs/${encodeURIComponent(e.source_id)}`, title: `run ${e.source_id}` },
+      source,
+    );
   }
   return e.source_id ? h("span", { title: e.source_id }, source) : source;
 }

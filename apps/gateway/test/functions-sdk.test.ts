@@ -123,9 +123,11 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
     expect(onboarding!.function_id).toBe(`${appId}-user-onboarding`);
     type Listed = { internal_id: string; source: string | null; source_id: string | null };
     const events = async (name: string) =>
-      (await getJson<{ data: (Listed & { data: Record<string, unknown> })[] }>(
-        `${gw.url}/v1/events?name=${name}&limit=100`,
-      )).data;
+      (
+        await getJson<{ data: (Listed & { data: Record<string, unknown> })[] }>(
+          `${gw.url}/v1/events?name=${name}&limit=100`,
+        )
+      ).data;
     const signup = await getJson<{ data: Listed }>(`${gw.url}/v1/events/${signupId}`);
     expect(signup.data).toMatchObject({ source: "api", source_id: null });
     const activated = (await events("app/user.activated")).filter((e) => e.data.userId === userId);
@@ -158,9 +160,14 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       { traceparent: runTraceparent(done!.run_id, "00f067aa0ba902b7")! },
     );
     expect(forged.status).toBe(200);
-    const random = await sendEvents(gw.url, "any-key", { name: "test/forged" }, {
-      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-    });
+    const random = await sendEvents(
+      gw.url,
+      "any-key",
+      { name: "test/forged" },
+      {
+        traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+      },
+    );
     for (const id of [...forged.body.ids!, ...random.body.ids!]) {
       const { data } = await getJson<{ data: { source: string; source_id: string | null } }>(
         `${gw.url}/v1/events/${id}`,

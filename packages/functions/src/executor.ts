@@ -9,7 +9,6 @@ import {
   waitMatchExpression,
 } from "@evt/triggers";
 import { batchOf } from "./batching";
-import { runTraceparent } from "./trace";
 import {
   type CallOutcome,
   callBody,
@@ -33,6 +32,7 @@ import type {
   WaitInput,
 } from "./run-store";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy, retryDelayMs, sleepUntil } from "./timing";
+import { runTraceparent } from "./trace";
 import { waitTimeout } from "./waits";
 
 /** A system event the executor emits (`inngest/function.failed`, `.finished`). */

@@ -110,6 +110,7 @@ export {
   retryDelayMs,
   sleepUntil,
 } from "./timing";
+export { runIdOfTraceparent, runTraceparent } from "./trace";
 export {
   functionView,
   type RunStatusName,
@@ -124,4 +125,3 @@ export {
   waitResolution,
   waitTimeout,
 } from "./waits";
-export { runIdOfTraceparent, runTraceparent } from "./trace";

@@ -394,7 +394,11 @@ export function runRunStoreConformance(
         await create(store, 5); // stays queued
         expect(await store.claimDue(T0, "w", 60_000, 10)).toHaveLength(5);
         const fail = (s: RunStore, i: number, at: number) =>
-          s.release(runs[i]!.runId, "w", { status: "failed", now: at, error: { message: `e${i}` } });
+          s.release(runs[i]!.runId, "w", {
+            status: "failed",
+            now: at,
+            error: { message: `e${i}` },
+          });
         expect(await fail(store, 0, T0 + 30)).toBe(true);
         expect(await fail(other, 1, T0 + 10)).toBe(true);
         expect(await fail(other, 2, T0 + 20)).toBe(true);

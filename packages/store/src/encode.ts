@@ -1,5 +1,5 @@
-import { describeError, StoreError } from "./errors";
 import type { EventSource } from "@evt/schema";
+import { describeError, StoreError } from "./errors";
 import type { StoredEvent } from "./types";
 
 /**

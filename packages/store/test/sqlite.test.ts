@@ -195,7 +195,9 @@ describe("sqlite store", () => {
       name TEXT NOT NULL, data TEXT NOT NULL, "user" TEXT, ts INTEGER NOT NULL, v TEXT,
       received_at INTEGER NOT NULL, PRIMARY KEY (env, internal_id)) WITHOUT ROWID`);
     old
-      .prepare(`INSERT INTO evt_events VALUES ('production', '01OLD', NULL, 't/old', '{}', NULL, 1, NULL, 1)`)
+      .prepare(
+        `INSERT INTO evt_events VALUES ('production', '01OLD', NULL, 't/old', '{}', NULL, 1, NULL, 1)`,
+      )
       .run();
     old.close();
     // Two stores opening the same old file: the second finds the columns the first added.

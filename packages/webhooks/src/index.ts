@@ -20,11 +20,11 @@ export {
   nameAllowed,
   newWebhookId,
   sourceView,
-  webhookRef,
   type ValidateSourceOptions,
   validateSource,
   type WebhookSourceInput,
   type WebhookSourcePatch,
+  webhookRef,
 } from "./source";
 export type { WebhookStore } from "./store";
 export {
