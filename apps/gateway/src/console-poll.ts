@@ -1,7 +1,7 @@
 import { type RunStore, runView } from "@evt/functions";
 import type { EventStore, StoredEvent } from "@evt/store";
 import type { Logger } from "pino";
-import type { GatewayConsole } from "./console";
+import { eventMessage, type GatewayConsole } from "./console";
 
 /** Options of {@link startSharedStream}. */
 export interface SharedStreamOptions {
@@ -91,19 +91,7 @@ export function startSharedStream(options: SharedStreamOptions): SharedStream {
     );
     for (const e of fresh) {
       published.set(e.internal_id, e.received_at);
-      page.publish({
-        kind: "event",
-        event: {
-          internal_id: e.internal_id,
-          id: e.id,
-          name: e.name,
-          env: e.env,
-          received_at: e.received_at,
-          ts: e.ts,
-          source: e.source,
-          source_id: e.source_id,
-        },
-      });
+      page.publish(eventMessage(e));
       for (const run of await runs.listRunsForEvent(e.internal_id)) {
         page.publish({
           kind: "run",

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { EventSource } from "@evt/schema";
+import type { EventSource, StoredEvent } from "@evt/schema";
 import { bearerToken, type KeyMatcher } from "@evt/server";
 import type { Logger } from "pino";
 import { sendJson } from "./http";
@@ -25,6 +25,23 @@ export type StreamMessage =
       kind: "run";
       run: { run_id: string; function_id: string; event_id: string; status: string };
     };
+
+/** The stream message of a stored event: its ids, name, times and source, not its payload. */
+export function eventMessage(e: StoredEvent): StreamMessage {
+  return {
+    kind: "event",
+    event: {
+      internal_id: e.internal_id,
+      id: e.id,
+      name: e.name,
+      env: e.env,
+      received_at: e.received_at,
+      ts: e.ts,
+      source: e.source,
+      source_id: e.source_id,
+    },
+  };
+}
 
 /** The console: its static page at `/` and the live stream it reads. */
 export interface GatewayConsole {

@@ -18,7 +18,7 @@ import {
   type GatewayOptions,
   resolveConfig,
 } from "./config";
-import { createConsole, type GatewayConsole } from "./console";
+import { createConsole, eventMessage, type GatewayConsole } from "./console";
 import { startSharedStream } from "./console-poll";
 import { createCorsPolicy } from "./cors";
 import { createOutbox, DISPATCH_MARK_FILE } from "./dispatch-mark";
@@ -274,19 +274,7 @@ export async function startGateway(
       if (consolePage.streams === 0) return;
       for (const e of batch.events) {
         if (sharedStream !== null && !sharedStream.claim(e)) continue;
-        consolePage.publish({
-          kind: "event",
-          event: {
-            internal_id: e.internal_id,
-            id: e.id,
-            name: e.name,
-            env: e.env,
-            received_at: e.received_at,
-            ts: e.ts,
-            source: e.source,
-            source_id: e.source_id,
-          },
-        });
+        consolePage.publish(eventMessage(e));
       }
       for (const run of created) {
         consolePage.publish({
