@@ -33,6 +33,14 @@ interface RunItem {
   created_at?: string | null;
   next_at?: string | null;
   steps?: StepItem[];
+  /** How each attempt ended, in order (the counter starts again at 0 after each step). */
+  attempts?: {
+    attempt: number;
+    outcome: "retried" | "failed" | "completed";
+    started_at: string | null;
+    ended_at: string;
+    error: Json;
+  }[];
   waiting_for?: {
     step_id: string;
     name: string | null;
@@ -712,6 +720,8 @@ async function runView(id: string): Promise<void> {
       message,
       h("h2", {}, "Steps"),
       timeline,
+      run.attempts && run.attempts.length > 0 ? h("h2", {}, "Attempts") : null,
+      run.attempts && run.attempts.length > 0 ? attemptsTable(run.attempts) : null,
       run.output !== null && run.output !== undefined ? h("h2", {}, "Output") : null,
       run.output !== null && run.output !== undefined ? h("pre", {}, pretty(run.output)) : null,
       run.error !== null && run.error !== undefined ? h("h2", {}, "Error") : null,
@@ -741,6 +751,53 @@ async function runView(id: string): Promise<void> {
     if (kind === "run" && (payload as RunItem).run_id === id) void draw();
   });
   await draw();
+}
+
+/** A run's attempt history: one row per attempt that ended, oldest first. */
+function attemptsTable(attempts: NonNullable<RunItem["attempts"]>): HTMLElement {
+  const message = (error: Json): string => {
+    if (error === null || error === undefined) return "";
+    const m = (error as { message?: unknown }).message;
+    return typeof m === "string" ? m : JSON.stringify(error);
+  };
+  return h(
+    "table",
+    { "aria-label": "Attempts" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "Attempt"),
+        h("th", {}, "Outcome"),
+        h("th", {}, "Ended"),
+        h("th", {}, "Error"),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      ...attempts.map((a) =>
+        h(
+          "tr",
+          { "data-outcome": a.outcome },
+          h("td", {}, String(a.attempt + 1)),
+          h(
+            "td",
+            {},
+            h(
+              "span",
+              { class: `badge s-${a.outcome === "completed" ? "Completed" : "Failed"}` },
+              a.outcome,
+            ),
+          ),
+          h("td", { class: "when" }, when(a.ended_at)),
+          h("td", { class: a.error === null ? "muted" : "error" }, message(a.error) || "—"),
+        ),
+      ),
+    ),
+  );
 }
 
 async function functionsView(): Promise<void> {

@@ -657,12 +657,13 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       if (method === "GET") {
         const run = await runs.getRun(runId);
         if (run === null) return notFound(res, `run ${JSON.stringify(runId)} not found`);
-        const [steps, waiting, batch] = await Promise.all([
+        const [steps, waiting, batch, attempts] = await Promise.all([
           runs.listSteps(runId),
           runs.listWaits(runId),
           runs.listBatchEvents(runId),
+          runs.listAttempts(runId),
         ]);
-        sendJson(res, 200, { data: runDetailView(run, steps, waiting, batch) });
+        sendJson(res, 200, { data: runDetailView(run, steps, waiting, batch, attempts) });
         return;
       }
       if (method === "DELETE") {

@@ -376,6 +376,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     "reserveThrottle",
     "debounceRun",
     "listFailedRuns",
+    "recordAttempt",
+    "listAttempts",
   ] as const;
   let runs: RunStore | null = null;
   if (options.runsPath) {

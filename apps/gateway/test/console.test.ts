@@ -359,6 +359,16 @@ describe.each(["v4", "v3"] as const)("the console's run timeline (dev, SDK %s)",
       "first attempt fails",
     );
     expect(await page.getByLabel("Run error").count()).toBe(0);
+    // Its history: one row per attempt, the retried one with its error, then the completed one.
+    const attemptRows = page.getByRole("table", { name: "Attempts" }).locator("tbody tr");
+    await attemptRows.nth(1).waitFor();
+    expect(
+      await attemptRows.evaluateAll((rows) => rows.map((r) => r.getAttribute("data-outcome"))),
+    ).toEqual(["retried", "completed"]);
+    expect(await attemptRows.nth(0).locator("td").nth(3).textContent()).toContain(
+      "first attempt fails",
+    );
+    expect(await attemptRows.nth(1).locator("td").first().textContent()).toBe("2");
     const detail = JSON.parse((await httpRequest(`${gw.url}/v1/runs/${flakyRun}`)).body).data;
     expect(detail).toMatchObject({ status: "Completed", error: null, attempt: 1 });
     expect(detail.last_error.message).toContain("first attempt fails");

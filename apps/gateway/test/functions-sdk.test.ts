@@ -17,6 +17,7 @@ interface RunView {
   output: unknown;
   attempt: number;
   event_id: string;
+  ended_at?: string | null;
   steps?: { id: string; op: string }[];
 }
 
@@ -210,6 +211,20 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       .filter((c) => c.runId === run!.run_id)
       .map((c) => c.attempt);
     expect(attempts).toEqual([0, 1]);
+    // The run's history keeps both: the failed attempt with its error, then the one that completed.
+    const detail = await getJson<{
+      data: {
+        attempts: { attempt: number; outcome: string; error: { message?: string } | null }[];
+      };
+    }>(`${gw.url}/v1/runs/${run!.run_id}`);
+    expect(detail.data.attempts).toEqual([
+      expect.objectContaining({
+        attempt: 0,
+        outcome: "retried",
+        error: expect.objectContaining({ message: "first attempt fails" }),
+      }),
+      expect.objectContaining({ attempt: 1, outcome: "completed", error: null }),
+    ]);
   });
 
   it("fails a NonRetriableError after one attempt and runs the onFailure handler with inngest/function.failed", async () => {
@@ -228,10 +243,16 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
       error: expect.stringContaining("this cannot work"),
       eventName: "test/fatal",
     });
-    const detail = await getJson<{ data: RunView & { error: { message: string } } }>(
-      `${gw.url}/v1/runs/${run!.run_id}`,
-    );
+    const detail = await getJson<{
+      data: RunView & {
+        error: { message: string };
+        attempts: { attempt: number; outcome: string; ended_at: string }[];
+      };
+    }>(`${gw.url}/v1/runs/${run!.run_id}`);
     expect(detail.data.error.message).toContain("this cannot work");
+    expect(detail.data.attempts).toEqual([
+      expect.objectContaining({ attempt: 0, outcome: "failed", ended_at: run!.ended_at }),
+    ]);
   });
 
   it("memoizes steps across a step.sleep: each step runs once, and the run completes after the sleep", async () => {

@@ -22,6 +22,7 @@ import { describeError, isFunctionsError } from "./errors";
 import { createHttpPost, PostError } from "./http-post";
 import { DEFAULT_RETRIES } from "./register";
 import type {
+  AttemptOutcome,
   FunctionRecord,
   JsonValue,
   ReleaseInput,
@@ -253,6 +254,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   let looking = false;
   let lookAgain = false;
   const working = new Map<string, AbortController>();
+  /** When the latest call of each run being executed began: the start of its attempt's record. */
+  const callStarts = new Map<string, number>();
   /** Slots taken by `reserve` for runs being created held. */
   let reserved = 0;
   let idle: (() => void) | null = null;
@@ -347,6 +350,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       .finally(() => {
         clearInterval(renew);
         working.delete(run.runId);
+        callStarts.delete(run.runId);
         if (working.size === 0 && idle !== null) idle();
         void look();
       });
@@ -369,7 +373,32 @@ export function createExecutor(options: ExecutorOptions): Executor {
         ),
       });
     }
+    const startedAt = callStarts.get(run.runId) ?? null;
+    callStarts.delete(run.runId);
     if (!held) throw new LeaseLost("lease lost");
+    // An attempt ended: keep it in the run's history (best effort, after the release: the
+    // run's own state never waits for its history).
+    const outcome: AttemptOutcome | null =
+      update.status === "completed" || update.status === "failed"
+        ? update.status
+        : update.status === "queued" && update.error !== undefined
+          ? "retried"
+          : null;
+    if (outcome === null) return;
+    const attempt =
+      outcome === "retried" ? (update.attempt ?? 1) - 1 : (update.attempt ?? run.attempt);
+    try {
+      await runs.recordAttempt({
+        runId: run.runId,
+        attempt: Math.max(0, attempt),
+        outcome,
+        startedAt,
+        endedAt: update.now,
+        error: outcome === "completed" ? null : (update.error ?? null),
+      });
+    } catch (err) {
+      logger.warn({ runId: run.runId, err }, "recording the run's attempt in its history failed");
+    }
   }
 
   async function emitAndRelease(
@@ -464,6 +493,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   ): Promise<CallOutcome> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (options.sign) headers["x-inngest-signature"] = options.sign(body);
+    callStarts.set(runId, now());
     // The SDK forwards it on step.sendEvent: the Event API reads the run back from it.
     const traceparent = runTraceparent(runId, randomBytes(8).toString("hex"));
     if (traceparent !== null) headers.traceparent = traceparent;

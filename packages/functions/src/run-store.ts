@@ -448,7 +448,36 @@ export interface RunStore {
    * no longer failed and leaves the list. Served by a partial index on failed runs.
    */
   listFailedRuns(limit: number): Promise<RunRecord[]>;
+  /**
+   * Append how an attempt of a run ended to the run's history (the run's own fields keep only
+   * the latest error). The attempt counter starts again at 0 after each step that completes,
+   * so a run may record attempt 0 several times: the history is in the order recorded.
+   * `replayRun` deletes a run's attempts with its steps.
+   */
+  recordAttempt(input: AttemptInput): Promise<void>;
+  /** A run's recorded attempts, in the order they were recorded (at most the last 1,000). */
+  listAttempts(runId: string): Promise<AttemptRecord[]>;
 }
+
+/** How an attempt ended: retried (another attempt follows), failed (the run failed), completed. */
+export type AttemptOutcome = "retried" | "failed" | "completed";
+
+/** What {@link RunStore.recordAttempt} is given. */
+export interface AttemptInput {
+  runId: string;
+  /** The attempt, from 0. */
+  attempt: number;
+  outcome: AttemptOutcome;
+  /** When the call that ended it began (ms since the epoch), or `null`. */
+  startedAt: number | null;
+  /** When it ended (ms since the epoch). */
+  endedAt: number;
+  /** Its error (for `retried` and `failed`), else `null`. */
+  error: JsonValue;
+}
+
+/** One attempt of a run, as {@link RunStore.listAttempts} returns it. */
+export type AttemptRecord = AttemptInput;
 
 /** What {@link RunStore.debounceRun} is given. */
 export interface DebounceInput {

@@ -425,6 +425,115 @@ export function runRunStoreConformance(
       });
     });
 
+    describe("run attempts", () => {
+      it("keeps each attempt's outcome, times and error in the order recorded, readable from another handle; a replay clears them", async () => {
+        const store = await open();
+        const other = await second(store);
+        const { run } = await create(store, 1);
+        const { run: next } = await create(store, 2);
+        expect(await store.listAttempts(run.runId)).toEqual([]);
+        await store.recordAttempt({
+          runId: run.runId,
+          attempt: 1,
+          outcome: "failed",
+          startedAt: T0 + 200,
+          endedAt: T0 + 250,
+          error: { name: "Error", message: "again" },
+        });
+        await other.recordAttempt({
+          runId: run.runId,
+          attempt: 0,
+          outcome: "retried",
+          startedAt: null,
+          endedAt: T0 + 100,
+          error: { name: "Error", message: "first" },
+        });
+        // After a step completes the counter starts again: attempt 0 a second time.
+        await other.recordAttempt({
+          runId: run.runId,
+          attempt: 0,
+          outcome: "completed",
+          startedAt: T0 + 300,
+          endedAt: T0 + 310,
+          error: null,
+        });
+        await store.recordAttempt({
+          runId: next.runId,
+          attempt: 0,
+          outcome: "completed",
+          startedAt: T0,
+          endedAt: T0 + 1,
+          error: null,
+        });
+        expect(await other.listAttempts(run.runId)).toEqual([
+          {
+            runId: run.runId,
+            attempt: 1,
+            outcome: "failed",
+            startedAt: T0 + 200,
+            endedAt: T0 + 250,
+            error: { name: "Error", message: "again" },
+          },
+          {
+            runId: run.runId,
+            attempt: 0,
+            outcome: "retried",
+            startedAt: null,
+            endedAt: T0 + 100,
+            error: { name: "Error", message: "first" },
+          },
+          {
+            runId: run.runId,
+            attempt: 0,
+            outcome: "completed",
+            startedAt: T0 + 300,
+            endedAt: T0 + 310,
+            error: null,
+          },
+        ]);
+        expect((await store.listAttempts(next.runId)).map((a) => a.outcome)).toEqual(["completed"]);
+        await store.claimDue(T0, "w", 60_000, 10);
+        await store.release(run.runId, "w", { status: "failed", now: T0 + 250 });
+        await store.replayRun(run.runId, T0 + 300);
+        expect(await store.listAttempts(run.runId)).toEqual([]);
+        expect(await store.listAttempts(next.runId)).toHaveLength(1);
+      });
+
+      it("refuses a bad attempt, naming the field", async () => {
+        const store = await open();
+        const { run } = await create(store, 1);
+        const base = {
+          runId: run.runId,
+          attempt: 0,
+          outcome: "failed" as const,
+          startedAt: null,
+          endedAt: T0,
+          error: null,
+        };
+        await expectFunctionsError(
+          store.recordAttempt({ ...base, outcome: "lost" as "failed" }),
+          "invalid_input",
+          /attempt\.outcome must be one of retried, failed, completed/,
+        );
+        await expectFunctionsError(
+          store.recordAttempt({ ...base, attempt: -1 }),
+          "invalid_input",
+          /attempt\.attempt/,
+        );
+        await expectFunctionsError(
+          store.recordAttempt({ ...base, runId: "nope" }),
+          "invalid_input",
+          /attempt\.runId/,
+        );
+        await expectFunctionsError(
+          store.recordAttempt({ ...base, error: { n: 10n } as unknown as null }),
+          "invalid_input",
+          /attempt\.error/,
+        );
+        expect(await store.listAttempts(run.runId)).toEqual([]);
+      });
+    });
+
     describe("listActiveRuns", () => {
       it("lists a function's queued and running runs, oldest first, up to the limit; not finished ones or other functions'", async () => {
         const store = await open();

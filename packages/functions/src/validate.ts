@@ -2,6 +2,8 @@ import type { ConcurrencySlot } from "./concurrency";
 import { FunctionsError } from "./errors";
 import type {
   AppRecord,
+  AttemptInput,
+  AttemptOutcome,
   CreateRunInput,
   FunctionInput,
   ReleaseInput,
@@ -411,6 +413,41 @@ export function checkRelease(where: string, update: unknown): CheckedRelease {
         : checkInteger(where, "update.attempt", u.attempt, 0, 10_000),
     output: u.output === undefined ? undefined : encodeJson(where, "update.output", u.output),
     error: u.error === undefined ? undefined : encodeJson(where, "update.error", u.error),
+  };
+}
+
+/** An attempt of `recordAttempt`, checked and encoded (`error` as JSON text). */
+export interface CheckedAttempt {
+  runId: string;
+  attempt: number;
+  outcome: AttemptOutcome;
+  startedAt: number | null;
+  endedAt: number;
+  error: string;
+}
+
+const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ["retried", "failed", "completed"];
+
+export function checkAttempt(where: string, input: unknown): CheckedAttempt {
+  if (typeof input !== "object" || input === null)
+    fail(where, `attempt must be an object, got ${show(input)}`);
+  const a = input as Partial<AttemptInput>;
+  if (typeof a.outcome !== "string" || !ATTEMPT_OUTCOMES.includes(a.outcome)) {
+    fail(
+      where,
+      `attempt.outcome must be one of ${ATTEMPT_OUTCOMES.join(", ")}, got ${show(a.outcome)}`,
+    );
+  }
+  return {
+    runId: checkRunId(where, "attempt.runId", a.runId),
+    attempt: checkInteger(where, "attempt.attempt", a.attempt, 0, 10_000),
+    outcome: a.outcome,
+    startedAt:
+      a.startedAt === null || a.startedAt === undefined
+        ? null
+        : checkTime(where, "attempt.startedAt", a.startedAt),
+    endedAt: checkTime(where, "attempt.endedAt", a.endedAt),
+    error: encodeJson(where, "attempt.error", a.error ?? null),
   };
 }
 

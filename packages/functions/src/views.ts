@@ -1,4 +1,5 @@
 import type {
+  AttemptRecord,
   FunctionRecord,
   JsonValue,
   RunRecord,
@@ -59,13 +60,15 @@ export function runView(run: RunRecord): Record<string, JsonValue> {
 
 /**
  * A run with its memoized steps, as `GET /v1/runs/:id` answers it; a waiting run (status
- * still `Running`, as in Inngest) lists what it waits for in `waiting_for`.
+ * still `Running`, as in Inngest) lists what it waits for in `waiting_for`, and `attempts` is
+ * its history: how each attempt ended (`retried`, `failed`, `completed`), when, and its error.
  */
 export function runDetailView(
   run: RunRecord,
   steps: readonly StepRecord[],
   waits: readonly WaitRecord[] = [],
   batchEventIds: readonly string[] = [],
+  attempts: readonly AttemptRecord[] = [],
 ): Record<string, JsonValue> {
   return {
     ...runView(run),
@@ -79,6 +82,14 @@ export function runDetailView(
       if: w.expression,
       since: iso(w.createdAt),
       timeout_at: iso(w.expiresAt),
+    })),
+    // How each attempt ended, in order (the counter starts again at 0 after a step completes).
+    attempts: attempts.map((a) => ({
+      attempt: a.attempt,
+      outcome: a.outcome,
+      started_at: iso(a.startedAt),
+      ended_at: iso(a.endedAt),
+      error: a.error,
     })),
     steps: steps.map((s) => ({
       id: s.stepId,

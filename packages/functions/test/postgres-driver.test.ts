@@ -140,6 +140,7 @@ describe("postgres run store", () => {
       [
         `${tablePrefix}runs_due`,
         `${tablePrefix}runs_event`,
+        `${tablePrefix}runs_failed`,
         `${tablePrefix}runs_key`,
         `${tablePrefix}runs_pkey`,
       ].sort(),

@@ -18,6 +18,8 @@ import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
+  AttemptInput,
+  AttemptRecord,
   CreateRunInput,
   CreateRunResult,
   DebounceInput,
@@ -36,6 +38,7 @@ import type {
 } from "../run-store";
 import {
   checkApp,
+  checkAttempt,
   checkClaim,
   checkCreateRun,
   checkFunctions,
@@ -50,6 +53,8 @@ import {
   runIdTaken,
 } from "../validate";
 import {
+  type AttemptRow,
+  decodeAttempt,
   decodeFunction,
   decodeRun,
   decodeStep,
@@ -139,6 +144,8 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
   const byKey = new Map<string, string>();
   const byEvent = new Map<string, string[]>();
   const steps = new Map<string, Map<string, StepRow>>();
+  /** Attempts by run, in the order recorded. */
+  const attempts = new Map<string, AttemptRow[]>();
   const dueIndex = new DueIndex();
   const cronTicks = new Map<string, number>();
   /** Waits by run id, then step id; `waitSeqs` holds them by seq (for `listWaitsSince`). */
@@ -457,6 +464,7 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
         row.lease_until = null;
         setDue(row, at);
         steps.delete(runId);
+        attempts.delete(runId);
         dropWaits(runId);
         if (slots.has(runId)) slotted.add(runId);
         return decodeRun(row);
@@ -826,6 +834,27 @@ export function createMemoryRunStore(_options: MemoryRunStoreOptions = {}): RunS
           .slice(0, n)
           .map(decodeRun);
       }),
+    recordAttempt: (input: AttemptInput) =>
+      call("recordAttempt", () => {
+        const a = checkAttempt(DRIVER, input);
+        let history = attempts.get(a.runId);
+        if (!history) {
+          history = [];
+          attempts.set(a.runId, history);
+        }
+        history.push({
+          run_id: a.runId,
+          attempt: a.attempt,
+          outcome: a.outcome,
+          started_at: a.startedAt,
+          ended_at: a.endedAt,
+          error: a.error,
+        });
+      }),
+    listAttempts: (runId: string) =>
+      call("listAttempts", (): AttemptRecord[] =>
+        (attempts.get(checkRunId(DRIVER, "runId", runId)) ?? []).slice(-1000).map(decodeAttempt),
+      ),
     debounceRun: (input: DebounceInput) =>
       call("debounceRun", () => {
         const d = checkDebounceInput(DRIVER, input);

@@ -46,6 +46,16 @@ export const schemaStatements = (p: string): string[] => [
     WHERE status IN ('queued', 'running')`,
   `CREATE INDEX IF NOT EXISTS "${p}runs_failed" ON "${p}runs" (ended_at, run_id)
     WHERE status = 'failed'`,
+  `CREATE TABLE IF NOT EXISTS "${p}run_attempts" (
+    run_id text COLLATE "C" NOT NULL,
+    seq integer NOT NULL,
+    attempt integer NOT NULL,
+    outcome text NOT NULL,
+    started_at bigint,
+    ended_at bigint NOT NULL,
+    error text,
+    PRIMARY KEY (run_id, seq)
+  )`,
   `CREATE TABLE IF NOT EXISTS "${p}steps" (
     run_id text COLLATE "C" NOT NULL,
     step_id text COLLATE "C" NOT NULL,
@@ -157,6 +167,14 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = $1
     WHERE run_id = $2 AND status IN ('failed', 'cancelled') RETURNING ${RUN}`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = $1`,
+  /** One gateway executes a run at a time, so two appends to one run's history do not race. */
+  insertAttempt: `INSERT INTO "${p}run_attempts" (run_id, seq, attempt, outcome, started_at, ended_at,
+      error)
+    VALUES ($1, (SELECT coalesce(max(seq) + 1, 0) FROM "${p}run_attempts" WHERE run_id = $1),
+      $2, $3, $4, $5, $6)`,
+  listAttempts: `SELECT * FROM (SELECT run_id, seq, attempt, outcome, started_at, ended_at, error
+    FROM "${p}run_attempts" WHERE run_id = $1 ORDER BY seq DESC LIMIT 1000) a ORDER BY seq`,
+  deleteAttempts: `DELETE FROM "${p}run_attempts" WHERE run_id = $1`,
   countActive: `SELECT count(*) FILTER (WHERE status = 'queued')::int AS queued,
       count(*) FILTER (WHERE status = 'queued' AND due_at <= $1)::int AS due,
       count(*) FILTER (WHERE status = 'running')::int AS running

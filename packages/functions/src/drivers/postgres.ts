@@ -19,6 +19,7 @@ import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
+  AttemptInput,
   CreateRunInput,
   CreateRunResult,
   DebounceInput,
@@ -38,6 +39,7 @@ import type {
 import {
   type CheckedStep,
   checkApp,
+  checkAttempt,
   checkClaim,
   checkCreateRun,
   checkFunctions,
@@ -72,6 +74,8 @@ import {
   sql,
 } from "./postgres-sql";
 import {
+  type AttemptRow,
+  decodeAttempt,
   decodeFunction,
   decodeRun,
   decodeStep,
@@ -714,6 +718,7 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
             const row = (await rows<RunRow>(q(s.replay, [at, runId])))[0];
             if (!row) return null;
             await q(s.deleteSteps, [runId]);
+            await q(s.deleteAttempts, [runId]);
             await q(w.deleteRunWaits, [runId]);
             await q(s.activateSlots, [runId]);
             return decodeRun(row);
@@ -1082,6 +1087,27 @@ export function createPostgresRunStore(options: PostgresRunStoreOptions): Postgr
           // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
           return Math.max(t.now, Number(row!.tat) - e - t.burst * e);
         },
+      ),
+    recordAttempt: (input: AttemptInput) =>
+      call(
+        "recordAttempt",
+        () => checkAttempt(DRIVER, input),
+        async (p, a) => {
+          await on(p)(s.insertAttempt, [
+            a.runId,
+            a.attempt,
+            a.outcome,
+            a.startedAt,
+            a.endedAt,
+            a.error,
+          ]);
+        },
+      ),
+    listAttempts: (runId: string) =>
+      call(
+        "listAttempts",
+        () => checkRunId(DRIVER, "runId", runId),
+        async (p, id) => (await rows<AttemptRow>(on(p)(s.listAttempts, [id]))).map(decodeAttempt),
       ),
     listFailedRuns: (limit: number) =>
       call(

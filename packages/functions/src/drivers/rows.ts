@@ -1,4 +1,11 @@
-import type { FunctionRecord, RunRecord, RunStatus, StepRecord } from "../run-store";
+import type {
+  AttemptOutcome,
+  AttemptRecord,
+  FunctionRecord,
+  RunRecord,
+  RunStatus,
+  StepRecord,
+} from "../run-store";
 import { decodeJson } from "../validate";
 
 /** A run as the drivers keep it: JSON columns as text. */
@@ -81,6 +88,27 @@ export function decodeStep(row: StepRow): StepRecord {
     updatedAt: row.updated_at,
     name: row.name ?? null,
     startedAt: row.started_at ?? null,
+  };
+}
+
+/** A row of the run attempts table. */
+export interface AttemptRow {
+  run_id: string;
+  attempt: number;
+  outcome: string;
+  started_at: number | string | null;
+  ended_at: number | string;
+  error: string | null;
+}
+
+export function decodeAttempt(row: AttemptRow): AttemptRecord {
+  return {
+    runId: row.run_id,
+    attempt: Number(row.attempt),
+    outcome: row.outcome as AttemptOutcome,
+    startedAt: row.started_at === null ? null : Number(row.started_at),
+    endedAt: Number(row.ended_at),
+    error: decodeJson(row.error),
   };
 }
 

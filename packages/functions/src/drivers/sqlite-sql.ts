@@ -54,6 +54,16 @@ CREATE TABLE IF NOT EXISTS "${p}steps" (
   started_at INTEGER,
   PRIMARY KEY (run_id, step_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS "${p}run_attempts" (
+  run_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  outcome TEXT NOT NULL,
+  started_at INTEGER,
+  ended_at INTEGER NOT NULL,
+  error TEXT,
+  PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS "${p}cron_ticks" (
   function_id TEXT PRIMARY KEY,
   last_tick INTEGER NOT NULL
@@ -133,6 +143,13 @@ export const sql = (p: string) => ({
       started_at = NULL, ended_at = NULL, lease_owner = NULL, lease_until = NULL, due_at = ?
     WHERE run_id = ? AND status IN ('failed', 'cancelled')`,
   deleteSteps: `DELETE FROM "${p}steps" WHERE run_id = ?`,
+  insertAttempt: `INSERT INTO "${p}run_attempts" (run_id, seq, attempt, outcome, started_at, ended_at,
+      error)
+    VALUES (@run, (SELECT coalesce(max(seq) + 1, 0) FROM "${p}run_attempts" WHERE run_id = @run),
+      @attempt, @outcome, @started, @ended, @error)`,
+  listAttempts: `SELECT * FROM (SELECT * FROM "${p}run_attempts" WHERE run_id = ?
+    ORDER BY seq DESC LIMIT 1000) ORDER BY seq`,
+  deleteAttempts: `DELETE FROM "${p}run_attempts" WHERE run_id = ?`,
   countActive: `SELECT coalesce(sum(status = 'queued'), 0) AS queued,
       coalesce(sum(status = 'queued' AND due_at <= ?), 0) AS due,
       coalesce(sum(status = 'running'), 0) AS running

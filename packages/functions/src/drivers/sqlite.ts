@@ -19,6 +19,8 @@ import type {
   AppendToBatchInput,
   AppendToBatchResult,
   AppRecord,
+  AttemptInput,
+  AttemptRecord,
   CreateRunInput,
   CreateRunResult,
   DebounceInput,
@@ -37,6 +39,7 @@ import type {
 } from "../run-store";
 import {
   checkApp,
+  checkAttempt,
   checkClaim,
   checkCreateRun,
   checkFunctions,
@@ -55,6 +58,8 @@ import {
 import { sqliteBatchSchema, sqliteBatchSql } from "./batch-sql";
 import { sqliteFlowSchema, sqliteFlowSql } from "./flow-sql";
 import {
+  type AttemptRow,
+  decodeAttempt,
   decodeFunction,
   decodeRun,
   decodeStep,
@@ -606,6 +611,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         ({ s, w }, at) => {
           if (s.replay.run(at, runId).changes !== 1) return null;
           s.deleteSteps.run(runId);
+          s.deleteAttempts.run(runId);
           w.deleteRunWaits.run(runId);
           s.activateSlots.run(runId);
           return decodeRun(s.getRun.get(runId) as RunRow);
@@ -955,6 +961,28 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           // The new tat is max(tat, now) + e: the start follows from it (see throttleStep).
           return Math.max(t.now, tat - e - t.burst * e);
         },
+      ),
+    recordAttempt: (input: AttemptInput) =>
+      tx(
+        "recordAttempt",
+        () => checkAttempt(DRIVER, input),
+        ({ s }, a) => {
+          s.insertAttempt.run({
+            run: a.runId,
+            attempt: a.attempt,
+            outcome: a.outcome,
+            started: a.startedAt,
+            ended: a.endedAt,
+            error: a.error,
+          });
+        },
+      ),
+    listAttempts: (runId: string) =>
+      tx(
+        "listAttempts",
+        () => checkRunId(DRIVER, "runId", runId),
+        ({ s }, id): AttemptRecord[] => (s.listAttempts.all(id) as AttemptRow[]).map(decodeAttempt),
+        false,
       ),
     listFailedRuns: (limit: number) =>
       tx(
