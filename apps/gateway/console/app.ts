@@ -311,19 +311,7 @@ async function streamView(): Promise<void> {
     h(
       "table",
       { "aria-label": "Events, newest first" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", {}, "Received"),
-          h("th", {}, "Name"),
-          h("th", {}, "Source"),
-          h("th", {}, "Runs"),
-          h("th", { class: "wide" }, "Id"),
-        ),
-      ),
+      thead("Received", "Name", "Source", "Runs", h("th", { class: "wide" }, "Id")),
       body,
     ),
   );
@@ -753,6 +741,15 @@ async function runView(id: string): Promise<void> {
   await draw();
 }
 
+/** A table head row; a string is a plain `th`. */
+function thead(...cells: (string | HTMLElement)[]): HTMLElement {
+  return h(
+    "thead",
+    {},
+    h("tr", {}, ...cells.map((c) => (typeof c === "string" ? h("th", {}, c) : c))),
+  );
+}
+
 /** A run's attempt history: one row per attempt that ended, oldest first. */
 function attemptsTable(attempts: NonNullable<RunItem["attempts"]>): HTMLElement {
   const message = (error: Json): string => {
@@ -763,18 +760,7 @@ function attemptsTable(attempts: NonNullable<RunItem["attempts"]>): HTMLElement 
   return h(
     "table",
     { "aria-label": "Attempts" },
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        h("th", {}, "Attempt"),
-        h("th", {}, "Outcome"),
-        h("th", {}, "Ended"),
-        h("th", {}, "Error"),
-      ),
-    ),
+    thead("Attempt", "Outcome", "Ended", "Error"),
     h(
       "tbody",
       {},

@@ -5,7 +5,7 @@ import { flowControlConformance } from "./conformance/flow-control";
 import { stepNamesConformance } from "./conformance/step-names";
 import { waitsConformance } from "./conformance/waits";
 import { FunctionsError } from "./errors";
-import type { JsonValue, RunRecord, RunStore } from "./run-store";
+import type { AttemptInput, JsonValue, RunRecord, RunStore } from "./run-store";
 import { MAX_VALUE_BYTES } from "./validate";
 
 /**
@@ -432,65 +432,35 @@ export function runRunStoreConformance(
         const { run } = await create(store, 1);
         const { run: next } = await create(store, 2);
         expect(await store.listAttempts(run.runId)).toEqual([]);
-        await store.recordAttempt({
+        const failed: AttemptInput = {
           runId: run.runId,
           attempt: 1,
           outcome: "failed",
           startedAt: T0 + 200,
           endedAt: T0 + 250,
           error: { name: "Error", message: "again" },
-        });
-        await other.recordAttempt({
-          runId: run.runId,
+        };
+        const retried: AttemptInput = {
+          ...failed,
           attempt: 0,
           outcome: "retried",
           startedAt: null,
           endedAt: T0 + 100,
           error: { name: "Error", message: "first" },
-        });
+        };
         // After a step completes the counter starts again: attempt 0 a second time.
-        await other.recordAttempt({
-          runId: run.runId,
-          attempt: 0,
+        const completed: AttemptInput = {
+          ...retried,
           outcome: "completed",
           startedAt: T0 + 300,
           endedAt: T0 + 310,
           error: null,
-        });
-        await store.recordAttempt({
-          runId: next.runId,
-          attempt: 0,
-          outcome: "completed",
-          startedAt: T0,
-          endedAt: T0 + 1,
-          error: null,
-        });
-        expect(await other.listAttempts(run.runId)).toEqual([
-          {
-            runId: run.runId,
-            attempt: 1,
-            outcome: "failed",
-            startedAt: T0 + 200,
-            endedAt: T0 + 250,
-            error: { name: "Error", message: "again" },
-          },
-          {
-            runId: run.runId,
-            attempt: 0,
-            outcome: "retried",
-            startedAt: null,
-            endedAt: T0 + 100,
-            error: { name: "Error", message: "first" },
-          },
-          {
-            runId: run.runId,
-            attempt: 0,
-            outcome: "completed",
-            startedAt: T0 + 300,
-            endedAt: T0 + 310,
-            error: null,
-          },
-        ]);
+        };
+        await store.recordAttempt(failed);
+        await other.recordAttempt(retried);
+        await other.recordAttempt(completed);
+        await store.recordAttempt({ ...completed, runId: next.runId });
+        expect(await other.listAttempts(run.runId)).toEqual([failed, retried, completed]);
         expect((await store.listAttempts(next.runId)).map((a) => a.outcome)).toEqual(["completed"]);
         await store.claimDue(T0, "w", 60_000, 10);
         await store.release(run.runId, "w", { status: "failed", now: T0 + 250 });

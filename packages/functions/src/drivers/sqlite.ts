@@ -58,14 +58,12 @@ import {
 import { sqliteBatchSchema, sqliteBatchSql } from "./batch-sql";
 import { sqliteFlowSchema, sqliteFlowSql } from "./flow-sql";
 import {
-  type AttemptRow,
   decodeAttempt,
   decodeFunction,
   decodeRun,
   decodeStep,
   type FunctionRow,
   type RunRow,
-  type StepRow,
 } from "./rows";
 import { addedColumns, schemaSql, sql } from "./sqlite-sql";
 import {
@@ -267,6 +265,20 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
       },
     );
     return opening;
+  }
+
+  /** The rows of one run that statement `op` selects (it takes the run id), decoded. */
+  function readByRun<T>(
+    op: "listSteps" | "listAttempts",
+    runId: string,
+    decode: (row: unknown) => T,
+  ): Promise<T[]> {
+    return tx(
+      op,
+      () => checkRunId(DRIVER, "runId", runId),
+      ({ s }, id) => s[op].all(id).map(decode),
+      false,
+    );
   }
 
   /**
@@ -699,13 +711,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         },
       ),
 
-    listSteps: (runId: string) =>
-      tx(
-        "listSteps",
-        () => checkRunId(DRIVER, "runId", runId),
-        ({ s }, id): StepRecord[] => (s.listSteps.all(id) as StepRow[]).map(decodeStep),
-        false,
-      ),
+    listSteps: (runId: string): Promise<StepRecord[]> =>
+      readByRun("listSteps", runId, decodeStep as (row: unknown) => StepRecord),
 
     close: async () => {
       if (closed) return;
@@ -977,13 +984,8 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
           });
         },
       ),
-    listAttempts: (runId: string) =>
-      tx(
-        "listAttempts",
-        () => checkRunId(DRIVER, "runId", runId),
-        ({ s }, id): AttemptRecord[] => (s.listAttempts.all(id) as AttemptRow[]).map(decodeAttempt),
-        false,
-      ),
+    listAttempts: (runId: string): Promise<AttemptRecord[]> =>
+      readByRun("listAttempts", runId, decodeAttempt as (row: unknown) => AttemptRecord),
     listFailedRuns: (limit: number) =>
       tx(
         "listFailedRuns",
