@@ -406,10 +406,13 @@ const API_ORIGIN: EventOrigin = { source: "api", sourceId: null };
  * Where a `POST /e/` request's events come from: `function` (with the run id) when it is a
  * `step.sendEvent` of a running run, else `api`. evt sends each call with the run id in
  * `traceparent` and the SDK forwards that header on the requests of the call; a header alone
- * proves nothing (any sender can write one), so the run must exist and be running.
+ * proves nothing (any sender can write one), so the run must exist and be running. Requests
+ * without the SDK's `x-inngest-sdk` header, or whose trace id is no recent ULID, cost no lookup.
  */
 function originFromRuns(runs: RunStore): (req: ApiRequest) => EventOrigin | Promise<EventOrigin> {
   return (req) => {
+    // Only the SDK's requests (it sends its version in x-inngest-sdk) are looked up.
+    if (req.headers["x-inngest-sdk"] === undefined) return API_ORIGIN;
     const runId = runIdOfTraceparent(req.headers.traceparent);
     if (runId === null) return API_ORIGIN;
     return runs

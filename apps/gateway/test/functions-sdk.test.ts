@@ -158,7 +158,10 @@ describe.each(["v4", "v3"] as SdkVersion[])("functions served by the inngest SDK
         { name: "test/forged", data: {}, source: "function" },
       ],
       // The finished run's id, as the SDK would forward it from a call.
-      { traceparent: runTraceparent(done!.run_id, "00f067aa0ba902b7")! },
+      {
+        traceparent: runTraceparent(done!.run_id, "00f067aa0ba902b7")!,
+        "x-inngest-sdk": "inngest-js:v4.24.0",
+      },
     );
     expect(forged.status).toBe(200);
     const random = await sendEvents(
