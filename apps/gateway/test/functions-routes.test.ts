@@ -254,6 +254,8 @@ describe("functions routes refuse hostile input with errors that say what was wr
     ]);
     const event = JSON.parse((await httpRequest(`${gw.url}/v1/events/${run.event_id}`)).body);
     expect(JSON.stringify(event)).toContain("inngest/function.invoked");
+    // Asked for through the API: source api.
+    expect(event.data).toMatchObject({ source: "api", source_id: null });
 
     const again = await invoke(
       "seed-v4-import-contacts",

@@ -240,6 +240,14 @@ describe.each<SdkVersion>(["v3", "v4"])(
       const children = journal.calls.filter((c) => c.fn === "invoke-child");
       expect(new Set(children.map((c) => c.runId)).size).toBe(3);
       expect(journal.effects.filter((e) => e.fn === "invoker")).toHaveLength(1);
+      // Each child's inngest/function.invoked event is stored as sent by its parent run.
+      const okRun = (await runOf(url, ok!))!;
+      const invoked = JSON.parse(
+        (await httpRequest(`${url}/v1/events?name=inngest/function.invoked&limit=100`)).body,
+      ).data as { source: string; source_id: string }[];
+      expect(invoked.filter((e) => e.source_id === okRun.run_id)).toEqual([
+        expect.objectContaining({ source: "function" }),
+      ]);
     }, 90_000);
   },
 );
