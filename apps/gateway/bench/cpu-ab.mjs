@@ -107,6 +107,9 @@ function startServer(spec) {
           dataDir,
           "--log-level",
           "warn",
+          // Any free port: another gateway (a test, a bench) may hold the default 8288.
+          "--port",
+          "0",
           ...flags,
         ]);
   const proc = spawn("taskset", ["-c", PIN_SERVER, process.execPath, ...command], {

@@ -241,6 +241,8 @@ export async function startGateway(
     );
   }
   const apiKeys = dev ? [] : config.apiKeys;
+  // Test-only failpoint, read once: process.env is a slow lookup on every request.
+  const killBeforeDispatch = process.env.EVT_FAILPOINT === "kill-before-dispatch";
   const api = createEventApi({
     dedup,
     store,
@@ -261,8 +263,7 @@ export async function startGateway(
       let created: Awaited<ReturnType<typeof functions.dispatch>>;
       try {
         // Test-only failpoint: die between storing events and creating their runs.
-        if (process.env.EVT_FAILPOINT === "kill-before-dispatch")
-          process.kill(process.pid, "SIGKILL");
+        if (killBeforeDispatch) process.kill(process.pid, "SIGKILL");
         created = await functions.dispatch(batch);
       } catch (err) {
         // The events are stored (the client gets 503): keep the mark before them, and try

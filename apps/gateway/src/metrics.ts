@@ -29,6 +29,9 @@ export interface MetricsOptions {
   runsActive?: () => Promise<{ queued: number; due: number; running: number }>;
 }
 
+/** Label children of `evt_http_request_duration_seconds` kept for reuse. */
+const MAX_DURATION_CHILDREN = 1_000;
+
 const LATENCY_BUCKETS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
@@ -180,9 +183,18 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     },
   };
 
+  // The label children of the request histogram, by "route method status": few (route
+  // templates, node's methods, statuses), so each is looked up once, not per request.
+  const durationChildren = new Map<string, ReturnType<typeof requestDuration.labels>>();
   const hooks: EventApiHooks = {
     onRequest({ route, method, status, durationMs }) {
-      requestDuration.observe({ route, method, status: String(status) }, durationMs / 1000);
+      const key = `${route} ${method} ${status}`;
+      let child = durationChildren.get(key);
+      if (child === undefined) {
+        child = requestDuration.labels(route, method, String(status));
+        if (durationChildren.size < MAX_DURATION_CHILDREN) durationChildren.set(key, child);
+      }
+      child.observe(durationMs / 1000);
     },
     onEvents({ accepted: a, duplicates: d }) {
       if (a > 0) accepted.inc(a);

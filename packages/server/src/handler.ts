@@ -78,6 +78,104 @@ export interface NodeHandler {
 
 class BodyAborted extends Error {}
 
+/** A body read's deadline in {@link BodyDeadlines}; `fire` is `null` once settled. */
+interface Deadline {
+  at: number;
+  fire: (() => void) | null;
+}
+
+/** Longest delay `setTimeout` takes; node runs longer (and non-numeric) ones after 1 ms. */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+/**
+ * The deadlines of the body reads in flight, behind one timer. Every read gets the same
+ * timeout, so deadlines come in start order: a queue, its head the next to expire. A timer per
+ * read cost more than the rest of the read (node drops and re-creates its list of timers of
+ * one duration whenever it runs empty, which it does at every request when they do not
+ * overlap); here the one timer stays armed for the head and is re-armed only when it fires.
+ */
+class BodyDeadlines {
+  readonly #ms: number;
+  #queue: Deadline[] = [];
+  #head = 0;
+  /** Deadlines not yet fired nor cancelled. */
+  #live = 0;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(timeoutMs: number) {
+    // What setTimeout does with the delay, so that the deadline is the one a timer would have.
+    this.#ms = timeoutMs >= 1 && timeoutMs <= TIMEOUT_MAX ? timeoutMs : 1;
+  }
+
+  /** Call `fire` once the timeout has passed, unless {@link BodyDeadlines.cancel}led first. */
+  add(fire: () => void): Deadline {
+    const d: Deadline = { at: performance.now() + this.#ms, fire };
+    this.#queue.push(d);
+    this.#live++;
+    if (this.#timer === null) this.#arm(this.#ms);
+    return d;
+  }
+
+  /** Forget `d` (its read settled); safe to call more than once. */
+  cancel(d: Deadline): void {
+    if (d.fire === null) return;
+    d.fire = null;
+    this.#live--;
+    this.#trim();
+  }
+
+  /**
+   * Drop settled deadlines from the head (reads mostly settle in the order they started), and
+   * all of them once they outnumber the live ones behind a slow read at the head.
+   */
+  #trim(): void {
+    const q = this.#queue;
+    while (this.#head < q.length && q[this.#head]!.fire === null) this.#head++;
+    const held = q.length - this.#head;
+    if (held === 0) {
+      q.length = 0;
+      this.#head = 0;
+    } else if (held > 1024 && this.#live * 2 < held) {
+      this.#queue = q.slice(this.#head).filter((d) => d.fire !== null);
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  #arm(delay: number): void {
+    const timer = setTimeout(this.#expire, delay);
+    // A read in flight keeps its connection, and so the process, alive; this timer need not.
+    timer.unref();
+    this.#timer = timer;
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = null;
+    const now = performance.now();
+    try {
+      for (;;) {
+        // Re-read each time: a settled read trims the queue (its cleanup cancels its deadline).
+        const d = this.#queue[this.#head];
+        if (d === undefined || (d.fire !== null && d.at > now)) break;
+        this.#head++;
+        const fire = d.fire;
+        if (fire === null) continue;
+        d.fire = null;
+        this.#live--;
+        fire();
+      }
+    } finally {
+      this.#trim();
+      const next = this.#queue[this.#head];
+      if (next !== undefined && this.#timer === null) {
+        this.#arm(Math.max(1, Math.ceil(next.at - now)));
+      }
+    }
+  };
+}
+
 /** Requests in flight on one connection, and how to release each. */
 interface SocketState {
   queued: number;
@@ -102,6 +200,7 @@ interface SocketState {
 export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {}): NodeHandler {
   const basePath = normalizeBasePath(options.basePath);
   const bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
+  const deadlines = new BodyDeadlines(bodyTimeoutMs);
   const maxConcurrent = options.maxConcurrentRequests ?? 512;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const limit = api.maxRequestBytes;
@@ -130,6 +229,11 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
       return;
     }
     if (draining || close) out.headers.connection = "close";
+    // The core echoes the request id on what it answers; the refusals made here get it too.
+    if (out.headers["x-request-id"] === undefined) {
+      const requestId = clientRequestId(res.req?.headers["x-request-id"] as string | undefined);
+      if (requestId !== undefined) out.headers["x-request-id"] = requestId;
+    }
     if (typeof out.body !== "string") {
       res.writeHead(out.status, out.headers);
       void writeBody(res, out.body, drainTimeoutMs);
@@ -166,8 +270,8 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
     // A body on another method is never read: the connection ends after the answer, so the
     // unread bytes cannot be parsed as the next request nor drained without bound.
     let close = method !== "POST" && hasBody(headers);
+    const requestId = clientRequestId(headers["x-request-id"]);
     if (method === "POST") {
-      const requestId = clientRequestId(headers["x-request-id"]);
       const early = api.screen(
         requestId === undefined ? { method, url, headers } : { method, url, headers, requestId },
       );
@@ -201,7 +305,7 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
               };
         let read: Uint8Array | "timeout" | "busy";
         try {
-          read = await readBody(req, limit, bodyTimeoutMs, charge);
+          read = await readBody(req, limit, deadlines, charge);
         } finally {
           inflightBytes -= charged;
         }
@@ -228,13 +332,7 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
         if (body.length > limit) close = true;
       }
     }
-    const out = await api.handle({
-      method,
-      url,
-      headers,
-      body,
-      requestId: clientRequestId(headers["x-request-id"]),
-    });
+    const out = await api.handle({ method, url, headers, body, requestId });
     send(res, out, close);
   }
 
@@ -327,16 +425,16 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
 function readBody(
   req: IncomingMessage,
   limit: number,
-  timeoutMs: number,
+  deadlines: BodyDeadlines,
   charge: ((bytes: number) => boolean) | null,
 ): Promise<Uint8Array | "timeout" | "busy"> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const timer = setTimeout(() => settle("timeout"), timeoutMs);
+    const deadline = deadlines.add(() => settle("timeout"));
     function cleanup(): void {
-      clearTimeout(timer);
+      deadlines.cancel(deadline);
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);

@@ -8,6 +8,8 @@ export type HostCheck = (host: string | null | undefined) => string | null;
 
 /** Longest part of a refused `Host` quoted back in the message. */
 const SHOWN = 100;
+/** Host values whose answer {@link createHostCheck} keeps. */
+const HOSTS_KEPT = 64;
 
 /**
  * The host name of a `Host` header value (or of an allowed-hosts entry): lower-case, port and
@@ -87,14 +89,27 @@ export function createHostCheck(allowedHosts: readonly string[]): HostCheck {
     allowed.add(parsed.name);
   }
   const list = [...allowed].map(shown).join(", ");
-  return (host) => {
-    if (host === null || host === undefined || host === "") {
-      return `Request has no Host header (allowed hosts: ${list})`;
-    }
+  const decide = (host: string): string | null => {
     const parsed = hostName(host);
     if (parsed !== null && allowed.has(parsed.name)) return null;
     const quoted = JSON.stringify(host.length > SHOWN ? `${host.slice(0, SHOWN)}...` : host);
     return `Host ${quoted} is not served here (allowed hosts: ${list}); the server's operator can allow more names`;
+  };
+  // Clients send the same few Host values on every request: the answer for each is kept
+  // (bounded: a client sending ever new values only refills it), not parsed again.
+  const seen = new Map<string, string | null>();
+  return (host) => {
+    if (host === null || host === undefined || host === "") {
+      return `Request has no Host header (allowed hosts: ${list})`;
+    }
+    const known = seen.get(host);
+    if (known !== undefined) return known;
+    const answer = decide(host);
+    if (host.length <= SHOWN) {
+      if (seen.size >= HOSTS_KEPT) seen.clear();
+      seen.set(host, answer);
+    }
+    return answer;
   };
 }
 

@@ -410,3 +410,40 @@ describe("bad requests", () => {
     expect((await server.store.list({ env: "production", limit: 10 })).events).toHaveLength(1);
   });
 });
+
+describe("body deadlines", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startServer({ eventKeys: [KEY] }, { bodyTimeoutMs: 1_000 });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it("times out each stalled body on its own deadline, not with the first one", async () => {
+    const stall = (tag: string) =>
+      rawSocket(
+        server.url,
+        `POST /e/${KEY} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50\r\nX-Request-Id: ${tag}`,
+        `{"name":"${tag}`,
+      );
+    let secondAnswered = false;
+    const first = stall("first");
+    // The second body starts stalling half a timeout after the first.
+    await new Promise((r) => setTimeout(r, 500));
+    const second = stall("second").then((answer) => {
+      secondAnswered = true;
+      return answer;
+    });
+    // A body that arrives whole between them is answered and leaves no deadline behind.
+    const whole = await raw(server.url, { path: `/e/${KEY}`, headers: JSON_CT, body: "{" });
+    expect(whole.status).toBe(400);
+    const firstAnswer = await first;
+    expect(firstAnswer).toMatch(/^HTTP\/1\.1 408 /);
+    // The adapter's own refusals echo the request id, like the core's answers.
+    expect(firstAnswer).toMatch(/\r\nx-request-id: first\r\n/i);
+    // Its deadline is half a timeout after the first's: still waiting when the first got 408.
+    expect(secondAnswered).toBe(false);
+    expect(await second).toMatch(/^HTTP\/1\.1 408 /);
+  });
+});
