@@ -29,7 +29,9 @@ export function requestIdOf(header: string | string[] | undefined): string {
  * path). Never the raw path: it holds the event key (`/e/<key>`).
  */
 export function routeOf(url: string | undefined): string {
-  let path = (url ?? "/").split("?", 1)[0]!;
+  const target = url ?? "/";
+  const q = target.indexOf("?");
+  let path = q < 0 ? target : target.slice(0, q);
   if (path.charCodeAt(0) !== 47 /* / */) {
     // Absolute form (RFC 9112 3.2.2): scheme://authority[/path]; anything else is no route.
     const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*(\/.*)?$/.exec(path);
@@ -37,10 +39,11 @@ export function routeOf(url: string | undefined): string {
     path = m[1] ?? "/";
   }
   if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  // The event route first: nearly every request.
+  if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
   // The console: its page, its files and its live stream.
   if (path === "/" || path === "/v1/stream" || path === "/v1/status") return path;
   if (path.startsWith("/console/")) return "/console/:asset";
-  if (path.startsWith("/e/")) return path.indexOf("/", 3) < 0 ? "/e/:eventKey" : "unknown";
   if (path === "/v1/events" || path === "/v1/envs") return path;
   if (path.startsWith("/v1/events/")) {
     const slash = path.indexOf("/", 11);
@@ -131,7 +134,8 @@ export function createGatewayListener(options: GatewayListenerOptions): NodeList
     }
     const done = metrics.requestStarted();
 
-    res.once("close", () => {
+    // `on`, not `once`: a response closes once, and once's wrapper costs on every request.
+    res.on("close", () => {
       done();
       const finished = res.writableFinished;
       // Nothing sent yet: there is no status (res.statusCode would still read its default, 200).

@@ -40,7 +40,8 @@ export function trackConnections(server: Server): Connections {
       const s = state.get(req.socket);
       if (!s) return;
       s.active++;
-      res.once("finish", () => {
+      // `on`, not `once`: a response finishes once, and once's wrapper costs on every request.
+      res.on("finish", () => {
         s.active--;
         s.served++;
         // Headers may have gone out with keep-alive before shutdown began: end it here.

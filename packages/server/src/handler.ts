@@ -385,7 +385,9 @@ export function createNodeHandler(api: EventApi, options: NodeHandlerOptions = {
       finished();
     };
     state.releases.add(release);
-    res.once("close", release);
+    // `on`, not `once`: a response closes once (release runs once anyway), and once's wrapper
+    // costs on every request.
+    res.on("close", release);
     serve(req, res).catch((err: unknown) => {
       if (err instanceof BodyAborted) {
         // The client went away mid-body: nobody is left to answer.
