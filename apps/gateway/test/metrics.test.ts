@@ -1,3 +1,4 @@
+import type { RouteName } from "@evt/server";
 import { Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { createMetrics, LATENCY_BUCKETS } from "../src/metrics";
@@ -39,7 +40,7 @@ describe("request latency histograms", () => {
     const ref = reference();
     // Durations on bucket bounds, between them, past the last one, and zero.
     const ms = [0, 0.5, 0.5001, 1, 2.4, 7, 10, 49.9, 250, 1000, 2500, 9999, 10_000, 10_001, 60_000];
-    const requests = [
+    const requests: { route: RouteName; method: string; status: number }[] = [
       { route: "/e/:eventKey", method: "POST", status: 200 },
       { route: "/e/:eventKey", method: "POST", status: 400 },
       { route: "/health", method: "GET", status: 200 },
