@@ -3,7 +3,8 @@
 // Usage: node bench/functions.mjs   (build first: `sh scripts/pnpm.sh exec turbo run build
 // --filter @evt/gateway...`; the built dist/cli.js is started). Writes
 // bench/results/functions-<date>.json. Env: RATE (default 500), LATENCY_SECONDS (10),
-// EVENTS (20000), INGEST_SECONDS (10), FUNCTIONS (1000), RUNS (the gateway's --runs: sqlite).
+// EVENTS (20000), INGEST_SECONDS (10), FUNCTIONS (1000), RUNS (the gateway's --runs: sqlite),
+// GATEWAY_CLI (the dist/cli.js to start: another build, for an A/B).
 //
 // A bare node:http endpoint in this process plays the app: it answers the gateway's sync
 // (PUT) by POSTing an inngest SDK register body to /fn/register, and every call (POST) with
@@ -11,7 +12,8 @@
 //  1. event to first call: RATE one-event requests/s for LATENCY_SECONDS, p50/p99 of
 //     (first call arrival - send time) per event, keyed by the internal id the gateway answers.
 //  2. throughput: EVENTS events in requests of 100, runs/s from the first send to the last
-//     call, and until the last event's run reads Completed.
+//     call, and until the last event's run reads Completed, with the gateway's CPU time (all
+//     threads, from /proc) per run: less moved by other work on the machine than runs/s.
 //  3. ingest with FUNCTIONS registered functions that match nothing vs none: autocannon,
 //     one event per request, 64 connections, 1 s warm-up then INGEST_SECONDS, in the order
 //     none, FUNCTIONS, FUNCTIONS, none (means of the two of each, and their ratio), with the
@@ -25,7 +27,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 
-const CLI = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
+/** The gateway started (GATEWAY_CLI: another build's dist/cli.js, for an A/B in alternating rounds). */
+const CLI = process.env.GATEWAY_CLI ?? fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 const RATE = Number(process.env.RATE ?? 500);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
 const EVENTS = Number(process.env.EVENTS ?? 20_000);
@@ -308,6 +311,7 @@ async function throughputCase() {
     let next = 0;
     let failures = 0;
     let lastId = null;
+    const cpu0 = cpuSeconds(gw.proc.pid);
     const t0 = performance.now();
     const worker = async () => {
       while (next < requests) {
@@ -324,6 +328,7 @@ async function throughputCase() {
     await Promise.all(Array.from({ length: inFlight }, worker));
     const ingestDone = performance.now();
     const allCalled = await waitForArrivals(EVENTS, 600_000);
+    const cpu = cpuSeconds(gw.proc.pid) - cpu0;
     // The last event's run: poll until it reads Completed.
     let completedAt = null;
     const until = Date.now() + 60_000;
@@ -356,11 +361,13 @@ async function throughputCase() {
       runsPerSec: Math.round(arrivals.size / callSeconds),
       lastRunCompletedSeconds: completedAt === null ? null : round((completedAt - t0) / 1000, 2),
       runsFinishedMetric: finished,
+      gatewayCpuUsPerRun: round((cpu * 1e6) / Math.max(1, arrivals.size)),
+      load1: round(loadavg()[0]),
       goal: "runs/s >= 3000",
     };
     r.met = r.runsPerSec >= 3000;
     console.log(
-      `2. throughput (${EVENTS} events, ${BATCH}/request): ingest ${r.ingestSeconds} s (${r.ingestEventsPerSec} events/s), ${r.calledEvents} called in ${r.firstSendToLastCallSeconds} s = ${r.runsPerSec} runs/s, last run Completed at ${r.lastRunCompletedSeconds} s, evt_runs_finished_total ${finished} (goal >= 3000 runs/s: ${r.met ? "met" : "MISSED"})`,
+      `2. throughput (${EVENTS} events, ${BATCH}/request): ingest ${r.ingestSeconds} s (${r.ingestEventsPerSec} events/s), ${r.calledEvents} called in ${r.firstSendToLastCallSeconds} s = ${r.runsPerSec} runs/s, last run Completed at ${r.lastRunCompletedSeconds} s, evt_runs_finished_total ${finished}, gateway CPU ${r.gatewayCpuUsPerRun} µs/run, load ${r.load1} (goal >= 3000 runs/s: ${r.met ? "met" : "MISSED"})`,
     );
     return r;
   } finally {
