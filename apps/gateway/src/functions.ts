@@ -231,6 +231,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
     holder: {
       reserve: () => executor.reserve(),
       adopt: (run, event) => executor.adopt(run, event),
+      // Runs created queued (every slot taken) keep their event for their claim here.
+      expect: (run, event) => executor.expect(run, event),
       unreserve: () => executor.unreserve(),
     },
   });
@@ -273,6 +275,8 @@ export function createGatewayFunctions(options: GatewayFunctionsOptions): Gatewa
       }
     },
     concurrency: config.maxConcurrentRuns,
+    // SQLite and memory run stores serve this gateway alone: its claims are the only ones.
+    exclusive: !shared,
     leaseMs: config.runLeaseMs,
     pollMs: shared ? 1_000 : 5_000,
     retry: dev ? DEV_RETRY_POLICY : DEFAULT_RETRY_POLICY,

@@ -90,6 +90,11 @@ export interface RunHolder {
   adopt(run: RunRecord, event: StoredEvent): void;
   /** The lease `reserve` gave was not used. */
   unreserve(): void;
+  /**
+   * Told of a run just created queued (not held, not a batch or a debounce) with its event,
+   * so that its first claim here can start it without reading the event back.
+   */
+  expect?(run: RunRecord, event: StoredEvent): void;
 }
 
 /** What {@link Dispatcher.dispatch} did. */
@@ -559,7 +564,11 @@ export function createDispatcher(options: DispatcherOptions): Dispatcher {
                 (result) => {
                   if (result.created) created.push(result.run);
                   else existing++;
-                  if (lease === null) return;
+                  if (lease === null) {
+                    if (result.created && result.run.status === "queued")
+                      options.holder?.expect?.(result.run, event);
+                    return;
+                  }
                   if (result.created) options.holder!.adopt(result.run, event);
                   else options.holder!.unreserve();
                 },

@@ -102,6 +102,14 @@ export interface ExecutorOptions {
   leaseMs?: number;
   /** Runs worked on at once. @default 32 */
   concurrency?: number;
+  /**
+   * This executor is the only one claiming from `runs` (one gateway on a SQLite or memory run
+   * store): a run it was told of by {@link Executor.expect} and then claims has never been
+   * started, so its first call needs no reads of steps and waits either. @default false
+   */
+  exclusive?: boolean;
+  /** Most runs remembered by {@link Executor.expect} (the oldest are forgotten). @default 16_384 */
+  expectLimit?: number;
   /** Longest wait between two looks for due work (other gateways add runs). @default 1_000 */
   pollMs?: number;
   /** Time allowed for one HTTP call. @default 300_000 */
@@ -155,6 +163,12 @@ export interface Executor {
    * with the event it was created for: its first call needs no claim and no reads.
    */
   adopt(run: RunRecord, event: StoredEvent): void;
+  /**
+   * Remember the event of a run this process just created queued (not a batch): when this
+   * executor claims the run, it starts it without reading the event (nor, when
+   * {@link ExecutorOptions.exclusive}, its steps and waits) back from the stores.
+   */
+  expect(run: RunRecord, event: StoredEvent): void;
   /**
    * Stop claiming, let calls in flight finish for up to `timeoutMs`, then abort the rest and
    * hand their runs back (due at once) for the next start or another gateway.
@@ -210,6 +224,13 @@ function where(url: string): string {
 
 class LeaseLost extends Error {}
 
+/** What is known of a run begun without reading it back: its event, and whether it never started. */
+interface Known {
+  event: StoredEvent;
+  /** Never started before: no memoized steps and no waits to read. */
+  fresh: boolean;
+}
+
 /**
  * Create an executor. It finds due runs through the run store's `due_at` index (one timer
  * set to the earliest due time, and a short poll for runs other gateways add), holds each
@@ -246,6 +267,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const logger = options.logger ?? silent;
   const hooks = options.hooks ?? {};
   const getFunction = options.getFunction ?? ((id: string) => runs.getFunction(id));
+  const exclusive = options.exclusive ?? false;
+  const expectLimit = options.expectLimit ?? 16_384;
 
   let started = false;
   let stopping = false;
@@ -258,6 +281,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const callStarts = new Map<string, number>();
   /** Slots taken by `reserve` for runs being created held. */
   let reserved = 0;
+  /** The events of runs created queued here and not yet claimed (`expect`), by run id. */
+  const expected = new Map<string, StoredEvent>();
   let idle: (() => void) | null = null;
 
   function schedule(delayMs: number): void {
@@ -300,7 +325,18 @@ export function createExecutor(options: ExecutorOptions): Executor {
           schedule(pollMs);
           break;
         }
-        for (const run of claimed) begin(run);
+        for (const run of claimed) {
+          const event = expected.get(run.runId);
+          if (event === undefined) {
+            begin(run);
+            continue;
+          }
+          expected.delete(run.runId);
+          // Never started before this claim (only this executor claims, and it had not):
+          // no steps, no waits. Created by `createRun`, so not a batch either way.
+          const fresh = exclusive && run.attempt === 0 && run.startedAt === claimedAt;
+          begin(run, { event, fresh });
+        }
         if (claimed.length === free) lookAgain = true;
       } while (lookAgain && !stopping);
       if (!stopping && working.size + reserved < concurrency) {
@@ -321,7 +357,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
     }
   }
 
-  function begin(run: RunRecord, preloaded?: StoredEvent): void {
+  function begin(run: RunRecord, known?: Known): void {
     const controller = new AbortController();
     working.set(run.runId, controller);
     const renew = setInterval(
@@ -336,7 +372,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
       Math.max(50, Math.floor(leaseMs / 3)),
     );
     renew.unref?.();
-    work(run, controller.signal, preloaded)
+    work(run, controller.signal, known)
       .catch((err: unknown) => {
         if (err instanceof LeaseLost || controller.signal.aborted) {
           logger.debug({ runId: run.runId }, "run left: its lease was lost or it was cancelled");
@@ -565,16 +601,17 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   /** Work on one claimed run until it finishes, sleeps, waits for a retry, or is lost. */
-  async function work(run: RunRecord, signal: AbortSignal, preloaded?: StoredEvent): Promise<void> {
+  async function work(run: RunRecord, signal: AbortSignal, known?: Known): Promise<void> {
     const fn = await getFunction(run.functionId);
     // A batched run (batchEvents) is called with all its events, in arrival order; events
     // retention deleted are left out; asked for every claimed run (one indexed read), so a batch
-    // stays whole even if its function stopped batching since. A run adopted as it was created
-    // (`preloaded`) is not a batch: batched functions' runs are never created held.
-    const batchIds = preloaded === undefined ? await runs.listBatchEvents(run.runId) : [];
+    // stays whole even if its function stopped batching since. A run whose event is `known`
+    // (adopted or expected as it was created) is not a batch: batches are made by appends.
+    const batchIds = known === undefined ? await runs.listBatchEvents(run.runId) : [];
+    const fresh = known?.fresh ?? false;
     const loaded =
       batchIds.length === 0
-        ? [preloaded ?? (await options.loadEvent(run.eventInternalId, run.env))]
+        ? [known?.event ?? (await options.loadEvent(run.eventInternalId, run.env))]
         : await Promise.all(batchIds.map((id) => options.loadEvent(id, run.env)));
     // Started: its batch takes no more events (appends see that too); drop its open entry.
     if (batchIds.length > 0 && run.attempt === 0) await runs.closeBatch(run.runId);
@@ -598,12 +635,12 @@ export function createExecutor(options: ExecutorOptions): Executor {
     const maxAttempts = retriesOf(fn.config) + 1;
     let attempt = run.attempt;
     // A run created held here has no steps (and no waits) yet.
-    if (preloaded === undefined && (await timeOutWaits(run))) {
+    if (!fresh && (await timeOutWaits(run))) {
       // A resolve does not check the lease: make sure this claim still holds the run.
       if (!(await runs.renewLease(run.runId, owner, now(), leaseMs)))
         throw new LeaseLost("lease lost");
     }
-    let steps: StepRecord[] = preloaded !== undefined ? [] : await runs.listSteps(run.runId);
+    let steps: StepRecord[] = fresh ? [] : await runs.listSteps(run.runId);
 
     if (attempt === 0 && steps.length === 0 && stored !== null) {
       // From when the run was due: the receipt, or a future `ts`; for a batch, the receipt
@@ -974,7 +1011,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
         void runs.release(run.runId, owner, { status: "queued", now: now() }).catch(() => {});
         return;
       }
-      begin(run, event);
+      begin(run, { event, fresh: true });
+    },
+    expect(run, event) {
+      if (!started || stopping || run.status !== "queued") return;
+      if (expected.size >= expectLimit) {
+        // The oldest first: runs cancelled or due far ahead must not hold the room forever.
+        const oldest = expected.keys().next();
+        if (!oldest.done) expected.delete(oldest.value);
+      }
+      expected.set(run.runId, event);
     },
     async stop(timeoutMs = 10_000) {
       try {
@@ -987,6 +1033,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function stopWorking(timeoutMs: number): Promise<void> {
     stopping = true;
+    expected.clear();
     if (timer !== null) clearTimeout(timer);
     timer = null;
     if (working.size > 0) {

@@ -50,17 +50,27 @@ interface Rig {
   runs: RunStore;
   dispatcher: Dispatcher;
   executor: Executor;
-  counts: { claimed: number; loads: number; stepReads: number; calls: number };
+  counts: {
+    claimed: number;
+    loads: number;
+    stepReads: number;
+    waitReads: number;
+    batchReads: number;
+    calls: number;
+  };
+  /** The bodies the app was called with, parsed. */
+  bodies: { event: { data: JsonValue }; steps: Record<string, JsonValue> }[];
   /** Resolves the app's pending calls (when `hold` is set). */
   releaseCalls(): void;
 }
 
 async function rig(
   config: Record<string, JsonValue>,
-  opts: { concurrency?: number; hold?: boolean } = {},
+  opts: { concurrency?: number; hold?: boolean; expect?: boolean; exclusive?: boolean } = {},
 ): Promise<Rig> {
   const base = createMemoryRunStore();
-  const counts = { claimed: 0, loads: 0, stepReads: 0, calls: 0 };
+  const counts = { claimed: 0, loads: 0, stepReads: 0, waitReads: 0, batchReads: 0, calls: 0 };
+  const bodies: Rig["bodies"] = [];
   const runs: RunStore = Object.assign(Object.create(base) as RunStore, {
     claimDue: async (...args: Parameters<RunStore["claimDue"]>) => {
       const got = await base.claimDue(...args);
@@ -70,6 +80,14 @@ async function rig(
     listSteps: (runId: string) => {
       counts.stepReads++;
       return base.listSteps(runId);
+    },
+    listWaits: (runId: string) => {
+      counts.waitReads++;
+      return base.listWaits(runId);
+    },
+    listBatchEvents: (runId: string) => {
+      counts.batchReads++;
+      return base.listBatchEvents(runId);
     },
   });
   await base.syncApp(app, [
@@ -88,6 +106,7 @@ async function rig(
       reserve: () => executor.reserve(),
       adopt: (run, ev) => executor.adopt(run, ev),
       unreserve: () => executor.unreserve(),
+      ...(opts.expect ? { expect: (run, ev) => executor.expect(run, ev) } : {}),
     },
   });
   await dispatcher.refresh();
@@ -99,10 +118,12 @@ async function rig(
     },
     send: async () => {},
     concurrency: opts.concurrency ?? 8,
+    ...(opts.exclusive !== undefined ? { exclusive: opts.exclusive } : {}),
     leaseMs: 5_000,
     pollMs: 20,
-    fetch: (async () => {
+    fetch: (async (_url: string, init: RequestInit) => {
       counts.calls++;
+      bodies.push(JSON.parse(String(init.body)));
       if (opts.hold) await new Promise<void>((resolve) => waiting.push(resolve));
       return new Response(JSON.stringify({ ok: true }), { status: 200 });
     }) as typeof fetch,
@@ -119,6 +140,7 @@ async function rig(
     dispatcher,
     executor,
     counts,
+    bodies,
     releaseCalls() {
       for (const w of waiting) w();
       waiting = [];
@@ -181,5 +203,63 @@ describe("runs created held by the dispatching executor", () => {
     const [later] = (await plain.dispatcher.dispatch("production", [event(Date.now() + 60_000)]))
       .created;
     expect(later).toMatchObject({ status: "queued", leaseOwner: null });
+  });
+});
+
+describe("runs created queued, then claimed by the executor that created them", () => {
+  /** One held run takes the only slot; the next is created queued and told to `expect`. */
+  async function queuedBehindOne(opts: { exclusive: boolean }) {
+    const r = await rig({}, { concurrency: 1, hold: true, expect: true, ...opts });
+    const [first] = (await r.dispatcher.dispatch("production", [event()])).created;
+    expect(first!.status).toBe("running");
+    await until(() => r.counts.calls === 1);
+    const ev = event();
+    const [second] = (await r.dispatcher.dispatch("production", [ev])).created;
+    expect(second).toMatchObject({ status: "queued", leaseOwner: null });
+    return { r, second: second!, ev };
+  }
+
+  it("on a store it alone claims from, the claimed run is called with no event, steps, waits or batch read", async () => {
+    const { r, second, ev } = await queuedBehindOne({ exclusive: true });
+    r.releaseCalls();
+    await until(() => r.counts.calls === 2);
+    r.releaseCalls();
+    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    expect(r.counts).toMatchObject({
+      claimed: 1,
+      loads: 0,
+      stepReads: 0,
+      waitReads: 0,
+      batchReads: 0,
+    });
+    expect(r.bodies[1]!.event.data).toEqual(ev.data);
+  });
+
+  it("on a shared store, the event is not read back but the steps and waits are", async () => {
+    const { r, second, ev } = await queuedBehindOne({ exclusive: false });
+    r.releaseCalls();
+    await until(() => r.counts.calls === 2);
+    r.releaseCalls();
+    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    expect(r.counts).toMatchObject({ claimed: 1, loads: 0, stepReads: 1, waitReads: 1 });
+    expect(r.bodies[1]!.event.data).toEqual(ev.data);
+  });
+
+  it("a run started elsewhere since it was created has its steps read, even on an exclusive store", async () => {
+    const { r, second } = await queuedBehindOne({ exclusive: true });
+    // Another claimer (which an exclusive store should not have) starts it and memoizes a step.
+    const [taken] = await r.runs.claimDue(Date.now(), "other", 5_000, 10);
+    expect(taken!.runId).toBe(second.runId);
+    await r.runs.saveSteps(second.runId, "other", [
+      { stepId: "s1", op: "StepRun", data: { done: true }, error: null, attempts: 1 },
+    ]);
+    await r.runs.release(second.runId, "other", { status: "queued", now: Date.now() - 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    r.releaseCalls();
+    await until(() => r.counts.calls === 2);
+    r.releaseCalls();
+    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    expect(r.counts.stepReads).toBe(1);
+    expect(r.bodies[1]!.steps).toEqual({ s1: { data: { done: true } } });
   });
 });
