@@ -11,7 +11,12 @@ export {
 export { type GatewayStores, openStores, SQLITE_FILES } from "./drivers";
 export { type Gateway, type StartGatewayExtras, startGateway } from "./gateway";
 export { createLogger, flushLogs, type LoggerOptions, logLinesDropped } from "./logger";
-export { createMetrics, type GatewayMetrics, type MetricsOptions } from "./metrics";
+export {
+  createMetrics,
+  type GatewayMetrics,
+  type MetricsOptions,
+  type RunsActive,
+} from "./metrics";
 export { type RetentionSweep, startRetention } from "./retention";
 export { parseBytes, parseDuration } from "./units";
 export { VERSION } from "./version";

@@ -22,6 +22,12 @@ export interface GatewayMetrics {
   };
   /** Call when a request starts; call the returned function once it is answered. */
   requestStarted(): () => void;
+  /**
+   * The runs in progress as `evt_runs_active` shows them: counted at most once per
+   * `runsActiveMaxAgeMs` (so up to that old), one count shared by the callers that ask
+   * meanwhile. `null` without {@link MetricsOptions.runsActive}. Rejects when the count fails.
+   */
+  runsActive(): Promise<RunsActive | null>;
   /** Prometheus text exposition of every metric. */
   render(): Promise<string>;
   /** Content type of {@link render}'s text. */
@@ -32,8 +38,56 @@ export interface GatewayMetrics {
 export interface MetricsOptions {
   /** Log lines dropped so far (read at each scrape), e.g. `() => logLinesDropped(logger)`. @default none: 0 */
   logLinesDropped?: () => number;
-  /** Runs waiting and working, read at each scrape (`RunStore.countActive`). @default none */
-  runsActive?: () => Promise<{ queued: number; due: number; running: number }>;
+  /**
+   * Runs waiting and working (`RunStore.countActive`), counted at most once per
+   * `runsActiveMaxAgeMs` however often `/metrics` is scraped. @default none
+   */
+  runsActive?: () => Promise<RunsActive>;
+  /** How old a count of `runsActive` may be before the next scrape counts again. @default 5_000 */
+  runsActiveMaxAgeMs?: number;
+  /** The clock of `runsActiveMaxAgeMs` (ms). @default Date.now */
+  now?: () => number;
+}
+
+/** Runs in progress by state (`RunStore.countActive`). */
+export interface RunsActive {
+  queued: number;
+  due: number;
+  running: number;
+}
+
+/** Default of {@link MetricsOptions.runsActiveMaxAgeMs}. */
+export const RUNS_ACTIVE_MAX_AGE_MS = 5_000;
+
+/**
+ * `load`, called at most once per `maxAgeMs`: a value younger than that is answered again,
+ * callers that ask while a load runs share it, and a failed load is not kept (the next caller
+ * loads again).
+ */
+function cachedLoad<T>(load: () => Promise<T>, maxAgeMs: number, now: () => number) {
+  let value: { at: number; value: T } | null = null;
+  let loading: Promise<T> | null = null;
+  return (): Promise<T> => {
+    if (value !== null && now() - value.at < maxAgeMs) return Promise.resolve(value.value);
+    if (loading !== null) return loading;
+    const at = now();
+    const p = load().then(
+      (v) => {
+        value = { at, value: v };
+        return v;
+      },
+      (err: unknown) => {
+        value = null;
+        throw err;
+      },
+    );
+    loading = p;
+    const clear = () => {
+      if (loading === p) loading = null;
+    };
+    p.then(clear, clear);
+    return p;
+  };
 }
 
 /** Buckets (seconds) of the latency histograms. */
@@ -119,10 +173,14 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
     registers: [registry],
   });
 
-  const runsActive = options.runsActive;
+  const maxAgeMs = options.runsActiveMaxAgeMs ?? RUNS_ACTIVE_MAX_AGE_MS;
+  const runsActive =
+    options.runsActive === undefined
+      ? undefined
+      : cachedLoad(options.runsActive, maxAgeMs, options.now ?? Date.now);
   new Gauge({
     name: "evt_runs_active",
-    help: "Runs in progress: queued (sleeping, retrying or due), due (queued and waiting for a claim: the queue depth) and running (held by a gateway). Shared by every gateway on one run store.",
+    help: `Runs in progress: queued (sleeping, retrying or due), due (queued and waiting for a claim: the queue depth) and running (held by a gateway). Shared by every gateway on one run store. Counted at most once per ${maxAgeMs / 1000} s: the value may be up to ${maxAgeMs / 1000} s old.`,
     labelNames: ["state"] as const,
     registers: [registry],
     async collect() {
@@ -223,6 +281,7 @@ export function createMetrics(options: MetricsOptions = {}): GatewayMetrics {
         inFlight.dec();
       };
     },
+    runsActive: () => (runsActive === undefined ? Promise.resolve(null) : runsActive()),
     render: () => registry.metrics(),
   };
 }
