@@ -108,8 +108,6 @@ export interface ExecutorOptions {
    * started, so its first call needs no reads of steps and waits either. @default false
    */
   exclusive?: boolean;
-  /** Most runs remembered by {@link Executor.expect} (the oldest are forgotten). @default 16_384 */
-  expectLimit?: number;
   /** Longest wait between two looks for due work (other gateways add runs). @default 1_000 */
   pollMs?: number;
   /** Time allowed for one HTTP call. @default 300_000 */
@@ -164,9 +162,10 @@ export interface Executor {
    */
   adopt(run: RunRecord, event: StoredEvent): void;
   /**
-   * Remember the event of a run this process just created queued (not a batch): when this
-   * executor claims the run, it starts it without reading the event (nor, when
-   * {@link ExecutorOptions.exclusive}, its steps and waits) back from the stores.
+   * Remember a run this process just created queued (not a batch), with its event: when this
+   * executor claims the run, it starts it without reading the event back (the events of up to
+   * 1,024 such runs are kept at once) nor, when {@link ExecutorOptions.exclusive}, its steps
+   * and waits. Up to 16,384 runs are remembered, the oldest forgotten first.
    */
   expect(run: RunRecord, event: StoredEvent): void;
   /**
@@ -184,6 +183,10 @@ export interface Executor {
 const MAX_CALLS_PER_CLAIM = 200;
 /** Longest timer (setTimeout's limit is 2^31 - 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most runs {@link Executor.expect} remembers (run ids: a few MB). */
+const MAX_EXPECTED_RUNS = 16_384;
+/** Most of their events it keeps (an event may be 512 KB): the claims of the others read theirs. */
+const MAX_EXPECTED_EVENTS = 1_024;
 /** Planned steps of one run called at once. */
 const PLANNED_CONCURRENCY = 8;
 
@@ -226,7 +229,8 @@ class LeaseLost extends Error {}
 
 /** What is known of a run begun without reading it back: its event, and whether it never started. */
 interface Known {
-  event: StoredEvent;
+  /** `null`: read it (`loadEvent`). */
+  event: StoredEvent | null;
   /** Never started before: no memoized steps and no waits to read. */
   fresh: boolean;
 }
@@ -268,7 +272,6 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const hooks = options.hooks ?? {};
   const getFunction = options.getFunction ?? ((id: string) => runs.getFunction(id));
   const exclusive = options.exclusive ?? false;
-  const expectLimit = options.expectLimit ?? 16_384;
 
   let started = false;
   let stopping = false;
@@ -281,8 +284,19 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const callStarts = new Map<string, number>();
   /** Slots taken by `reserve` for runs being created held. */
   let reserved = 0;
-  /** The events of runs created queued here and not yet claimed (`expect`), by run id. */
-  const expected = new Map<string, StoredEvent>();
+  /**
+   * Runs created queued here and not yet claimed (`expect`), by run id, with their event while
+   * fewer than {@link MAX_EXPECTED_EVENTS} are kept (else `null`: the claim reads it).
+   */
+  const expected = new Map<string, StoredEvent | null>();
+  let expectedEvents = 0;
+  function forget(runId: string): StoredEvent | null | undefined {
+    const event = expected.get(runId);
+    if (event === undefined) return undefined;
+    expected.delete(runId);
+    if (event !== null) expectedEvents--;
+    return event;
+  }
   let idle: (() => void) | null = null;
 
   function schedule(delayMs: number): void {
@@ -326,12 +340,11 @@ export function createExecutor(options: ExecutorOptions): Executor {
           break;
         }
         for (const run of claimed) {
-          const event = expected.get(run.runId);
+          const event = forget(run.runId);
           if (event === undefined) {
             begin(run);
             continue;
           }
-          expected.delete(run.runId);
           // Never started before this claim (only this executor claims, and it had not):
           // no steps, no waits. Created by `createRun`, so not a batch either way.
           const fresh = exclusive && run.attempt === 0 && run.startedAt === claimedAt;
@@ -1015,12 +1028,14 @@ export function createExecutor(options: ExecutorOptions): Executor {
     },
     expect(run, event) {
       if (!started || stopping || run.status !== "queued") return;
-      if (expected.size >= expectLimit) {
+      if (expected.size >= MAX_EXPECTED_RUNS) {
         // The oldest first: runs cancelled or due far ahead must not hold the room forever.
         const oldest = expected.keys().next();
-        if (!oldest.done) expected.delete(oldest.value);
+        if (!oldest.done) forget(oldest.value);
       }
-      expected.set(run.runId, event);
+      const keep = expectedEvents < MAX_EXPECTED_EVENTS;
+      if (keep) expectedEvents++;
+      expected.set(run.runId, keep ? event : null);
     },
     async stop(timeoutMs = 10_000) {
       try {
@@ -1034,6 +1049,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   async function stopWorking(timeoutMs: number): Promise<void> {
     stopping = true;
     expected.clear();
+    expectedEvents = 0;
     if (timer !== null) clearTimeout(timer);
     timer = null;
     if (working.size > 0) {
