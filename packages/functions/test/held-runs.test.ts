@@ -216,15 +216,19 @@ describe("runs created queued, then claimed by the executor that created them", 
     const ev = event();
     const [second] = (await r.dispatcher.dispatch("production", [ev])).created;
     expect(second).toMatchObject({ status: "queued", leaseOwner: null });
-    return { r, second: second!, ev };
+    /** Lets the first run end, then the second (claimed once the slot frees). */
+    const finish = async () => {
+      r.releaseCalls();
+      await until(() => r.counts.calls === 2);
+      r.releaseCalls();
+      await until(async () => (await r.runs.getRun(second!.runId))?.status === "completed");
+    };
+    return { r, second: second!, ev, finish };
   }
 
   it("on a store it alone claims from, the claimed run is called with no event, steps, waits or batch read", async () => {
-    const { r, second, ev } = await queuedBehindOne({ exclusive: true });
-    r.releaseCalls();
-    await until(() => r.counts.calls === 2);
-    r.releaseCalls();
-    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    const { r, ev, finish } = await queuedBehindOne({ exclusive: true });
+    await finish();
     expect(r.counts).toMatchObject({
       claimed: 1,
       loads: 0,
@@ -236,11 +240,8 @@ describe("runs created queued, then claimed by the executor that created them", 
   });
 
   it("on a shared store, the event is not read back but the steps and waits are", async () => {
-    const { r, second, ev } = await queuedBehindOne({ exclusive: false });
-    r.releaseCalls();
-    await until(() => r.counts.calls === 2);
-    r.releaseCalls();
-    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    const { r, ev, finish } = await queuedBehindOne({ exclusive: false });
+    await finish();
     expect(r.counts).toMatchObject({ claimed: 1, loads: 0, stepReads: 1, waitReads: 1 });
     expect(r.bodies[1]!.event.data).toEqual(ev.data);
   });
@@ -262,7 +263,7 @@ describe("runs created queued, then claimed by the executor that created them", 
   });
 
   it("a run started elsewhere since it was created has its steps read, even on an exclusive store", async () => {
-    const { r, second } = await queuedBehindOne({ exclusive: true });
+    const { r, second, finish } = await queuedBehindOne({ exclusive: true });
     // Another claimer (which an exclusive store should not have) starts it and memoizes a step.
     const [taken] = await r.runs.claimDue(Date.now(), "other", 5_000, 10);
     expect(taken!.runId).toBe(second.runId);
@@ -271,10 +272,7 @@ describe("runs created queued, then claimed by the executor that created them", 
     ]);
     await r.runs.release(second.runId, "other", { status: "queued", now: Date.now() - 1 });
     await new Promise((resolve) => setTimeout(resolve, 5));
-    r.releaseCalls();
-    await until(() => r.counts.calls === 2);
-    r.releaseCalls();
-    await until(async () => (await r.runs.getRun(second.runId))?.status === "completed");
+    await finish();
     expect(r.counts.stepReads).toBe(1);
     expect(r.bodies[1]!.steps).toEqual({ s1: { data: { done: true } } });
   });
