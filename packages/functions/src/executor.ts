@@ -163,9 +163,9 @@ export interface Executor {
   adopt(run: RunRecord, event: StoredEvent): void;
   /**
    * Remember a run this process just created queued (not a batch), with its event: when this
-   * executor claims the run, it starts it without reading the event back (the events of up to
-   * 1,024 such runs are kept at once) nor, when {@link ExecutorOptions.exclusive}, its steps
-   * and waits. Up to 16,384 runs are remembered, the oldest forgotten first.
+   * executor claims the run, it starts it without reading the event back (up to 16 MiB of
+   * such events are kept at once) nor, when {@link ExecutorOptions.exclusive}, its steps and
+   * waits. Up to 16,384 runs are remembered, the oldest forgotten first.
    */
   expect(run: RunRecord, event: StoredEvent): void;
   /**
@@ -185,8 +185,11 @@ const MAX_CALLS_PER_CLAIM = 200;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most runs {@link Executor.expect} remembers (run ids: a few MB). */
 const MAX_EXPECTED_RUNS = 16_384;
-/** Most of their events it keeps (an event may be 512 KB): the claims of the others read theirs. */
-const MAX_EXPECTED_EVENTS = 1_024;
+/**
+ * Most bytes of their events it keeps (as JSON; an event may be 512 KB): the claims of the runs
+ * past them read their event.
+ */
+const MAX_EXPECTED_EVENT_BYTES = 16 * 1024 * 1024;
 /** Planned steps of one run called at once. */
 const PLANNED_CONCURRENCY = 8;
 
@@ -286,16 +289,17 @@ export function createExecutor(options: ExecutorOptions): Executor {
   let reserved = 0;
   /**
    * Runs created queued here and not yet claimed (`expect`), by run id, with their event while
-   * fewer than {@link MAX_EXPECTED_EVENTS} are kept (else `null`: the claim reads it).
+   * the events kept fit in {@link MAX_EXPECTED_EVENT_BYTES} (else `null`: the claim reads it).
    */
-  const expected = new Map<string, StoredEvent | null>();
-  let expectedEvents = 0;
+  const expected = new Map<string, { event: StoredEvent; bytes: number } | null>();
+  let expectedBytes = 0;
   function forget(runId: string): StoredEvent | null | undefined {
-    const event = expected.get(runId);
-    if (event === undefined) return undefined;
+    const kept = expected.get(runId);
+    if (kept === undefined) return undefined;
     expected.delete(runId);
-    if (event !== null) expectedEvents--;
-    return event;
+    if (kept === null) return null;
+    expectedBytes -= kept.bytes;
+    return kept.event;
   }
   let idle: (() => void) | null = null;
 
@@ -1033,9 +1037,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
         const oldest = expected.keys().next();
         if (!oldest.done) forget(oldest.value);
       }
-      const keep = expectedEvents < MAX_EXPECTED_EVENTS;
-      if (keep) expectedEvents++;
-      expected.set(run.runId, keep ? event : null);
+      const bytes = eventBytes(event);
+      const keep = expectedBytes + bytes <= MAX_EXPECTED_EVENT_BYTES;
+      if (keep) expectedBytes += bytes;
+      expected.set(run.runId, keep ? { event, bytes } : null);
     },
     async stop(timeoutMs = 10_000) {
       try {
@@ -1049,7 +1054,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   async function stopWorking(timeoutMs: number): Promise<void> {
     stopping = true;
     expected.clear();
-    expectedEvents = 0;
+    expectedBytes = 0;
     if (timer !== null) clearTimeout(timer);
     timer = null;
     if (working.size > 0) {
@@ -1069,6 +1074,16 @@ export function createExecutor(options: ExecutorOptions): Executor {
     await Promise.allSettled(
       left.map(([runId]) => runs.release(runId, owner, { status: "queued", now: now() })),
     );
+  }
+}
+
+/** About how much memory an event holds: its `data` and `user` as JSON, and its other fields. */
+function eventBytes(event: StoredEvent): number {
+  try {
+    const user = event.user === null ? 0 : JSON.stringify(event.user).length;
+    return JSON.stringify(event.data).length + user + 256;
+  } catch {
+    return Number.POSITIVE_INFINITY; // not JSON: not kept
   }
 }
 

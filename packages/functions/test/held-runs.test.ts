@@ -246,20 +246,22 @@ describe("runs created queued, then claimed by the executor that created them", 
     expect(r.bodies[1]!.event.data).toEqual(ev.data);
   });
 
-  it("keeps the events of 1,024 runs at once: the claims of the runs past them read theirs", async () => {
+  it("keeps 16 MiB of their events at once: the claims of the runs past them read theirs", async () => {
     const opts = { concurrency: 1, hold: true, expect: true, exclusive: true };
     const r = await rig({}, opts);
     await r.dispatcher.dispatch("production", [event()]);
     await until(() => r.counts.calls === 1);
-    const { created } = await r.dispatcher.dispatch(
-      "production",
-      Array.from({ length: 1_030 }, () => event()),
-    );
+    // 1 MB each: 16 fit in 16 MiB, the 4 after them do not.
+    const big = Array.from({ length: 20 }, () => ({
+      ...event(),
+      data: { blob: "x".repeat(1_000_000) },
+    }));
+    const { created } = await r.dispatcher.dispatch("production", big);
     expect(created.every((run) => run.status === "queued")).toBe(true);
     opts.hold = false;
     r.releaseCalls();
-    await until(() => r.counts.calls === 1_031, 20_000);
-    expect(r.counts).toMatchObject({ loads: 6, stepReads: 0, waitReads: 0, batchReads: 0 });
+    await until(() => r.counts.calls === 21);
+    expect(r.counts).toMatchObject({ loads: 4, stepReads: 0, waitReads: 0, batchReads: 0 });
   });
 
   it("a run started elsewhere since it was created has its steps read, even on an exclusive store", async () => {
