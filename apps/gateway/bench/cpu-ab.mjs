@@ -11,17 +11,25 @@
 //   variant: baseline (bench/baseline.mjs), or a checkout's root whose apps/gateway/dist/cli.js
 //         runs, then `:`-separated gateway flags, e.g. `../..:--sqlite-thread:false`;
 //         `:@memory` switches that variant to the memory stores, `:+NAME` sets env NAME=1,
-//         `:^--flag=value` passes a node flag, e.g. `^--max-semi-space-size=32`.
+//         `:^--flag=value` passes a node flag, e.g. `^--max-semi-space-size=32`;
+//         `:#N` or `:#N/M` starts that gateway with a signing key and an app (bench/fn-app.mjs,
+//         a bare endpoint in this process, which is then pinned to PIN_LOAD too) that
+//         registers N functions, M of them (default 0) triggered by the bench's `bench/event`:
+//         each event then starts M one-call runs. `:#0` is the same gateway and app with none.
+//         With M > 0 the row also has the app's calls per event in the measured seconds, and
+//         the server CPU per event once those events' runs have all called (waiting up to
+//         DRAIN_SECONDS, default 120), measured from the same start.
 // Env: PIN_SERVER (default 1), PIN_LOAD (0): the CPUs given to `taskset -c`; RATE: a fixed
 //   request rate instead of as fast as it answers; NODE_FLAGS: extra node flags for the
 //   gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 // Example: node bench/cpu-ab.mjs sqlite1 4 5 before=/tmp/old-checkout after=../.. base=baseline
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { benchFunctions, startFnApp, waitForFunctions } from "./fn-app.mjs";
 
 const self = fileURLToPath(import.meta.url);
 
@@ -76,6 +84,31 @@ if (!kase || !(Number(roundsText) > 0) || !(Number(secondsText) > 0) || variants
 const PIN_SERVER = process.env.PIN_SERVER ?? "1";
 const PIN_LOAD = process.env.PIN_LOAD ?? "0";
 const NODE_FLAGS = (process.env.NODE_FLAGS ?? "").split(" ").filter(Boolean);
+const DRAIN_SECONDS = Number(process.env.DRAIN_SECONDS ?? 120);
+const SIGNING_KEY = `signkey-bench-${"5e".repeat(32)}`;
+
+/** `#N` or `#N/M` of a variant's flags: N functions registered, M of them matching. */
+function functionsOf(extra) {
+  const spec = extra.find((e) => e.startsWith("#"));
+  if (spec === undefined) return null;
+  const m = /^#(\d+)(?:\/(\d+))?$/.exec(spec);
+  if (!m || Number(m[2] ?? 0) > Number(m[1])) {
+    console.error(`${spec}: expected #N or #N/M (N functions, M <= N of them matching)`);
+    process.exit(2);
+  }
+  return { count: Number(m[1]), matching: Number(m[2] ?? 0) };
+}
+const needsApp = variants.some((v) =>
+  functionsOf(
+    v
+      .slice(v.indexOf("=") + 1)
+      .split(":")
+      .slice(1),
+  ),
+);
+/** The app's endpoint runs in this process: off the server's CPU, with the load generator. */
+const app = needsApp ? await startFnApp() : null;
+if (app) execFileSync("taskset", ["-a", "-cp", PIN_LOAD, String(process.pid)], { stdio: "ignore" });
 
 /** CPU seconds (user + system) of a process (every thread) or of its main thread. */
 function cpuSeconds(pid, mainOnly) {
@@ -97,7 +130,24 @@ function startServer(spec) {
   env.EVT_DEDUP = env.EVT_STORE = extra.includes("@memory") ? "memory" : kase.stores;
   for (const e of extra) if (e.startsWith("+")) env[e.slice(1)] = "1";
   const nodeFlags = extra.filter((e) => e.startsWith("^")).map((e) => e.slice(1));
-  const flags = extra.filter((e) => !e.startsWith("+") && !e.startsWith("^") && e !== "@memory");
+  const functions = functionsOf(extra);
+  const flags = extra.filter(
+    (e) => !e.startsWith("+") && !e.startsWith("^") && !e.startsWith("#") && e !== "@memory",
+  );
+  let gatewayUrl = () => {};
+  if (functions) {
+    app.gateway = new Promise((r) => {
+      gatewayUrl = r;
+    });
+    flags.push("--signing-key", SIGNING_KEY, "--app-url", app.serveUrl);
+    app.functions = benchFunctions(
+      functions.count,
+      functions.matching,
+      "bench/event",
+      app.serveUrl,
+    );
+    app.signingKey = SIGNING_KEY;
+  }
   const dataDir = mkdtempSync(join(tmpdir(), "evt-cpu-ab-"));
   const command =
     where === "baseline"
@@ -118,13 +168,39 @@ function startServer(spec) {
   });
   return new Promise((ok, fail) => {
     let out = "";
+    let listening = false;
     proc.stdout.on("data", (d) => {
       out += d;
       const m = /listening on (http:\/\/[^\s,)]+)/.exec(out);
-      if (m) ok({ proc, url: m[1], dataDir });
+      if (m && !listening) {
+        listening = true;
+        if (!functions) return ok({ proc, url: m[1], dataDir, functions });
+        gatewayUrl(m[1]);
+        const synced = app.syncs;
+        waitForSync(m[1], synced, functions.count).then(
+          () => ok({ proc, url: m[1], dataDir, functions }),
+          fail,
+        );
+      }
     });
     proc.once("exit", (code) => fail(new Error(`${spec} exited with ${code}: ${out}`)));
   });
+}
+
+/** Resolves once the app synced again (after `syncs`) and the gateway lists `n` functions. */
+async function waitForSync(url, syncs, n) {
+  const until = Date.now() + 30_000;
+  while (app.syncs === syncs) {
+    if (Date.now() > until) throw new Error("the gateway did not sync the app within 30 s");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await waitForFunctions(url, n, "bench-read-key");
+}
+
+/** Resolves once the app has had `calls` calls, or after `seconds` without reaching it. */
+async function callsReach(calls, seconds) {
+  const until = Date.now() + seconds * 1000;
+  while (app.calls < calls && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
 }
 
 function load(url, seconds, tag) {
@@ -159,10 +235,15 @@ for (let round = 0; round < Number(roundsText); round++) {
   for (const v of variants) {
     const at = v.indexOf("=");
     const name = v.slice(0, at);
-    const { proc, url, dataDir } = await startServer(v.slice(at + 1));
+    const { proc, url, dataDir, functions } = await startServer(v.slice(at + 1));
     const tag = `${name}-${round}-${randomUUID().slice(0, 8)}`;
+    const matching = functions?.matching ?? 0;
     try {
-      await load(url, 1, `warm-${tag}`);
+      const calls0 = app?.calls ?? 0;
+      const warm = await load(url, 1, `warm-${tag}`);
+      // The warm-up's runs first, so that the measured seconds start with none pending.
+      if (matching > 0) await callsReach(calls0 + warm.ok * kase.per * matching, DRAIN_SECONDS);
+      const calls = app?.calls ?? 0;
       const cpu = cpuSeconds(proc.pid, false);
       const main = cpuSeconds(proc.pid, true);
       const load1 = loadavg()[0];
@@ -179,6 +260,14 @@ for (let round = 0; round < Number(roundsText); round++) {
         bad: r.bad,
         load1: round1(load1),
       };
+      if (matching > 0) {
+        row.callsPerEvent = round1((app.calls - calls) / events);
+        const t = performance.now();
+        await callsReach(calls + events * matching, DRAIN_SECONDS);
+        row.drainSeconds = round1((performance.now() - t) / 1000);
+        row.drainedCallsPerEvent = round1((app.calls - calls) / events);
+        row.drainedCpuUsPerEvent = round1(((cpuSeconds(proc.pid, false) - cpu) * 1e6) / events);
+      }
       console.log(JSON.stringify(row));
       if (!rows.has(name)) rows.set(name, []);
       rows.get(name).push(row);
@@ -191,7 +280,12 @@ for (let round = 0; round < Number(roundsText); round++) {
 }
 for (const [name, rs] of rows) {
   const m = (k) => median(rs.map((r) => r[k]));
+  const runs =
+    rs[0].callsPerEvent === undefined
+      ? ""
+      : `; runs: ${m("callsPerEvent")} calls/event in the measured seconds, ${m("drainedCpuUsPerEvent")} µs/event with all ${m("drainedCallsPerEvent")} (drain ${m("drainSeconds")} s)`;
   console.log(
-    `median ${caseName} ${name}: server CPU ${m("cpuUsPerEvent")} µs/event (main thread ${m("mainUsPerEvent")}), ${m("reqPerSec")} req/s, ${m("eventsPerSec")} events/s, p99 ${m("p99Ms")} ms, load ${rs.map((r) => r.load1).join("/")}`,
+    `median ${caseName} ${name}: server CPU ${m("cpuUsPerEvent")} µs/event (main thread ${m("mainUsPerEvent")}), ${m("reqPerSec")} req/s, ${m("eventsPerSec")} events/s, p99 ${m("p99Ms")} ms, load ${rs.map((r) => r.load1).join("/")}${runs}`,
   );
 }
+app?.close();

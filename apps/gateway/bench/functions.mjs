@@ -21,11 +21,12 @@
 //     FUNCTIONS trigger on the benchmark's event, so each request also creates that many runs.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, createServer, request } from "node:http";
+import { createServer } from "node:http";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { benchFunctions, fn, post, startFnApp, waitForFunctions } from "./fn-app.mjs";
 
 /** The gateway started (GATEWAY_CLI: another build's dist/cli.js, for an A/B in alternating rounds). */
 const CLI = process.env.GATEWAY_CLI ?? fileURLToPath(new URL("../dist/cli.js", import.meta.url));
@@ -44,9 +45,8 @@ const CASES = new Set((process.env.CASES ?? "1,2,3,4").split(",").map((c) => c.t
 /** Extra node flags for the gateway, e.g. GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env.GATEWAY_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 const KEY = "bench-fn-key";
-const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
-// ---- the app: a bare node:http endpoint ----------------------------------------------------
+// ---- the app: a bare node:http endpoint (bench/fn-app.mjs) --------------------------------
 
 /** First call arrival (performance.now()) by event internal id, and the call count. */
 const arrivals = new Map();
@@ -54,53 +54,7 @@ let calls = 0;
 let lastArrival = 0;
 let onArrival = () => {};
 /** What the endpoint registers on the gateway's next PUT, and where. */
-const app = { gateway: null, functions: [] };
-
-function fn(id, event, serveUrl) {
-  return {
-    id,
-    name: id,
-    triggers: [{ event }],
-    steps: {
-      step: {
-        id: "step",
-        name: "step",
-        runtime: { type: "http", url: `${serveUrl}?fnId=${id}&stepId=step` },
-        retries: { attempts: 0 },
-      },
-    },
-  };
-}
-
-function readAll(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-const endpoint = createServer(async (req, res) => {
-  const t = performance.now();
-  const text = await readAll(req);
-  if (req.method === "PUT") {
-    // The SDK's sync: POST the register body to the gateway, then answer the PUT.
-    const gateway = await app.gateway;
-    const answer = await post(`${gateway}/fn/register`, {
-      url: serveUrl,
-      deployType: "ping",
-      framework: "nodejs",
-      appName: "bench",
-      sdk: "js:v4.24.0",
-      v: "0.1",
-      functions: app.functions,
-    });
-    if (answer.status !== 200) console.error(`register answered ${answer.status}: ${answer.body}`);
-    res.writeHead(answer.status === 200 ? 200 : 500, { "content-type": "application/json" });
-    res.end(answer.body);
-    return;
-  }
+const app = await startFnApp((text, t) => {
   calls++;
   try {
     const id = JSON.parse(text).event?.id;
@@ -110,27 +64,10 @@ const endpoint = createServer(async (req, res) => {
       onArrival();
     }
   } catch {}
-  res.writeHead(200, { "content-type": "application/json", "content-length": 11 });
-  res.end('{"ok":true}');
 });
-await new Promise((r) => endpoint.listen(0, "127.0.0.1", r));
-const serveUrl = `http://127.0.0.1:${endpoint.address().port}/api/inngest`;
+const serveUrl = app.serveUrl;
 
 // ---- helpers -------------------------------------------------------------------------------
-
-function post(url, body) {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: "POST", agent, headers: { "content-type": "application/json" } },
-      (res) => {
-        readAll(res).then((text) => resolve({ status: res.statusCode, body: text }), reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(typeof body === "string" ? body : JSON.stringify(body));
-  });
-}
 
 async function getJson(url) {
   const res = await fetch(url);
@@ -181,17 +118,6 @@ function startGateway(appUrl, port = 0) {
     });
     proc.once("exit", (code) => reject(new Error(`gateway exited with ${code} before listening`)));
   });
-}
-
-/** Resolves once the gateway lists `n` functions (the app's sync went through). */
-async function waitForFunctions(url, n) {
-  const until = Date.now() + 30_000;
-  while (Date.now() < until) {
-    const { data } = await getJson(`${url}/v1/functions`);
-    if (data.length === n) return;
-    await sleep(50);
-  }
-  throw new Error(`the gateway did not list ${n} functions within 30 s`);
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -469,11 +395,7 @@ async function sdkCase() {
 // ---- 3. ingest with FUNCTIONS non-matching functions vs none -------------------------------
 
 async function ingestCase(functions) {
-  app.functions = Array.from({ length: functions }, (_, i) =>
-    i < MATCHING
-      ? fn(`bench-match-${i}`, "bench/ingest", serveUrl)
-      : fn(`bench-other-${i}`, `other/${i}`, serveUrl),
-  );
+  app.functions = benchFunctions(functions, MATCHING, "bench/ingest", serveUrl);
   const gw = await startGateway(functions > 0 ? serveUrl : null);
   try {
     if (functions > 0) await waitForFunctions(gw.url, functions);
@@ -545,16 +467,14 @@ const ingest = {
 };
 if (!CASES.has("1") || !CASES.has("2") || !CASES.has("3") || !CASES.has("4")) {
   // A partial run (profiling, one case) is printed, not recorded.
-  endpoint.close();
-  agent.destroy();
+  app.close();
   process.exit(0);
 }
 if (CASES.has("3"))
   console.log(
     `3. mean ${mean(FUNCTIONS)} req/s with ${FUNCTIONS} functions, ${mean(0)} with none: ratio ${ratio}x (goal within 10%: ${ingest.met ? "met" : "MISSED"})`,
   );
-endpoint.close();
-agent.destroy();
+app.close();
 
 const dir = fileURLToPath(new URL("./results/", import.meta.url));
 mkdirSync(dir, { recursive: true });
