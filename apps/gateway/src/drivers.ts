@@ -6,6 +6,7 @@ import {
   createSqliteStore,
   type DedupStore,
 } from "@evt/dedup";
+import type { RunStore } from "@evt/functions";
 import {
   createMemoryEventStore,
   createPostgresEventStore,
@@ -14,51 +15,94 @@ import {
 } from "@evt/store";
 import { driverName, type GatewayConfig } from "./config";
 import { prepareDataDir } from "./data-dir";
+import {
+  openSqliteFile,
+  SPLIT_FILES,
+  SQLITE_FILE,
+  type SqliteFileStores,
+  sqliteLayout,
+} from "./sqlite-file";
 import { openSqliteThread } from "./sqlite-thread";
 
-/** The two stores a gateway composes; the gateway owns and closes them. */
+/** The stores a gateway composes; the gateway owns and closes them. */
 export interface GatewayStores {
   dedup: DedupStore;
   store: EventStore;
+  /**
+   * The run store, when {@link openStores} was asked for it and opened it in the same SQLite
+   * file (`--runs sqlite` in a one-file data folder); otherwise the gateway opens its own.
+   */
+  runs?: RunStore;
 }
 
-/** File names of the SQLite drivers inside the data folder. */
-export const SQLITE_FILES = { dedup: "dedup.sqlite", store: "events.sqlite" } as const;
+/**
+ * File names of the SQLite drivers inside the data folder in the earlier layout (a file per
+ * store), still used for a data folder that has them; a new folder holds {@link SQLITE_FILE}.
+ */
+export const SQLITE_FILES = { dedup: SPLIT_FILES.dedup, store: SPLIT_FILES.store } as const;
 
 /**
- * Opens the dedup store and the event store the configuration names. SQLite files live in
- * `dataDir` (created `0700` if missing; files `0600`); PostgreSQL tables get `pgTablePrefix` when set.
+ * Opens the dedup store and the event store the configuration names (and the run store when
+ * `withRuns` and `runs` is sqlite, if it shares their file). SQLite files live in `dataDir`
+ * (created `0700` if missing; files `0600`): one file, {@link SQLITE_FILE}, on one connection
+ * with one commit per turn for every store on SQLite, or, for a data folder written by an
+ * earlier version (see {@link sqliteLayout}), a file per store. PostgreSQL tables get
+ * `pgTablePrefix` when set.
  */
-export function openStores(config: GatewayConfig): GatewayStores {
+export function openStores(config: GatewayConfig, withRuns = false): GatewayStores {
   const usesSqlite = config.dedup === "sqlite" || config.store === "sqlite";
-  if (usesSqlite) {
+  const want = {
+    dedup: config.dedup === "sqlite",
+    store: config.store === "sqlite",
+    runs: withRuns && driverName(config.runs) === "sqlite",
+  };
+  const oneFile = (usesSqlite || want.runs) && sqliteLayout(config.dataDir) === "one";
+  let shared: SqliteFileStores | null = null;
+  if (oneFile) {
+    // Owner-only: the folder 0700 (when created), the SQLite file 0600.
+    prepareDataDir(config.dataDir, [SQLITE_FILE]);
+    const path = join(config.dataDir, SQLITE_FILE);
+    // In a worker thread by default: the HTTP thread never runs a statement, a commit or an
+    // fsync; the stores share the thread's one connection and commit together.
+    shared = config.sqliteThread
+      ? openSqliteThread({
+          dedupPath: want.dedup ? path : null,
+          storePath: want.store ? path : null,
+          runsPath: want.runs ? path : null,
+          oneFile: true,
+          callTimeoutMs: config.sqliteTimeoutMs,
+        })
+      : openSqliteFile(path, want);
+  } else if (usesSqlite) {
     const files = [
-      ...(config.dedup === "sqlite" ? [SQLITE_FILES.dedup] : []),
-      ...(config.store === "sqlite" ? [SQLITE_FILES.store] : []),
+      ...(want.dedup ? [SQLITE_FILES.dedup] : []),
+      ...(want.store ? [SQLITE_FILES.store] : []),
     ];
     // Owner-only: the folder 0700 (when created), the SQLite files 0600.
     prepareDataDir(config.dataDir, files);
   }
-  // SQLite in worker threads, one per file, each running the ordinary driver: the HTTP thread
-  // never runs a statement, a commit or an fsync, and dedup and store work in parallel.
-  const thread = config.sqliteThread;
+  // The earlier layout: SQLite in worker threads, one per file, each running the ordinary
+  // driver, so dedup and store work in parallel.
+  const thread = config.sqliteThread && !oneFile;
   const threaded = {
     dedup:
-      thread && config.dedup === "sqlite"
+      shared?.dedup ??
+      (thread && want.dedup
         ? openSqliteThread({
             dedupPath: join(config.dataDir, SQLITE_FILES.dedup),
             storePath: null,
             callTimeoutMs: config.sqliteTimeoutMs,
           }).dedup
-        : null,
+        : null),
     store:
-      thread && config.store === "sqlite"
+      shared?.store ??
+      (thread && want.store
         ? openSqliteThread({
             dedupPath: null,
             storePath: join(config.dataDir, SQLITE_FILES.store),
             callTimeoutMs: config.sqliteTimeoutMs,
           }).store
-        : null,
+        : null),
   };
 
   let dedup: DedupStore;
@@ -102,7 +146,8 @@ export function openStores(config: GatewayConfig): GatewayStores {
     }
   } catch (err) {
     void dedup.close().catch(() => {});
+    void shared?.runs?.close().catch(() => {});
     throw err;
   }
-  return { dedup, store };
+  return shared?.runs ? { dedup, store, runs: shared.runs } : { dedup, store };
 }

@@ -37,11 +37,12 @@ import type { Logger } from "pino";
 import { driverName, type GatewayConfig } from "./config";
 import { prepareDataDir } from "./data-dir";
 import { sendJson } from "./http";
+import { SPLIT_FILES, SQLITE_FILE, sqliteLayout } from "./sqlite-file";
 import { openSqliteThread } from "./sqlite-thread";
 import { VERSION } from "./version";
 
-/** File name of the SQLite run store inside the data folder. */
-export const RUNS_FILE = "runs.sqlite";
+/** File name of the SQLite run store inside a data folder of the earlier layout (a file per store). */
+export const RUNS_FILE = SPLIT_FILES.runs;
 
 /** How long a function's idempotency key keeps further events from starting it (Inngest: 24 h). */
 const IDEMPOTENCY_WINDOW_MS = 86_400_000;
@@ -51,23 +52,29 @@ const MAX_REGISTER_BYTES = 16 * 1024 * 1024;
 /** Time allowed for the body of a `/fn/register` request. */
 const REGISTER_BODY_TIMEOUT_MS = 10_000;
 
-/** Opens the run store `config.runs` names (`runs.sqlite` in the data folder by default). */
+/**
+ * Opens the run store `config.runs` names (for sqlite: `evt.sqlite` in the data folder, or
+ * `runs.sqlite` in a folder of the earlier layout). The gateway opens it with the other stores
+ * when they share the file (`openStores`); this opens it alone.
+ */
 export function openRunStore(config: GatewayConfig): RunStore {
   switch (driverName(config.runs)) {
     case "memory":
       return createMemoryRunStore();
-    case "sqlite":
-      prepareDataDir(config.dataDir, [RUNS_FILE]);
+    case "sqlite": {
+      const file = sqliteLayout(config.dataDir) === "one" ? SQLITE_FILE : RUNS_FILE;
+      prepareDataDir(config.dataDir, [file]);
       // Like the event files: in a worker thread, so commits and fsyncs leave the HTTP thread.
       if (config.sqliteThread) {
         return openSqliteThread({
           dedupPath: null,
           storePath: null,
-          runsPath: join(config.dataDir, RUNS_FILE),
+          runsPath: join(config.dataDir, file),
           callTimeoutMs: config.sqliteTimeoutMs,
         }).runs!;
       }
-      return createSqliteRunStore({ path: join(config.dataDir, RUNS_FILE) });
+      return createSqliteRunStore({ path: join(config.dataDir, file) });
+    }
     default:
       return createPostgresRunStore({
         connectionString: config.runs,

@@ -146,7 +146,9 @@ export async function startGateway(
   // Like the keys file: a bad webhooks file is a configuration error, before any store opens.
   const fileWebhooks =
     config.webhooksFile === null ? [] : loadWebhooksFile(config.webhooksFile, dev);
-  const { dedup, store } = givenStores ?? openStores(config);
+  // Without a run store given, the run store may share the SQLite file of the others.
+  const opened = givenStores ?? openStores(config, givenRuns === undefined);
+  const { dedup, store } = opened;
   let runs: RunStore;
   let webhookStore: WebhookStore;
   // Stores given in memory (tests, embedding) keep their runs in memory too, unless told.
@@ -154,7 +156,7 @@ export async function startGateway(
     givenStores !== undefined && settings.runs === undefined && store.driver === "memory";
   const runsConfig = runsLikeGiven ? { ...config, runs: "memory" } : config;
   try {
-    runs = givenRuns ?? openRunStore(runsConfig);
+    runs = givenRuns ?? opened.runs ?? openRunStore(runsConfig);
   } catch (err) {
     await Promise.allSettled([dedup.close(), store.close()]);
     throw err;

@@ -146,6 +146,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     dedupPath: options.dedupPath,
     storePath: options.storePath,
     runsPath: options.runsPath ?? null,
+    oneFile: options.oneFile ?? false,
   };
   let worker: Worker | null = null;
   let nextId = 1;

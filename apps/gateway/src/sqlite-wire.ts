@@ -13,6 +13,11 @@ export interface WorkerSetup {
   storePath: string | null;
   /** The run store of functions (`@evt/functions/sqlite`). @default null */
   runsPath?: string | null;
+  /**
+   * The paths given name one file: open it once, the stores sharing one connection and one
+   * commit per turn (see `sqlite-file.ts`). @default false
+   */
+  oneFile?: boolean;
 }
 
 /** One method call on a store in the worker. */

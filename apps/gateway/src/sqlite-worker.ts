@@ -9,17 +9,25 @@ import { createSqliteStore, type DedupStore } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
 import { createSqliteEventStore, type EventStore } from "@evt/store";
+import { openSqliteFile } from "./sqlite-file";
 import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
 
 const port = parentPort;
 if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gateway only");
 
 const setup = workerData as WorkerSetup;
-const stores: Record<Target, DedupStore | EventStore | RunStore | null> = {
-  dedup: setup.dedupPath ? createSqliteStore({ path: setup.dedupPath }) : null,
-  store: setup.storePath ? createSqliteEventStore({ path: setup.storePath }) : null,
-  runs: setup.runsPath ? createSqliteRunStore({ path: setup.runsPath }) : null,
-};
+const oneFile = setup.oneFile ? (setup.dedupPath ?? setup.storePath ?? setup.runsPath) : null;
+const stores: Record<Target, DedupStore | EventStore | RunStore | null> = oneFile
+  ? openSqliteFile(oneFile, {
+      dedup: setup.dedupPath != null,
+      store: setup.storePath != null,
+      runs: setup.runsPath != null,
+    })
+  : {
+      dedup: setup.dedupPath ? createSqliteStore({ path: setup.dedupPath }) : null,
+      store: setup.storePath ? createSqliteEventStore({ path: setup.storePath }) : null,
+      runs: setup.runsPath ? createSqliteRunStore({ path: setup.runsPath }) : null,
+    };
 
 let replies: Reply[] = [];
 let flushing = false;

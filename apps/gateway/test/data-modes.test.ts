@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SQLITE_FILES } from "../src/drivers";
+import { SQLITE_FILE } from "../src/sqlite-file";
 import { sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers";
 
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -25,14 +26,14 @@ describe("the data folder and SQLite files are private to the gateway's user", (
     try {
       expect((await sendEvents(gw.url, "k", { name: "app/private" })).status).toBe(200);
       expect(mode(dataDir)).toBe(0o700);
-      for (const name of Object.values(SQLITE_FILES)) {
+      for (const name of [SQLITE_FILE]) {
         const path = join(dataDir, name);
         expect(mode(path), name).toBe(0o600);
         for (const side of [`${path}-wal`, `${path}-shm`]) {
           if (existsSync(side)) expect(mode(side), side).toBe(0o600);
         }
       }
-      expect(existsSync(join(dataDir, `${SQLITE_FILES.store}-wal`))).toBe(true);
+      expect(existsSync(join(dataDir, `${SQLITE_FILE}-wal`))).toBe(true);
     } finally {
       await stopProcess(gw, "SIGTERM");
     }

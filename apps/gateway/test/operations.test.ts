@@ -36,9 +36,10 @@ describe("evt-gateway start: logs, metrics, keys (built binary)", () => {
     );
   });
 
-  it("creates the SQLite files in the data dir", () => {
-    expect(existsSync(join(dataDir, "dedup.sqlite"))).toBe(true);
-    expect(existsSync(join(dataDir, "events.sqlite"))).toBe(true);
+  it("creates the one SQLite file in the data dir", () => {
+    expect(existsSync(join(dataDir, "evt.sqlite"))).toBe(true);
+    expect(existsSync(join(dataDir, "dedup.sqlite"))).toBe(false);
+    expect(existsSync(join(dataDir, "events.sqlite"))).toBe(false);
   });
 
   it("accepts the configured key, refuses others, and never logs keys or event data", async () => {

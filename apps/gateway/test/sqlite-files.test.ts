@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SQLITE_FILES } from "../src/drivers";
+import { SQLITE_FILE } from "../src/sqlite-file";
 import { runCli, tempDir } from "./helpers";
 
 // A data folder holding a SQLite file that is broken or cannot be opened must stop the start with
@@ -24,6 +25,8 @@ describe.each([
     it.each([
       ["dedup", SQLITE_FILES.dedup],
       ["event", SQLITE_FILES.store],
+      // The one file of a new data folder: the first store to open it reports it.
+      ["dedup", SQLITE_FILE],
     ])("the %s store stops the start with exit 1 and one line", async (which, file) => {
       const dataDir = tempDir();
       const path = join(dataDir, file);

@@ -10,7 +10,9 @@ export {
 export { createRedisStore, type RedisClient, type RedisStoreOptions } from "./drivers/redis.js";
 export {
   createSqliteStore,
+  type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteSharedCommit,
   type SqliteStore,
   type SqliteStoreOptions,
 } from "./drivers/sqlite.js";

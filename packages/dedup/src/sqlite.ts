@@ -1,6 +1,8 @@
 export {
   createSqliteStore,
+  type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteSharedCommit,
   type SqliteStore,
   type SqliteStoreOptions,
 } from "./drivers/sqlite.js";

@@ -17,7 +17,9 @@ export {
 export {
   createSqliteEventStore,
   createSqliteStore,
+  type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteSharedCommit,
   type SqliteStoreOptions,
 } from "./drivers/sqlite";
 export { isStoreError, StoreError, type StoreErrorCode, type StoreErrorOptions } from "./errors";

@@ -1,7 +1,9 @@
 export {
   createSqliteEventStore,
   createSqliteStore,
+  type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteSharedCommit,
   type SqliteStoreOptions,
 } from "./drivers/sqlite";
 export { StoreError, type StoreErrorCode } from "./errors";

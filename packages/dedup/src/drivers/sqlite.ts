@@ -22,6 +22,26 @@ export interface SqliteDatabase {
   readonly open: boolean;
 }
 
+/**
+ * One transaction shared by several stores on one connection, committed once per turn of the
+ * event loop (the gateway's coordinator fits; any object with this `join` does). The type is
+ * structural so that packages sharing a file import nothing from each other.
+ */
+export interface SqliteSharedCommit {
+  /** Adds `part` to the next shared transaction (a coordinator runs it in a later turn). */
+  join(part: SqliteCommitPart): void;
+}
+
+/** What a store contributes to a {@link SqliteSharedCommit}. */
+export interface SqliteCommitPart {
+  /** Runs the store's statements inside the open shared transaction; a throw rolls it all back. */
+  write(): void;
+  /** The shared transaction holding this part's `write` committed. */
+  committed(): void;
+  /** The shared transaction was rolled back (or the part is alone): commit on your own now. */
+  alone(): void;
+}
+
 /** Options of {@link createSqliteStore}: give `path` (the store opens the file) or `database`. */
 export interface SqliteStoreOptions {
   /** File to open (created if missing). `":memory:"` works but is not shared between processes. */
@@ -49,6 +69,12 @@ export interface SqliteStoreOptions {
    * @default 2000
    */
   timeoutMs?: number;
+  /**
+   * With `database`: commit claims in this shared transaction (one commit with the other
+   * stores on the connection) instead of a transaction of their own. A claim still resolves
+   * only after the commit that holds it.
+   */
+  sharedCommit?: SqliteSharedCommit;
   /** Interval of the background sweep of expired rows; 0 disables it. @default 60_000 */
   sweepIntervalMs?: number;
   /** Rows deleted per sweep step (each step is a short transaction). @default 500 */
@@ -60,6 +86,8 @@ interface Prepared {
   claimMany: (keys: Buffer[], values: string[], now: number, expiresAt: number) => ClaimResult[];
   /** Several calls' claims in one transaction; throws {@link CallFailed} if one call failed. */
   claimGroup: (group: PendingClaim[], now: number) => void;
+  /** Claims rows without a transaction of its own (inside a shared one). */
+  claimRows: (keys: Buffer[], values: string[], now: number, expiresAt: number) => ClaimResult[];
   releaseMany: (keys: Buffer[], values: string[]) => void;
   sweepStep: (now: number) => number;
 }
@@ -124,6 +152,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     throw new DedupError(
       "invalid_argument",
       `options.synchronous must be "normal" or "full", got ${String(synchronous)}`,
+      { driver: DRIVER },
+    );
+  }
+  const shared = options.sharedCommit;
+  if (
+    shared !== undefined &&
+    (options.database === undefined || typeof shared?.join !== "function")
+  ) {
+    throw new DedupError(
+      "invalid_argument",
+      "options.sharedCommit needs options.database and an object with a join(part) method",
       { driver: DRIVER },
     );
   }
@@ -217,6 +256,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       db,
       claimMany: (k, v, now, exp) => claimTx.immediate(k, v, now, exp),
       claimGroup: (group, now) => claimGroupTx.immediate(group, now),
+      claimRows,
       releaseMany: (k, v) => releaseTx.immediate(k, v),
       sweepStep: (now) => sweep.run(now, sweepBatch).changes,
     };
@@ -224,6 +264,48 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
 
   let queue: PendingClaim[] = [];
   let flushScheduled = false;
+
+  /** Queues the next flush: a turn of its own, or a part of the shared transaction. */
+  function schedule(): void {
+    flushScheduled = true;
+    if (!shared) {
+      setImmediate(flush);
+      return;
+    }
+    let group: PendingClaim[] = [];
+    shared.join({
+      write() {
+        flushScheduled = false;
+        group = queue;
+        queue = [];
+        if (group.length === 0) return;
+        if (!prepared) {
+          for (const call of group) call.settle(closedError(DRIVER));
+          group = [];
+          return;
+        }
+        const now = Date.now();
+        for (const call of group)
+          call.results = prepared.claimRows(call.keys, call.values, now, now + call.ttlMs);
+      },
+      committed() {
+        for (const call of group) call.settle(null);
+      },
+      alone() {
+        if (group.length === 0) {
+          flush();
+          return;
+        }
+        // Rolled back with the other stores' work: commit these claims on their own (where a
+        // failing call fails alone), then whatever was queued meanwhile.
+        const again = group;
+        group = [];
+        for (const call of again) delete call.results;
+        queue = again.concat(queue);
+        flush();
+      },
+    });
+  }
 
   /**
    * Commits every queued claim and settles each: one transaction per run of calls holding up to
@@ -333,10 +415,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
           settle: (err) => (err == null ? resolve(call.results!) : reject(toDedupError(err))),
         };
         queue.push(call);
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flush);
-        }
+        if (!flushScheduled) schedule();
       });
       return expand(plan, results);
     },

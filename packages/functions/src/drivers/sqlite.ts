@@ -91,6 +91,26 @@ export interface SqliteDatabase {
   readonly open: boolean;
 }
 
+/**
+ * One transaction shared by several stores on one connection, committed once per turn of the
+ * event loop (the gateway's coordinator fits; any object with this `join` does). The type is
+ * structural so that packages sharing a file import nothing from each other.
+ */
+export interface SqliteSharedCommit {
+  /** Adds `part` to the next shared transaction (a coordinator runs it in a later turn). */
+  join(part: SqliteCommitPart): void;
+}
+
+/** What a store contributes to a {@link SqliteSharedCommit}. */
+export interface SqliteCommitPart {
+  /** Runs the store's statements inside the open shared transaction; a throw rolls it all back. */
+  write(): void;
+  /** The shared transaction holding this part's `write` committed. */
+  committed(): void;
+  /** The shared transaction was rolled back (or the part is alone): commit on your own now. */
+  alone(): void;
+}
+
 /** Options of {@link createSqliteRunStore}: give `path` or `database`. */
 export interface SqliteRunStoreOptions {
   /**
@@ -104,6 +124,12 @@ export interface SqliteRunStoreOptions {
    * store writes to, so that events and runs can share a file. The store does not close it.
    */
   database?: SqliteDatabase;
+  /**
+   * With `database`: commit writes in this shared transaction (one commit with the other
+   * stores on the connection) instead of a group commit of their own. Each call still
+   * resolves only after the commit that holds it.
+   */
+  sharedCommit?: SqliteSharedCommit;
   /** Prefix of the table names (a plain identifier). @default "evt_fn_" */
   tablePrefix?: string;
   /**
@@ -177,6 +203,14 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
   const prefix = tablePrefixOption(DRIVER, options.tablePrefix);
   const timeoutMs = timeoutOption(DRIVER, options.timeoutMs);
   const owned = options.database == null;
+  const shared = options.sharedCommit;
+  if (shared !== undefined && (owned || typeof shared?.join !== "function")) {
+    throw new FunctionsError(
+      DRIVER,
+      "invalid_input",
+      "options.sharedCommit needs options.database and an object with a join(part) method",
+    );
+  }
   const nextUlid = createUlidFactory();
   let ready: Ready | null = null;
   let opening: Promise<Ready> | null = null;
@@ -308,10 +342,7 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
         resolve: resolve as (v: unknown) => void,
         reject,
       });
-      if (!flushing) {
-        flushing = true;
-        setImmediate(flush);
-      }
+      if (!flushing) schedule();
     });
   }
 
@@ -329,32 +360,73 @@ export function createSqliteRunStore(options: SqliteRunStoreOptions): RunStore {
   }
   const queue: Queued[] = [];
   let flushing = false;
+  type Result = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+  /** Runs each write in a savepoint of its own, inside the open transaction. */
+  function writeAll(batch: Queued[]): Result[] {
+    const { db } = batch[0]!.r;
+    const results: Result[] = [];
+    for (const item of batch) {
+      try {
+        results.push({ ok: true, value: db.transaction(item.run)() });
+      } catch (error) {
+        results.push({ ok: false, error });
+      }
+    }
+    return results;
+  }
+
+  function settle(batch: Queued[], results: Result[]): void {
+    batch.forEach((item, i) => {
+      const result = results[i]!;
+      if (result.ok) item.resolve(result.value);
+      else item.reject(toFunctionsError(item.op, result.error));
+    });
+  }
+
+  /** Queues the next flush: a turn of its own, or a part of the shared transaction. */
+  function schedule(): void {
+    flushing = true;
+    if (!shared) {
+      setImmediate(flush);
+      return;
+    }
+    let batch: Queued[] = [];
+    let results: Result[] = [];
+    shared.join({
+      write() {
+        flushing = false;
+        batch = queue.splice(0);
+        results = batch.length === 0 ? [] : writeAll(batch);
+      },
+      committed() {
+        settle(batch, results);
+      },
+      alone() {
+        // Rolled back with the other stores' work (or alone in this turn): commit these
+        // writes in a transaction of their own.
+        queue.unshift(...batch);
+        batch = [];
+        flush();
+      },
+    });
+  }
 
   function flush(): void {
     flushing = false;
     const batch = queue.splice(0);
     if (batch.length === 0) return;
     const { db } = batch[0]!.r;
-    const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let results: Result[] = [];
     try {
       db.transaction(() => {
-        for (const item of batch) {
-          try {
-            results.push({ ok: true, value: db.transaction(item.run)() });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
+        results = writeAll(batch);
       }).immediate();
     } catch (error) {
       for (const item of batch) item.reject(toFunctionsError(item.op, error));
       return;
     }
-    batch.forEach((item, i) => {
-      const result = results[i]!;
-      if (result.ok) item.resolve(result.value);
-      else item.reject(toFunctionsError(item.op, result.error));
-    });
+    settle(batch, results);
   }
 
   return {

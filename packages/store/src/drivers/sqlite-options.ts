@@ -11,6 +11,26 @@ export interface SqliteDatabase {
   readonly open: boolean;
 }
 
+/**
+ * One transaction shared by several stores on one connection, committed once per turn of the
+ * event loop (the gateway's coordinator fits; any object with this `join` does). The type is
+ * structural so that packages sharing a file import nothing from each other.
+ */
+export interface SqliteSharedCommit {
+  /** Adds `part` to the next shared transaction (a coordinator runs it in a later turn). */
+  join(part: SqliteCommitPart): void;
+}
+
+/** What a store contributes to a {@link SqliteSharedCommit}. */
+export interface SqliteCommitPart {
+  /** Runs the store's statements inside the open shared transaction; a throw rolls it all back. */
+  write(): void;
+  /** The shared transaction holding this part's `write` committed. */
+  committed(): void;
+  /** The shared transaction was rolled back (or the part is alone): commit on your own now. */
+  alone(): void;
+}
+
 /** Options of {@link createSqliteStore}: give `path` or `database`. */
 export interface SqliteStoreOptions {
   /**
@@ -42,6 +62,12 @@ export interface SqliteStoreOptions {
    * @default true
    */
   groupCommit?: boolean;
+  /**
+   * With `database`: commit appends in this shared transaction (one commit with the other
+   * stores on the connection) instead of a group commit of their own. Every call still
+   * resolves only after the commit that holds its events.
+   */
+  sharedCommit?: SqliteSharedCommit;
   /**
    * How long a call waits for a lock held by another connection (`busy_timeout`) before it
    * fails with a retryable `unavailable` error.

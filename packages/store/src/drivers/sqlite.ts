@@ -11,7 +11,12 @@ import {
 } from "../query";
 import type { EnvSummary, EventStore, ListPage, ListQuery, StoredEvent } from "../types";
 import { checkTable, checkTimeout, DEFAULT_TABLE, importPeer } from "./shared";
-import type { SqliteDatabase, SqliteStoreOptions } from "./sqlite-options";
+import type {
+  SqliteCommitPart,
+  SqliteDatabase,
+  SqliteSharedCommit,
+  SqliteStoreOptions,
+} from "./sqlite-options";
 import {
   ADDED_COLUMNS,
   addColumnSql,
@@ -30,7 +35,7 @@ import {
 const DRIVER = "sqlite";
 const RETENTION_BATCH = 5_000;
 
-export type { SqliteDatabase, SqliteStoreOptions };
+export type { SqliteCommitPart, SqliteDatabase, SqliteSharedCommit, SqliteStoreOptions };
 
 type Statement = BetterSqlite3.Statement;
 
@@ -43,6 +48,8 @@ interface Pending {
 interface Ready {
   db: BetterSqlite3.Database;
   insertMany: BetterSqlite3.Transaction<(rows: EncodedEvent[]) => void>;
+  /** Inserts rows without a transaction of its own (inside a shared one). */
+  insertRows: (rows: EncodedEvent[]) => void;
   /** Several calls' rows in one transaction; throws {@link CallFailed} if one call failed. */
   insertGroup: BetterSqlite3.Transaction<(group: Pending[]) => void>;
   get: Statement;
@@ -138,6 +145,14 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
   const timeoutMs = checkTimeout(DRIVER, options.timeoutMs);
   const owned = options.database == null;
   const groupCommit = options.groupCommit ?? true;
+  const shared = options.sharedCommit;
+  if (shared !== undefined && (owned || typeof shared?.join !== "function")) {
+    throw new StoreError(
+      DRIVER,
+      "invalid_input",
+      "options.sharedCommit needs options.database and an object with a join(part) method",
+    );
+  }
   let queue: Pending[] = [];
   let flushScheduled = false;
 
@@ -182,6 +197,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       return {
         db,
         insertMany: db.transaction(insertRows),
+        insertRows,
         // No savepoint per call: inside a savepoint SQLite copies every page it touches to a
         // sub-journal (measured ~50% more time per row). A call that throws rolls the whole
         // group back instead, and `flush` commits the others without it.
@@ -225,6 +241,42 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       },
     );
     return opening;
+  }
+
+  /** Queues the next flush: a turn of its own, or a part of the shared transaction. */
+  function schedule(): void {
+    flushScheduled = true;
+    if (!shared) {
+      setImmediate(flush);
+      return;
+    }
+    let group: Pending[] = [];
+    const part: SqliteCommitPart = {
+      write() {
+        flushScheduled = false;
+        group = queue;
+        queue = [];
+        if (group.length === 0) return;
+        if (!ready) {
+          const error = new StoreError(DRIVER, "closed", "append: the store was closed");
+          for (const call of group) call.reject(error);
+          group = [];
+          return;
+        }
+        for (const call of group) ready.insertRows(call.rows);
+      },
+      committed() {
+        for (const call of group) call.resolve();
+      },
+      alone() {
+        // Rolled back with the other stores' work (or alone in this turn): commit these
+        // appends in a transaction of their own, where a failing call fails alone.
+        queue = group.concat(queue);
+        group = [];
+        flush();
+      },
+    };
+    shared.join(part);
   }
 
   /** Commit every queued append in one transaction and settle each call. */
@@ -309,10 +361,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
       }
       await new Promise<void>((resolve, reject) => {
         queue.push({ rows, resolve, reject });
-        if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flush);
-        }
+        if (!flushScheduled) schedule();
       });
     },
 
