@@ -7,6 +7,7 @@ import {
   type DedupStore,
 } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
+import type { ingest } from "@evt/server";
 import {
   createMemoryEventStore,
   createPostgresEventStore,
@@ -33,6 +34,11 @@ export interface GatewayStores {
    * file (`--runs sqlite` in a one-file data folder); otherwise the gateway opens its own.
    */
   runs?: RunStore;
+  /**
+   * The store step of a request for `createEventApi({ ingest })`, when dedup and store share
+   * the SQLite worker thread: one message to it per request.
+   */
+  ingest?: typeof ingest;
 }
 
 /**
@@ -57,7 +63,7 @@ export function openStores(config: GatewayConfig, withRuns = false): GatewayStor
     runs: withRuns && driverName(config.runs) === "sqlite",
   };
   const oneFile = (usesSqlite || want.runs) && sqliteLayout(config.dataDir) === "one";
-  let shared: SqliteFileStores | null = null;
+  let shared: (SqliteFileStores & { ingest?: typeof ingest | null }) | null = null;
   if (oneFile) {
     // Owner-only: the folder 0700 (when created), the SQLite file 0600.
     prepareDataDir(config.dataDir, [SQLITE_FILE]);
@@ -149,5 +155,10 @@ export function openStores(config: GatewayConfig, withRuns = false): GatewayStor
     void shared?.runs?.close().catch(() => {});
     throw err;
   }
-  return shared?.runs ? { dedup, store, runs: shared.runs } : { dedup, store };
+  return {
+    dedup,
+    store,
+    ...(shared?.runs ? { runs: shared.runs } : {}),
+    ...(shared?.ingest ? { ingest: shared.ingest } : {}),
+  };
 }

@@ -249,6 +249,8 @@ export async function startGateway(
   const api = createEventApi({
     dedup,
     store,
+    // Dedup and store in one SQLite worker: the claim and the append of a request go there once.
+    ...(opened.ingest ? { ingest: opened.ingest } : {}),
     eventKeys: dev ? [] : [...config.eventKeys, ...fileKeys.map((k) => k.options)],
     apiKeys,
     dedupWindowMs: config.dedupWindowMs,

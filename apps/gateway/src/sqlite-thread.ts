@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { type ClaimEntry, type ClaimResult, DedupError, type DedupStore } from "@evt/dedup";
 import { FunctionsError, type RunStore } from "@evt/functions";
+import type { IngestResult, ingest as ingestInProcess } from "@evt/server";
 import {
   type EventStore,
   type ListPage,
@@ -8,7 +9,7 @@ import {
   type StoredEvent,
   StoreError,
 } from "@evt/store";
-import type { Call, Reply, Target, WireError, WorkerSetup } from "./sqlite-wire";
+import type { Call, IngestReply, Reply, Target, WireError, WorkerSetup } from "./sqlite-wire";
 
 /** What {@link openSqliteThread} opens in the worker (a SQLite file per store, or `null`), and how long a call may take. */
 export interface SqliteThreadOptions extends WorkerSetup {
@@ -30,6 +31,12 @@ export interface SqliteThreadStores {
   dedup: DedupStore | null;
   store: EventStore | null;
   runs: RunStore | null;
+  /**
+   * With `oneFile` and both stores: `@evt/server`'s `ingest` run in the worker, next to both
+   * stores (one message per request instead of one for the claim and one for the append), for
+   * `createEventApi({ ingest })`; otherwise `null`.
+   */
+  ingest: typeof ingestInProcess | null;
   /**
    * Stops the worker at once, as a crash would: calls in flight reject with a retryable
    * `unavailable` error and the next call starts a new worker. (Use the stores' `close()` for a
@@ -89,7 +96,7 @@ function rebuild(target: Target, w: WireError): Error {
 
 function unavailable(target: Target, message: string): Error {
   if (target === "runs") return new FunctionsError("sqlite", "unavailable", message);
-  return target === "dedup"
+  return target === "dedup" || target === "ingest"
     ? new DedupError("unavailable", message, { driver: "sqlite" })
     : new StoreError("sqlite", "unavailable", message);
 }
@@ -102,7 +109,7 @@ function invalidArgument(target: Target, method: string, error: unknown): Error 
       "invalid_input",
       `${method}: the arguments cannot be copied (${why})`,
     );
-  return target === "dedup"
+  return target === "dedup" || target === "ingest"
     ? new DedupError("invalid_argument", `${method}: the arguments cannot be copied (${why})`, {
         driver: "sqlite",
       })
@@ -115,7 +122,7 @@ function invalidArgument(target: Target, method: string, error: unknown): Error 
 
 function closedError(target: Target): Error {
   if (target === "runs") return new FunctionsError("sqlite", "closed", "the run store is closed");
-  return target === "dedup"
+  return target === "dedup" || target === "ingest"
     ? new DedupError("closed", "the store is closed; create a new store to keep claiming", {
         driver: "sqlite",
       })
@@ -166,6 +173,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     dedup: options.dedupPath !== null,
     store: options.storePath !== null,
     runs: (options.runsPath ?? null) !== null,
+    ingest: setup.oneFile === true && options.dedupPath !== null && options.storePath !== null,
   };
 
   /** Rejects the calls sent to `w` (calls already sent to a newer worker are not affected). */
@@ -296,6 +304,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     if (!open[target]) return;
     const done = call<void>(target, "close", []);
     open[target] = false;
+    if (target !== "runs") open.ingest = false;
     try {
       await done;
     } finally {
@@ -386,10 +395,58 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
     for (const m of methods) proxy[m] = (...args: unknown[]) => call("runs", m, args);
     runs = proxy as unknown as RunStore;
   }
+  /** The store step of a request in one call to the worker (see `ingest` in the worker). */
+  const ingest: SqliteThreadStores["ingest"] = open.ingest
+    ? (deps, events, ids, env, receivedAt, dedupPrefix = null) =>
+        call<IngestReply>("ingest", "ingest", [
+          events,
+          ids,
+          env,
+          receivedAt,
+          dedupPrefix,
+          deps.windowMs,
+        ]).then(
+          (r): IngestResult => {
+            if (r.dedupMs !== undefined) deps.hooks?.onDedup?.(r.dedupMs);
+            if (!r.ok) {
+              return {
+                ok: false,
+                stage: r.stage,
+                error: rebuild(r.stage === "claim" ? "dedup" : "store", r.error),
+                ...(r.releaseError ? { releaseError: rebuild("dedup", r.releaseError) } : {}),
+              };
+            }
+            if (r.storeMs !== undefined) deps.hooks?.onStore?.(r.storeMs);
+            // Every event as stored (duplicates under the first internal id), built here
+            // rather than copied back from the worker.
+            const stored = new Array<StoredEvent>(events.length);
+            for (let i = 0; i < events.length; i++) {
+              const e = events[i]!;
+              stored[i] = {
+                internal_id: r.ids[i]!,
+                id: e.id,
+                name: e.name,
+                data: e.data,
+                user: e.user,
+                ts: e.ts,
+                v: e.v,
+                env,
+                received_at: receivedAt,
+              };
+            }
+            const { ids: out, accepted, duplicates } = r;
+            return { ok: true, ids: out, accepted, duplicates, stored };
+          },
+          // Not answered (the worker died, or past the call timeout): nothing is known to be
+          // stored; a retry is deduplicated and adopts a claim whose event is missing.
+          (error: unknown): IngestResult => ({ ok: false, stage: "claim", error }),
+        )
+    : null;
   return {
     dedup,
     store,
     runs,
+    ingest,
     async terminate() {
       const w = worker;
       worker = null;

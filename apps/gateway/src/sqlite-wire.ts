@@ -4,8 +4,18 @@
  * asked or answered in one turn of an event loop is one `postMessage`.
  */
 
-/** Which store of the worker a call is for. */
-export type Target = "dedup" | "store" | "runs";
+/** Which store of the worker a call is for (`ingest`: the store step of a request, both stores). */
+export type Target = "dedup" | "store" | "runs" | "ingest";
+
+/**
+ * What the worker answers to an `ingest` call (`@evt/server`'s `ingest` run next to the stores):
+ * its result without the stored events (the main thread has them), errors as {@link WireError},
+ * and the durations of the claim and the append for the metrics hooks.
+ */
+export type IngestReply = { dedupMs?: number; storeMs?: number } & (
+  | { ok: true; ids: string[]; accepted: number; duplicates: number }
+  | { ok: false; stage: "claim" | "has" | "append"; error: WireError; releaseError?: WireError }
+);
 
 /** What the worker opens: a SQLite file for either store, or both. */
 export interface WorkerSetup {

@@ -8,16 +8,25 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createSqliteStore, type DedupStore } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
+import type { NormalizedEvent } from "@evt/schema";
+import { ingest } from "@evt/server";
 import { createSqliteEventStore, type EventStore } from "@evt/store";
 import { openSqliteFile } from "./sqlite-file";
-import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
+import {
+  type Call,
+  type IngestReply,
+  type Reply,
+  type Target,
+  toWire,
+  type WorkerSetup,
+} from "./sqlite-wire";
 
 const port = parentPort;
 if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gateway only");
 
 const setup = workerData as WorkerSetup;
 const oneFile = setup.oneFile ? (setup.dedupPath ?? setup.storePath ?? setup.runsPath) : null;
-const stores: Record<Target, DedupStore | EventStore | RunStore | null> = oneFile
+const stores: Record<Exclude<Target, "ingest">, DedupStore | EventStore | RunStore | null> = oneFile
   ? openSqliteFile(oneFile, {
       dedup: setup.dedupPath != null,
       store: setup.storePath != null,
@@ -47,7 +56,59 @@ function reply(r: Reply): void {
   }
 }
 
+/**
+ * The store step of one request (`@evt/server`'s `ingest`) run here, next to both stores: one
+ * message per request instead of one for the claim and one for the append.
+ */
+async function ingestHere(args: unknown[]): Promise<IngestReply> {
+  const [events, ids, env, receivedAt, dedupPrefix, windowMs] = args as [
+    NormalizedEvent[],
+    string[],
+    string,
+    number,
+    string | null,
+    number,
+  ];
+  const dedup = stores.dedup as DedupStore | null;
+  const store = stores.store as EventStore | null;
+  if (!dedup || !store) throw new Error("the SQLite worker has no dedup and event store to ingest");
+  const times: { dedupMs?: number; storeMs?: number } = {};
+  const hooks = {
+    onDedup: (ms: number) => {
+      times.dedupMs = ms;
+    },
+    onStore: (ms: number) => {
+      times.storeMs = ms;
+    },
+  };
+  const r = await ingest(
+    { dedup, store, windowMs, hooks },
+    events,
+    ids,
+    env,
+    receivedAt,
+    dedupPrefix,
+  );
+  if (r.ok) {
+    return { ...times, ok: true, ids: r.ids, accepted: r.accepted, duplicates: r.duplicates };
+  }
+  return {
+    ...times,
+    ok: false,
+    stage: r.stage,
+    error: toWire(r.error),
+    ...(r.releaseError !== undefined ? { releaseError: toWire(r.releaseError) } : {}),
+  };
+}
+
 function run(call: Call): void {
+  if (call.target === "ingest") {
+    ingestHere(call.args).then(
+      (value) => reply({ id: call.id, ok: true, value }),
+      (error: unknown) => reply({ id: call.id, ok: false, error: toWire(error) }),
+    );
+    return;
+  }
   const target = stores[call.target] as unknown as Record<string, (...a: unknown[]) => unknown>;
   if (!target || typeof target[call.method] !== "function") {
     reply({

@@ -111,6 +111,12 @@ function checkOptions(options: EventApiOptions): void {
       "options.store must be an EventStore from @evt/store (e.g. createMemoryEventStore())",
     );
   }
+  if (options.ingest !== undefined && typeof options.ingest !== "function") {
+    throw new ServerError(
+      "invalid_options",
+      `options.ingest must be a function like ingest from @evt/server, got ${typeof options.ingest}`,
+    );
+  }
   const cors = options.cors;
   if (
     cors !== undefined &&
@@ -170,6 +176,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
   const logger = options.logger ?? silent;
   const nextUlid = createUlidFactory();
   const deps = { dedup, store, windowMs, hooks };
+  const runIngest = options.ingest ?? ingest;
   const maxEventDelayMs = positiveInt(
     "maxEventDelayMs",
     options.maxEventDelayMs,
@@ -318,7 +325,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
       const given = originOf(req);
       origin = given instanceof Promise ? await given : given;
     }
-    const result = await ingest(deps, events, ids, env, receivedAt, origin, scope.dedupPrefix);
+    const result = await runIngest(deps, events, ids, env, receivedAt, origin, scope.dedupPrefix);
     if (result.ok) {
       writes.succeeded();
       if (dispatchRuns !== undefined) {
@@ -648,7 +655,7 @@ export function createEventApi(options: EventApiOptions): EventApi {
     }
     if (events.length === 0) return [];
     const ids = events.map(() => nextUlid());
-    const result = await ingest(deps, events, ids, env, receivedAt, { source, sourceId }, null);
+    const result = await runIngest(deps, events, ids, env, receivedAt, { source, sourceId }, null);
     if (!result.ok) {
       writes.failed(result.error);
       throw refuse(

@@ -1,6 +1,7 @@
 import type { DedupStore } from "@evt/dedup";
 import type { EventCatalog, EventSource, Limits } from "@evt/schema";
 import type { EventStore, StoredEvent } from "@evt/store";
+import type { ingest } from "./ingest.js";
 import type { EventKeyOptions } from "./key-scopes.js";
 
 /**
@@ -155,6 +156,14 @@ export interface EventApiOptions {
    * @default every request is `{ source: "api", sourceId: null }`
    */
   originOf?: (req: ApiRequest) => EventOrigin | Promise<EventOrigin>;
+  /**
+   * Runs the store step of a request instead of the built-in {@link ingest} (same arguments,
+   * same result and guarantees): for example one call to a thread that holds both stores, so
+   * the claim and the append travel there once. It must behave as `ingest` does: answer only
+   * after every new event is appended, and report a failure with its stage.
+   * @default ingest
+   */
+  ingest?: typeof ingest;
   /** Logger (pino-compatible). Event and API keys never appear in what is logged. */
   logger?: EventApiLogger;
   /** Metric callbacks. */
