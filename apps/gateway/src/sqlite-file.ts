@@ -36,7 +36,9 @@ export function sqliteLayout(dataDir: string): "one" | "split" {
  * event loop is written in one `BEGIN IMMEDIATE` ... `COMMIT` (one fsync), and told once it
  * committed. If the shared transaction fails (a part threw, or the commit), it is rolled back
  * and every part commits on its own, where the driver isolates a failing call. A turn with one
- * part lets that part commit on its own at once (the same work, without the extra layer).
+ * part lets that part commit on its own at once (the same work, without the extra layer). The
+ * commit is fsynced (`synchronous=FULL`) when a part of the turn is durable (events, runs); a
+ * turn of dedup claims only (`durable: false`, as in their own file) commits without an fsync.
  */
 export function createSharedCommit(db: Database.Database): SqliteSharedCommit {
   let parts: SqliteCommitPart[] = [];
@@ -44,11 +46,23 @@ export function createSharedCommit(db: Database.Database): SqliteSharedCommit {
   const writeAll = db.transaction((group: SqliteCommitPart[]) => {
     for (const part of group) part.write();
   });
+  const normal = db.prepare("PRAGMA synchronous = NORMAL");
+  const full = db.prepare("PRAGMA synchronous = FULL");
+  let durableNow = true;
   function run(): void {
     scheduled = false;
     const group = parts;
     parts = [];
-    if (group.length === 1 || !db.open) {
+    if (!db.open) {
+      for (const part of group) part.alone();
+      return;
+    }
+    const durable = group.some((p) => p.durable !== false);
+    if (durable !== durableNow) {
+      (durable ? full : normal).run();
+      durableNow = durable;
+    }
+    if (group.length === 1) {
       for (const part of group) part.alone();
       return;
     }

@@ -103,6 +103,7 @@ describe("one connection, one commit", () => {
       join(part: SqliteCommitPart) {
         const n = joined++;
         inner.join({
+          ...(part.durable !== undefined ? { durable: part.durable } : {}),
           write: () => {
             log.push(`write ${n} ${db.inTransaction ? "in" : "outside"} transaction`);
             part.write();
@@ -182,6 +183,10 @@ describe("one connection, one commit", () => {
       "claim after 3 commits",
       "run after 3 commits",
     ]);
+    // With events in the turn the commit is fsynced; a turn of dedup claims only is not.
+    expect(db.pragma("synchronous", { simple: true })).toBe(2);
+    await dedup.claim([{ key: "k2", value: "01J0000000000000000000000B" }], 60_000);
+    expect(db.pragma("synchronous", { simple: true })).toBe(1);
     await Promise.all([dedup.close(), store.close(), runs.close()]);
     db.close();
   });

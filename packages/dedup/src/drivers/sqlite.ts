@@ -40,6 +40,12 @@ export interface SqliteCommitPart {
   committed(): void;
   /** The shared transaction was rolled back (or the part is alone): commit on your own now. */
   alone(): void;
+  /**
+   * `false`: the part needs no fsync at its commit (`synchronous=NORMAL`: it survives a crash
+   * of the process, not a power loss), so a turn holding only such parts may commit without
+   * one. @default true
+   */
+  durable?: boolean;
 }
 
 /** Options of {@link createSqliteStore}: give `path` (the store opens the file) or `database`. */
@@ -72,7 +78,8 @@ export interface SqliteStoreOptions {
   /**
    * With `database`: commit claims in this shared transaction (one commit with the other
    * stores on the connection) instead of a transaction of their own. A claim still resolves
-   * only after the commit that holds it.
+   * only after the commit that holds it; `synchronous` tells the coordinator whether its
+   * commit needs an fsync.
    */
   sharedCommit?: SqliteSharedCommit;
   /** Interval of the background sweep of expired rows; 0 disables it. @default 60_000 */
@@ -274,6 +281,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     }
     let group: PendingClaim[] = [];
     shared.join({
+      durable: synchronous === "full",
       write() {
         flushScheduled = false;
         group = queue;

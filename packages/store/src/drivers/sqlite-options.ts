@@ -29,6 +29,12 @@ export interface SqliteCommitPart {
   committed(): void;
   /** The shared transaction was rolled back (or the part is alone): commit on your own now. */
   alone(): void;
+  /**
+   * `false`: the part needs no fsync at its commit (`synchronous=NORMAL`: it survives a crash
+   * of the process, not a power loss), so a turn holding only such parts may commit without
+   * one. @default true
+   */
+  durable?: boolean;
 }
 
 /** Options of {@link createSqliteStore}: give `path` or `database`. */

@@ -252,6 +252,7 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     }
     let group: Pending[] = [];
     const part: SqliteCommitPart = {
+      durable: synchronous === "FULL",
       write() {
         flushScheduled = false;
         group = queue;
