@@ -2,7 +2,8 @@
 // "requests" on one thread, each claiming its events in @evt/dedup and then appending them to
 // @evt/store (the ingest order), through the real drivers, until SECONDS pass. Variants:
 //   split: a file per store (dedup NORMAL, store FULL), each driver's own group commit;
-//   one:   one file, one connection (FULL), the drivers sharing one commit per turn.
+//   one:   one file, one connection, the drivers sharing one commit per turn (fsynced
+//          unless the turn holds dedup claims only).
 // Prints CPU µs per event of this process (user + system), wall-clock events/s and fsync-bound
 // commits, in alternating rounds. No HTTP, no worker thread: what the SQLite worker spends.
 // `node bench/sqlite-layouts.mjs` (from apps/gateway, after building). Env: ROUNDS (3),
@@ -27,11 +28,17 @@ function sharedCommit(db, stats) {
   const writeAll = db.transaction((group) => {
     for (const p of group) p.write();
   });
+  const normal = db.prepare("PRAGMA synchronous = NORMAL");
+  const full = db.prepare("PRAGMA synchronous = FULL");
+  let durableNow = true;
   const run = () => {
     scheduled = false;
     const group = parts;
     parts = [];
     stats.commits++;
+    const durable = group.some((p) => p.durable !== false);
+    if (durable !== durableNow) (durable ? full : normal).run();
+    durableNow = durable;
     if (group.length === 1) return group[0].alone();
     try {
       writeAll.immediate(group);

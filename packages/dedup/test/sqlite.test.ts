@@ -178,3 +178,40 @@ describe("sqlite store", () => {
     expect(fresh).toBe(n);
   }, 60_000);
 });
+
+describe("sqlite store with a shared commit (one connection, several stores)", () => {
+  it("writes its claims in the coordinator's transaction and answers only after it committed", async () => {
+    const database = new Database(":memory:");
+    const parts: { write(): void; committed(): void; alone(): void; durable?: boolean }[] = [];
+    const s = createSqliteStore({
+      database,
+      sharedCommit: { join: (part) => void parts.push(part) },
+      sweepIntervalMs: 0,
+    });
+    await s.ping();
+    let answered = false;
+    const claim = s.claim([{ key: "a", value: "v1" }], 60_000).then((r) => {
+      answered = true;
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]!.durable).toBe(false); // synchronous "normal": no fsync needed
+    database.exec("BEGIN IMMEDIATE");
+    parts[0]!.write();
+    database.exec("COMMIT");
+    expect(answered).toBe(false);
+    parts[0]!.committed();
+    expect(await claim).toEqual([{ fresh: true }]);
+    expect(database.prepare("SELECT value FROM evt_dedup").pluck().all()).toEqual(["v1"]);
+    await s.close();
+    database.close();
+  });
+
+  it("refuses sharedCommit without a database, naming the option", () => {
+    expect(() =>
+      createSqliteStore({ path: join(dir, "x.db"), sharedCommit: { join() {} } }),
+    ).toThrow(/options.sharedCommit needs options.database/);
+  });
+});

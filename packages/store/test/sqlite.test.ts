@@ -226,3 +226,54 @@ describe("sqlite store", () => {
     ).toThrow(/"FULL" or "NORMAL"/);
   });
 });
+
+describe("sqlite store with a shared commit (one connection, several stores)", () => {
+  it("writes its appends in the coordinator's transaction and answers only after it committed", async () => {
+    const database = new Database(":memory:");
+    const parts: { write(): void; committed(): void; alone(): void; durable?: boolean }[] = [];
+    const s = createSqliteEventStore({
+      database,
+      sharedCommit: { join: (part) => void parts.push(part) },
+    });
+    await s.ping();
+    let answered = false;
+    const now = Date.now();
+    const append = s
+      .append([
+        {
+          internal_id: "01J0000000000000000000000A",
+          id: null,
+          name: "t/e",
+          data: {},
+          user: null,
+          ts: now,
+          v: null,
+          env: "production",
+          received_at: now,
+        },
+      ])
+      .then(() => {
+        answered = true;
+      });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(answered).toBe(false);
+    expect(parts).toHaveLength(1);
+    expect(parts[0]!.durable).toBe(true); // synchronous "FULL": its commit is fsynced
+    database.exec("BEGIN IMMEDIATE");
+    parts[0]!.write();
+    database.exec("COMMIT");
+    expect(answered).toBe(false);
+    parts[0]!.committed();
+    await append;
+    expect(answered).toBe(true);
+    expect(await s.get("01J0000000000000000000000A", "production")).not.toBeNull();
+    await s.close();
+    database.close();
+  });
+
+  it("refuses sharedCommit without a database, naming the option", () => {
+    expect(() =>
+      createSqliteEventStore({ path: join(dir, "x.db"), sharedCommit: { join() {} } }),
+    ).toThrow(/options.sharedCommit needs options.database/);
+  });
+});
