@@ -4,62 +4,23 @@
 //   split: a file per store (dedup NORMAL, store FULL), each driver's own group commit;
 //   one:   one file, one connection, the drivers sharing one commit per turn (fsynced
 //          unless the turn holds dedup claims only).
-// Prints CPU µs per event of this process (user + system), wall-clock events/s and fsync-bound
-// commits, in alternating rounds. No HTTP, no worker thread: what the SQLite worker spends.
+// Prints CPU µs per event of this process (user + system) and wall-clock events/s, in
+// alternating rounds. No HTTP, no worker thread: what the SQLite worker spends.
 // `node bench/sqlite-layouts.mjs` (from apps/gateway, after building). Env: ROUNDS (3),
 // SECONDS (3), CONNS (64), PER (events per request, 1).
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSqliteStore } from "@evt/dedup";
 import { createSqliteEventStore } from "@evt/store";
+import { openSqliteFile } from "../dist/index.js";
 
-const Database = createRequire(import.meta.url)("better-sqlite3");
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const SECONDS = Number(process.env.SECONDS ?? 3);
 const CONNS = Number(process.env.CONNS ?? 64);
 const PER = Number(process.env.PER ?? 1);
 
-/** The gateway's coordinator (src/sqlite-file.ts createSharedCommit), counting commits. */
-function sharedCommit(db, stats) {
-  let parts = [];
-  let scheduled = false;
-  const writeAll = db.transaction((group) => {
-    for (const p of group) p.write();
-  });
-  const normal = db.prepare("PRAGMA synchronous = NORMAL");
-  const full = db.prepare("PRAGMA synchronous = FULL");
-  let durableNow = true;
-  const run = () => {
-    scheduled = false;
-    const group = parts;
-    parts = [];
-    stats.commits++;
-    const durable = group.some((p) => p.durable !== false);
-    if (durable !== durableNow) (durable ? full : normal).run();
-    durableNow = durable;
-    if (group.length === 1) return group[0].alone();
-    try {
-      writeAll.immediate(group);
-    } catch {
-      for (const p of group) p.alone();
-      return;
-    }
-    for (const p of group) p.committed();
-  };
-  return {
-    join(part) {
-      parts.push(part);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(run);
-      }
-    },
-  };
-}
-
-function open(layout, dir, stats) {
+function open(layout, dir) {
   if (layout === "split") {
     return {
       dedup: createSqliteStore({ path: join(dir, "dedup.sqlite"), sweepIntervalMs: 0 }),
@@ -69,16 +30,12 @@ function open(layout, dir, stats) {
       },
     };
   }
-  const db = new Database(join(dir, "evt.sqlite"), { timeout: 2000 });
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = FULL");
-  const commit = sharedCommit(db, stats);
+  const one = openSqliteFile(join(dir, "evt.sqlite"), { dedup: true, store: true, runs: false });
   return {
-    dedup: createSqliteStore({ database: db, sharedCommit: commit, sweepIntervalMs: 0 }),
-    store: createSqliteEventStore({ database: db, sharedCommit: commit }),
-    close: async function () {
-      await Promise.all([this.dedup.close(), this.store.close()]);
-      db.close();
+    dedup: one.dedup,
+    store: one.store,
+    close: async () => {
+      await Promise.all([one.dedup.close(), one.store.close()]);
     },
   };
 }
@@ -86,8 +43,7 @@ function open(layout, dir, stats) {
 let seq = 0;
 async function round(layout) {
   const dir = mkdtempSync(join(tmpdir(), `evt-layout-${layout}-`));
-  const stats = { commits: 0 };
-  const s = open(layout, dir, stats);
+  const s = open(layout, dir);
   await Promise.all([s.dedup.ping(), s.store.ping()]);
   const end = Date.now() + SECONDS * 1000;
   let events = 0;
@@ -129,7 +85,6 @@ async function round(layout) {
     layout,
     cpuUsPerEvent: +((cpu.user + cpu.system) / events).toFixed(1),
     eventsPerSec: Math.round(events / (wall / 1000)),
-    ...(layout === "one" ? { commitsPerEvent: +(stats.commits / events).toFixed(2) } : {}),
   };
 }
 

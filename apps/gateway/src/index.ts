@@ -18,7 +18,7 @@ export {
   type RunsActive,
 } from "./metrics";
 export { type RetentionSweep, startRetention } from "./retention";
-export { SQLITE_FILE } from "./sqlite-file";
+export { openSqliteFile, SQLITE_FILE } from "./sqlite-file";
 export { parseBytes, parseDuration } from "./units";
 export { VERSION } from "./version";
 

@@ -1,7 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { type ClaimEntry, type ClaimResult, DedupError, type DedupStore } from "@evt/dedup";
 import { FunctionsError, type RunStore } from "@evt/functions";
-import type { IngestResult, ingest as ingestInProcess } from "@evt/server";
+import { type IngestResult, type ingest as ingestInProcess, toStoredEvent } from "@evt/server";
 import {
   type EventStore,
   type ListPage,
@@ -420,20 +420,8 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
             // Every event as stored (duplicates under the first internal id), built here
             // rather than copied back from the worker.
             const stored = new Array<StoredEvent>(events.length);
-            for (let i = 0; i < events.length; i++) {
-              const e = events[i]!;
-              stored[i] = {
-                internal_id: r.ids[i]!,
-                id: e.id,
-                name: e.name,
-                data: e.data,
-                user: e.user,
-                ts: e.ts,
-                v: e.v,
-                env,
-                received_at: receivedAt,
-              };
-            }
+            for (let i = 0; i < events.length; i++)
+              stored[i] = toStoredEvent(events[i]!, r.ids[i]!, env, receivedAt);
             const { ids: out, accepted, duplicates } = r;
             return { ok: true, ids: out, accepted, duplicates, stored };
           },

@@ -1,7 +1,13 @@
 export { createEventApi } from "./api.js";
 export { ServerError, type ServerErrorCode } from "./errors.js";
 export { createHostCheck, type HostCheck } from "./hosts.js";
-export { type IngestDeps, type IngestResult, type IngestStage, ingest } from "./ingest.js";
+export {
+  type IngestDeps,
+  type IngestResult,
+  type IngestStage,
+  ingest,
+  toStored as toStoredEvent,
+} from "./ingest.js";
 export type { EventKeyOptions } from "./key-scopes.js";
 export { bearerToken, KeyMatcher } from "./keys.js";
 export { PREFLIGHT_HEADERS, responseText } from "./responses.js";

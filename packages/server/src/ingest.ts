@@ -24,7 +24,8 @@ export interface IngestDeps {
   hooks: EventApiHooks | undefined;
 }
 
-function toStored(
+/** An event of a request as the store keeps it, under `internalId` (the new or the first one). */
+export function toStored(
   e: NormalizedEvent,
   internalId: string,
   env: string,
