@@ -66,6 +66,8 @@ async function round(layout) {
             v: null,
             env: "production",
             received_at: Date.now(),
+            source: "api",
+            source_id: null,
           });
         }
         await s.dedup.claim(

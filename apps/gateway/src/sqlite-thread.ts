@@ -397,12 +397,13 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
   }
   /** The store step of a request in one call to the worker (see `ingest` in the worker). */
   const ingest: SqliteThreadStores["ingest"] = open.ingest
-    ? (deps, events, ids, env, receivedAt, dedupPrefix = null) =>
+    ? (deps, events, ids, env, receivedAt, origin, dedupPrefix = null) =>
         call<IngestReply>("ingest", "ingest", [
           events,
           ids,
           env,
           receivedAt,
+          origin,
           dedupPrefix,
           deps.windowMs,
         ]).then(
@@ -421,7 +422,7 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
             // rather than copied back from the worker.
             const stored = new Array<StoredEvent>(events.length);
             for (let i = 0; i < events.length; i++)
-              stored[i] = toStoredEvent(events[i]!, r.ids[i]!, env, receivedAt);
+              stored[i] = toStoredEvent(events[i]!, r.ids[i]!, env, receivedAt, origin);
             const { ids: out, accepted, duplicates } = r;
             return { ok: true, ids: out, accepted, duplicates, stored };
           },

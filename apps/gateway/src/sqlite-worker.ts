@@ -9,7 +9,7 @@ import { createSqliteStore, type DedupStore } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
 import type { NormalizedEvent } from "@evt/schema";
-import { ingest } from "@evt/server";
+import { type EventOrigin, ingest } from "@evt/server";
 import { createSqliteEventStore, type EventStore } from "@evt/store";
 import { openSqliteFile } from "./sqlite-file";
 import {
@@ -61,11 +61,12 @@ function reply(r: Reply): void {
  * message per request instead of one for the claim and one for the append.
  */
 async function ingestHere(args: unknown[]): Promise<IngestReply> {
-  const [events, ids, env, receivedAt, dedupPrefix, windowMs] = args as [
+  const [events, ids, env, receivedAt, origin, dedupPrefix, windowMs] = args as [
     NormalizedEvent[],
     string[],
     string,
     number,
+    EventOrigin,
     string | null,
     number,
   ];
@@ -87,6 +88,7 @@ async function ingestHere(args: unknown[]): Promise<IngestReply> {
     ids,
     env,
     receivedAt,
+    origin,
     dedupPrefix,
   );
   if (r.ok) {

@@ -149,6 +149,8 @@ describe("one connection, one commit", () => {
         v: null,
         env: "dev",
         received_at: now,
+        source: "api" as const,
+        source_id: null,
       },
     ]);
     const run = runs.createRun({
@@ -215,6 +217,8 @@ describe("one connection, one commit", () => {
       v: null,
       env: "dev",
       received_at: now,
+      source: "api" as const,
+      source_id: null,
     });
     const claim = dedup.claim([{ key: "k2", value: "01J0000000000000000000000B" }], 60_000);
     const good = store.append([event("01J0000000000000000000000B", "app/good")]);

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { runDedupConformance } from "@evt/dedup/testing";
 import { runRunStoreConformance } from "@evt/functions/testing";
 import type { NormalizedEvent } from "@evt/schema";
+import type { EventOrigin } from "@evt/server";
 import { createSqliteEventStore, StoreError } from "@evt/store";
 import { runStoreConformance } from "@evt/store/testing";
 import Database from "better-sqlite3";
@@ -41,6 +42,8 @@ runRunStoreConformance(
   { sharedData: true },
 );
 
+const API: EventOrigin = { source: "api", sourceId: null };
+
 const event = (n: number, id: string | null): NormalizedEvent => ({
   id,
   name: "app/ingest",
@@ -65,11 +68,20 @@ describe("ingest in the SQLite worker thread (one message per request)", () => {
       },
     };
     const ids1 = ["01J0000000000000000000000A", "01J0000000000000000000000B"];
-    const first = await t.ingest!(deps, [event(1, "a"), event(2, null)], ids1, "production", 5);
+    const first = await t.ingest!(
+      deps,
+      [event(1, "a"), event(2, null)],
+      ids1,
+      "production",
+      5,
+      API,
+    );
     expect(first).toMatchObject({ ok: true, ids: ids1, accepted: 2, duplicates: 0 });
-    expect(first.ok && first.stored.map((e) => [e.internal_id, e.id, e.received_at])).toEqual([
-      [ids1[0], "a", 5],
-      [ids1[1], null, 5],
+    expect(
+      first.ok && first.stored.map((e) => [e.internal_id, e.id, e.received_at, e.source]),
+    ).toEqual([
+      [ids1[0], "a", 5, "api"],
+      [ids1[1], null, 5, "api"],
     ]);
     const second = await t.ingest!(
       deps,
@@ -77,6 +89,7 @@ describe("ingest in the SQLite worker thread (one message per request)", () => {
       ["01J0000000000000000000000C", "01J0000000000000000000000D"],
       "production",
       6,
+      { source: "api", sourceId: null },
     );
     expect(second).toMatchObject({
       ok: true,
@@ -103,7 +116,7 @@ describe("ingest in the SQLite worker thread (one message per request)", () => {
     const t = inThread(file);
     const deps = { dedup: t.dedup!, store: t.store!, windowMs: 60_000, hooks: undefined };
     const bad = { ...event(1, "x"), name: "app/bad" };
-    const r = await t.ingest!(deps, [bad], ["01J0000000000000000000000E"], "production", 1);
+    const r = await t.ingest!(deps, [bad], ["01J0000000000000000000000E"], "production", 1, API);
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.stage).toBe("append");
@@ -116,6 +129,7 @@ describe("ingest in the SQLite worker thread (one message per request)", () => {
       ["01J0000000000000000000000F"],
       "production",
       2,
+      API,
     );
     expect(again).toMatchObject({ ok: true, ids: ["01J0000000000000000000000F"], accepted: 1 });
     await Promise.all([t.dedup!.close(), t.store!.close(), t.runs!.close()]);

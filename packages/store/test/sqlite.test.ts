@@ -250,6 +250,8 @@ describe("sqlite store with a shared commit (one connection, several stores)", (
           v: null,
           env: "production",
           received_at: now,
+          source: "api" as const,
+          source_id: null,
         },
       ])
       .then(() => {
