@@ -16,7 +16,7 @@ export interface GatewayConfig {
   port: number;
   /** Interface to listen on; `0.0.0.0` for every interface (containers). @default "127.0.0.1" */
   host: string;
-  /** Folder for the SQLite files (`dedup.sqlite`, `events.sqlite`), created if missing. @default "./.evt" */
+  /** Folder of the SQLite file `evt.sqlite` (or, from an earlier version, `dedup.sqlite`, `events.sqlite`), created if missing. @default "./.evt" */
   dataDir: string;
   /** Accepted event keys (`POST /e/:key`). Ignored in `dev` mode. @default [] */
   eventKeys: string[];
@@ -226,7 +226,7 @@ export const SETTINGS = [
   }),
   setting({
     key: "dataDir",
-    describe: "folder of the SQLite files (dedup.sqlite, events.sqlite)",
+    describe: "folder of the SQLite file (evt.sqlite)",
     flag: "data-dir",
     env: "EVT_DATA_DIR",
     expected: "a folder path",
