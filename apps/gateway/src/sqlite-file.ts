@@ -90,6 +90,13 @@ export interface SqliteFileStores {
   dedup: DedupStore | null;
   store: EventStore | null;
   runs: RunStore | null;
+  /**
+   * The connection's shared commit, for a part that writes several stores at once (the worker's
+   * ingest: claim and append in one part); `null` when the drivers opened the file on their own.
+   */
+  sharedCommit: SqliteSharedCommit | null;
+  /** Runs `write` in a transaction of its own on the connection (a part's `alone()`). */
+  writeAlone: ((write: () => void) => void) | null;
 }
 
 /** Which stores {@link openSqliteFile} opens. */
@@ -131,10 +138,13 @@ export function openSqliteFile(path: string, want: SqliteFileWants): SqliteFileS
       dedup: want.dedup ? createSqliteStore({ path }) : null,
       store: want.store ? createSqliteEventStore({ path }) : null,
       runs: want.runs ? createSqliteRunStore({ path }) : null,
+      sharedCommit: null,
+      writeAlone: null,
     };
   }
   const database = db;
   const sharedCommit = createSharedCommit(database);
+  const alone = database.transaction((write: () => void) => write());
   let open = 0;
   /** Makes `close()` of each store close the connection after the last one. */
   function shareClose<T extends { close(): Promise<void> }>(s: T): T {
@@ -153,5 +163,7 @@ export function openSqliteFile(path: string, want: SqliteFileWants): SqliteFileS
     dedup: want.dedup ? shareClose(createSqliteStore({ database, sharedCommit })) : null,
     store: want.store ? shareClose(createSqliteEventStore({ database, sharedCommit })) : null,
     runs: want.runs ? shareClose(createSqliteRunStore({ database, sharedCommit })) : null,
+    sharedCommit,
+    writeAlone: (write) => alone.immediate(write),
   };
 }

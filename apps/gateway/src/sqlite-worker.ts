@@ -5,33 +5,28 @@
  * error codes are theirs; this file only moves calls and answers across the thread boundary.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { createSqliteStore, type DedupStore } from "@evt/dedup";
+import { createSqliteStore, type DedupStore, type SqliteStore } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
-import type { NormalizedEvent } from "@evt/schema";
-import { type EventOrigin, ingest } from "@evt/server";
-import { createSqliteEventStore, type EventStore } from "@evt/store";
+import { createSqliteEventStore, type EventStore, type SqliteEventStore } from "@evt/store";
 import { openSqliteFile } from "./sqlite-file";
-import {
-  type Call,
-  type IngestReply,
-  type Reply,
-  type Target,
-  toWire,
-  type WorkerSetup,
-} from "./sqlite-wire";
+import { createFileIngest } from "./sqlite-ingest";
+import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
 
 const port = parentPort;
 if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gateway only");
 
 const setup = workerData as WorkerSetup;
 const oneFile = setup.oneFile ? (setup.dedupPath ?? setup.storePath ?? setup.runsPath) : null;
-const stores: Record<Exclude<Target, "ingest">, DedupStore | EventStore | RunStore | null> = oneFile
+const file = oneFile
   ? openSqliteFile(oneFile, {
       dedup: setup.dedupPath != null,
       store: setup.storePath != null,
       runs: setup.runsPath != null,
     })
+  : null;
+const stores: Record<Exclude<Target, "ingest">, DedupStore | EventStore | RunStore | null> = file
+  ? { dedup: file.dedup, store: file.store, runs: file.runs }
   : {
       dedup: setup.dedupPath ? createSqliteStore({ path: setup.dedupPath }) : null,
       store: setup.storePath ? createSqliteEventStore({ path: setup.storePath }) : null,
@@ -56,52 +51,16 @@ function reply(r: Reply): void {
   }
 }
 
-/**
- * The store step of one request (`@evt/server`'s `ingest`) run here, next to both stores: one
- * message per request instead of one for the claim and one for the append.
- */
-async function ingestHere(args: unknown[]): Promise<IngestReply> {
-  const [events, ids, env, receivedAt, origin, dedupPrefix, windowMs] = args as [
-    NormalizedEvent[],
-    string[],
-    string,
-    number,
-    EventOrigin,
-    string | null,
-    number,
-  ];
-  const dedup = stores.dedup as DedupStore | null;
-  const store = stores.store as EventStore | null;
-  if (!dedup || !store) throw new Error("the SQLite worker has no dedup and event store to ingest");
-  const times: { dedupMs?: number; storeMs?: number } = {};
-  const hooks = {
-    onDedup: (ms: number) => {
-      times.dedupMs = ms;
-    },
-    onStore: (ms: number) => {
-      times.storeMs = ms;
-    },
-  };
-  const r = await ingest(
-    { dedup, store, windowMs, hooks },
-    events,
-    ids,
-    env,
-    receivedAt,
-    origin,
-    dedupPrefix,
-  );
-  if (r.ok) {
-    return { ...times, ok: true, ids: r.ids, accepted: r.accepted, duplicates: r.duplicates };
-  }
-  return {
-    ...times,
-    ok: false,
-    stage: r.stage,
-    error: toWire(r.error),
-    ...(r.releaseError !== undefined ? { releaseError: toWire(r.releaseError) } : {}),
-  };
-}
+/** The store step of one request, claim and append in one part of the shared commit. */
+const ingestHere =
+  stores.dedup && stores.store && file?.sharedCommit && file.writeAlone
+    ? createFileIngest({
+        dedup: stores.dedup as SqliteStore,
+        store: stores.store as SqliteEventStore,
+        sharedCommit: file.sharedCommit,
+        writeAlone: file.writeAlone,
+      })
+    : () => Promise.reject(new Error("the SQLite worker has no dedup and event store to ingest"));
 
 function run(call: Call): void {
   if (call.target === "ingest") {

@@ -4,6 +4,7 @@ import type { SqliteCommitPart, SqliteSharedCommit } from "@evt/dedup";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createSharedCommit, SPLIT_FILES, SQLITE_FILE } from "../src/sqlite-file";
+import { createFileIngest } from "../src/sqlite-ingest";
 import { sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers";
 
 const count = (path: string, table: string): number => {
@@ -233,6 +234,110 @@ describe("one connection, one commit", () => {
     ]);
     expect(db.prepare("SELECT count(*) FROM evt_dedup").pluck().get()).toBe(1);
     await Promise.all([dedup.close(), store.close()]);
+    db.close();
+  });
+
+  /** The worker's ingest on a recorded connection, and a request of it (the worker's wire args). */
+  async function fileIngest(db: Database.Database, log: string[], commit: SqliteSharedCommit) {
+    const { createSqliteStore } = await import("@evt/dedup");
+    const { createSqliteEventStore } = await import("@evt/store");
+    const dedup = createSqliteStore({ database: db, sharedCommit: commit, sweepIntervalMs: 0 });
+    const store = createSqliteEventStore({ database: db, sharedCommit: commit });
+    const alone = db.transaction((write: () => void) => write());
+    const ingest = createFileIngest({
+      dedup,
+      store,
+      sharedCommit: commit,
+      writeAlone: (write) => {
+        log.push("own transaction");
+        alone.immediate(write);
+      },
+    });
+    const now = Date.now();
+    const request = (events: [string | null, string, string][]) =>
+      ingest([
+        events.map(([id, name]) => ({ id, name, data: {}, user: null, ts: now, v: null })),
+        events.map(([, , internalId]) => internalId),
+        "dev",
+        now,
+        { source: "api", sourceId: null },
+        null,
+        60_000,
+      ]);
+    await request([]); // opens both stores (schemas) before the turn under test
+    log.length = 0;
+    return { request, close: () => Promise.all([dedup.close(), store.close()]) };
+  }
+
+  it("the claims and appends of all requests of a turn (the worker's ingest) are one transaction, answered after its commit", async () => {
+    const db = new Database(join(tempDir(), SQLITE_FILE));
+    db.pragma("journal_mode = WAL");
+    const { commit, log } = recording(db);
+    const { request, close } = await fileIngest(db, log, commit);
+    const A = "01J0000000000000000000000A";
+    const B = "01J0000000000000000000000B";
+    const C = "01J0000000000000000000000C";
+    const D = "01J0000000000000000000000D";
+    const replies = await Promise.all([
+      request([["a", "app/x", A]]),
+      // A duplicate of the request before it in the same transaction, and a fresh event.
+      request([
+        ["a", "app/x", B],
+        ["b", "app/x", C],
+      ]),
+      request([[null, "app/y", D]]),
+    ]);
+    expect(log).toEqual([
+      "write 0 in transaction",
+      "write 1 in transaction",
+      "write 2 in transaction",
+      "committed 0",
+      "committed 1",
+      "committed 2",
+    ]);
+    expect(replies.map((r) => (r.ok ? [r.ids, r.accepted, r.duplicates] : r))).toEqual([
+      [[A], 1, 0],
+      [[A, C], 1, 1],
+      [[D], 1, 0],
+    ]);
+    expect(replies.every((r) => r.dedupMs! >= 0 && r.storeMs! >= 0)).toBe(true);
+    expect(db.prepare("SELECT internal_id FROM evt_events ORDER BY 1").pluck().all()).toEqual([
+      A,
+      C,
+      D,
+    ]);
+    expect(db.prepare("SELECT count(*) FROM evt_dedup").pluck().get()).toBe(3);
+    await close();
+    db.close();
+  });
+
+  it("a request whose append fails in the turn's transaction fails alone, its claims rolled back with it", async () => {
+    const db = new Database(join(tempDir(), SQLITE_FILE));
+    db.pragma("journal_mode = WAL");
+    const { commit, log } = recording(db);
+    const { request, close } = await fileIngest(db, log, commit);
+    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON evt_events WHEN NEW.name = 'app/bad'
+      BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
+    const A = "01J0000000000000000000000A";
+    const replies = await Promise.all([
+      request([["a", "app/x", A]]),
+      request([["b", "app/bad", "01J0000000000000000000000B"]]),
+    ]);
+    expect(log).toEqual([
+      "write 0 in transaction",
+      "write 1 in transaction",
+      "alone 0",
+      "own transaction",
+      "alone 1",
+      "own transaction",
+    ]);
+    expect(replies[0]).toMatchObject({ ok: true, ids: [A], accepted: 1 });
+    expect(replies[1]).toMatchObject({ ok: false, stage: "append" });
+    expect(JSON.stringify(replies[1])).toContain("refused by the test");
+    expect(db.prepare("SELECT internal_id FROM evt_events").pluck().all()).toEqual([A]);
+    // The bad request's claim is not left behind: a retry of "b" is fresh.
+    expect(db.prepare("SELECT count(*) FROM evt_dedup").pluck().get()).toBe(1);
+    await close();
     db.close();
   });
 });

@@ -2,10 +2,15 @@ export { createEventApi } from "./api.js";
 export { ServerError, type ServerErrorCode } from "./errors.js";
 export { createHostCheck, type HostCheck } from "./hosts.js";
 export {
+  type AppendPlan,
+  adopt,
+  claimEntries,
   type IngestDeps,
   type IngestResult,
   type IngestStage,
   ingest,
+  ingested,
+  planAppend,
   toStored as toStoredEvent,
 } from "./ingest.js";
 export type { EventKeyOptions } from "./key-scopes.js";

@@ -1,4 +1,4 @@
-import type { ClaimEntry, DedupStore } from "@evt/dedup";
+import type { ClaimEntry, ClaimResult, DedupStore } from "@evt/dedup";
 import type { NormalizedEvent, StoredEvent } from "@evt/schema";
 import type { EventStore } from "@evt/store";
 import type { EventApiHooks, EventOrigin } from "./types.js";
@@ -68,17 +68,10 @@ export async function ingest(
   origin: EventOrigin,
   dedupPrefix: string | null = null,
 ): Promise<IngestResult> {
-  const n = events.length;
-  const prefix = dedupPrefix === null ? `${env}\u0000` : `${dedupPrefix}${env}\u0000`;
-  const entries: ClaimEntry[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const id = events[i]!.id;
-    entries[i] = { key: id === null ? `${prefix}#${ids[i]}` : prefix + id, value: ids[i]! };
-  }
-
+  const entries = claimEntries(events, ids, env, dedupPrefix);
   const hooks = deps.hooks;
   let t0 = performance.now();
-  let claims: Awaited<ReturnType<DedupStore["claim"]>>;
+  let claims: ClaimResult[];
   try {
     claims = await deps.dedup.claim(entries, deps.windowMs);
   } catch (error) {
@@ -87,10 +80,70 @@ export async function ingest(
   hooks?.onDedup?.(performance.now() - t0);
   t0 = performance.now();
 
+  const plan = planAppend(claims, entries, events, ids, env, receivedAt, origin);
+  if (plan.earlier !== null) {
+    let present: Set<string>;
+    try {
+      present = await deps.store.has([...plan.earlier.keys()], env);
+    } catch (error) {
+      return failed(deps, "has", error, plan.fresh);
+    }
+    adopt(plan, present, events, env, receivedAt, origin);
+  }
+  if (plan.toAppend.length > 0) {
+    try {
+      await deps.store.append(plan.toAppend);
+    } catch (error) {
+      return failed(deps, "append", error, plan.fresh);
+    }
+  }
+  hooks?.onStore?.(performance.now() - t0);
+  return ingested(plan, events, env, receivedAt, origin);
+}
+
+/** The dedup claim of each event of a request (step 1 of {@link ingest}). */
+export function claimEntries(
+  events: readonly NormalizedEvent[],
+  ids: readonly string[],
+  env: string,
+  dedupPrefix: string | null = null,
+): ClaimEntry[] {
+  const n = events.length;
+  const prefix = dedupPrefix === null ? `${env}\u0000` : `${dedupPrefix}${env}\u0000`;
+  const entries: ClaimEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const id = events[i]!.id;
+    entries[i] = { key: id === null ? `${prefix}#${ids[i]}` : prefix + id, value: ids[i]! };
+  }
+  return entries;
+}
+
+/** What a request appends after its claims (see {@link planAppend}). */
+export interface AppendPlan {
+  /** The internal id answered for each event (the first claimer's for a duplicate). */
+  out: string[];
+  /** Fresh events, then (after {@link adopt}) the adopted ones. */
+  toAppend: StoredEvent[];
+  /** The claims this request won (released if its append fails). */
+  fresh: ClaimEntry[];
+  /** Duplicates of earlier requests, whose presence in the store decides adoption: internal id -> index. */
+  earlier: Map<string, number> | null;
+}
+
+/** Step 2 of {@link ingest}: fresh events to append, and duplicates of earlier requests to check. */
+export function planAppend(
+  claims: readonly ClaimResult[],
+  entries: readonly ClaimEntry[],
+  events: readonly NormalizedEvent[],
+  ids: readonly string[],
+  env: string,
+  receivedAt: number,
+  origin: EventOrigin,
+): AppendPlan {
+  const n = events.length;
   const out: string[] = new Array(n);
   const toAppend: StoredEvent[] = [];
   const fresh: ClaimEntry[] = [];
-  // Duplicates of events claimed by an earlier request: internal id -> first index seen.
   let earlier: Map<string, number> | null = null;
   let freshIds: Set<string> | null = null;
   for (let i = 0; i < n; i++) {
@@ -114,28 +167,37 @@ export async function ingest(
       if (!earlier.has(c.value)) earlier.set(c.value, i);
     }
   }
-  if (earlier !== null) {
-    let present: Set<string>;
-    try {
-      present = await deps.store.has([...earlier.keys()], env);
-    } catch (error) {
-      return failed(deps, "has", error, fresh);
-    }
-    for (const [internalId, i] of earlier) {
-      if (!present.has(internalId))
-        toAppend.push(toStored(events[i]!, internalId, env, receivedAt, origin));
-    }
+  return { out, toAppend, fresh, earlier };
+}
+
+/** Adds to `plan.toAppend` the duplicates whose first event is not `present` in the store. */
+export function adopt(
+  plan: AppendPlan,
+  present: Set<string>,
+  events: readonly NormalizedEvent[],
+  env: string,
+  receivedAt: number,
+  origin: EventOrigin,
+): void {
+  if (plan.earlier === null) return;
+  for (const [internalId, i] of plan.earlier) {
+    if (!present.has(internalId))
+      plan.toAppend.push(toStored(events[i]!, internalId, env, receivedAt, origin));
   }
-  if (toAppend.length > 0) {
-    try {
-      await deps.store.append(toAppend);
-    } catch (error) {
-      return failed(deps, "append", error, fresh);
-    }
-  }
-  hooks?.onStore?.(performance.now() - t0);
+}
+
+/** The successful result of a request whose `plan` was appended. */
+export function ingested(
+  plan: AppendPlan,
+  events: readonly NormalizedEvent[],
+  env: string,
+  receivedAt: number,
+  origin: EventOrigin,
+): IngestResult & { ok: true } {
+  const n = events.length;
+  const { out, toAppend } = plan;
   let stored: StoredEvent[];
-  if (fresh.length === n) stored = toAppend;
+  if (plan.fresh.length === n) stored = toAppend;
   else {
     stored = new Array(n);
     for (let i = 0; i < n; i++) stored[i] = toStored(events[i]!, out[i]!, env, receivedAt, origin);

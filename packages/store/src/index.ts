@@ -19,6 +19,7 @@ export {
   createSqliteStore,
   type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteEventStore,
   type SqliteSharedCommit,
   type SqliteStoreOptions,
 } from "./drivers/sqlite";

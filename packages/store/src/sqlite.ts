@@ -3,6 +3,7 @@ export {
   createSqliteStore,
   type SqliteCommitPart,
   type SqliteDatabase,
+  type SqliteEventStore,
   type SqliteSharedCommit,
   type SqliteStoreOptions,
 } from "./drivers/sqlite";

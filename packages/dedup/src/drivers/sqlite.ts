@@ -1,7 +1,7 @@
 import type BetterSqlite3 from "better-sqlite3";
 import { closedError, DedupError } from "../errors.js";
 import { checkTimeout, importLib } from "../internal.js";
-import type { ClaimResult, DedupStore } from "../types.js";
+import type { ClaimEntry, ClaimResult, DedupStore } from "../types.js";
 import { checkEntries, checkTtl, expand, planBatch } from "../validate.js";
 import { checkNamespace, quoteTable } from "./sql-names.js";
 
@@ -124,6 +124,15 @@ const GROUP_KEYS = 1_000;
 export interface SqliteStore extends DedupStore {
   /** Deletes expired rows now (in small transactions) and resolves with how many went. */
   sweep(): Promise<number>;
+  /**
+   * Claims `entries` synchronously in the transaction the caller holds open on the shared
+   * `database` (the `write()` of a `sharedCommit` part that also writes other stores): the rows
+   * are written, nothing is committed or rolled back here, and the results are final only once
+   * the caller's transaction commits. Throws a `DedupError` on bad input, if the store is not
+   * open yet (any awaited call opens it, e.g. `claim([], ttlMs)`) or if SQLite fails (the caller
+   * then rolls its transaction back).
+   */
+  claimInTransaction(entries: readonly ClaimEntry[], ttlMs: number, now?: number): ClaimResult[];
 }
 
 /**
@@ -459,6 +468,26 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
       if (p && !options.database) p.db.close();
     },
     sweep: sweepAll,
+    claimInTransaction(entries, ttlMs, now = Date.now()) {
+      checkEntries(entries, "claim");
+      checkTtl(ttlMs);
+      if (!prepared || closed) {
+        throw closed
+          ? closedError(DRIVER)
+          : new DedupError("unavailable", "claimInTransaction: the store is not open yet", {
+              driver: DRIVER,
+            });
+      }
+      if (entries.length === 0) return [];
+      const plan = planBatch(entries);
+      const keys = plan.unique.map((e) => Buffer.from(e.key, "utf8"));
+      const values = plan.unique.map((e) => e.value);
+      try {
+        return expand(plan, prepared.claimRows(keys, values, now, now + ttlMs));
+      } catch (err) {
+        throw toDedupError(err);
+      }
+    },
   };
   return store;
 }

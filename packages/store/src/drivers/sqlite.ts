@@ -100,6 +100,21 @@ function shapeKey(s: ListShape): string {
   return `${+s.name}${+s.since}${+s.until}${+s.after}`;
 }
 
+/** The SQLite event store, with synchronous entry points for a transaction its caller holds. */
+export interface SqliteEventStore extends EventStore {
+  /**
+   * Inserts `events` synchronously in the transaction the caller holds open on the shared
+   * `database` (the `write()` of a `sharedCommit` part that also writes other stores): nothing
+   * is committed or rolled back here; the events are stored once the caller's transaction
+   * commits. Idempotent by internal id like `append`. Throws a `StoreError` on an invalid event,
+   * if the store is not open yet (any awaited call opens it, e.g. `append([])`) or if SQLite
+   * fails (the caller then rolls its transaction back).
+   */
+  appendInTransaction(events: readonly StoredEvent[]): void;
+  /** `has` read synchronously in the caller's open transaction (sees its uncommitted rows). */
+  hasInTransaction(internalIds: readonly string[], env: string): Set<string>;
+}
+
 /**
  * The embedded event store: one SQLite file through `better-sqlite3` (loaded on first use).
  * Every `append` is one transaction of prepared inserts; `synchronous` decides whether a
@@ -117,7 +132,7 @@ function shapeKey(s: ListShape): string {
  * await store.close();
  * ```
  */
-export function createSqliteStore(options: SqliteStoreOptions): EventStore {
+export function createSqliteStore(options: SqliteStoreOptions): SqliteEventStore {
   if (typeof options !== "object" || options === null) {
     throw new StoreError(
       DRIVER,
@@ -345,8 +360,36 @@ export function createSqliteStore(options: SqliteStoreOptions): EventStore {
     return stmt;
   }
 
+  /** The opened store for a synchronous call in the caller's transaction. */
+  function inTransaction(op: string): Ready {
+    if (closed) throw new StoreError(DRIVER, "closed", `${op}: the store is closed`);
+    if (!ready) throw new StoreError(DRIVER, "unavailable", `${op}: the store is not open yet`);
+    return ready;
+  }
+
   return {
     driver: DRIVER,
+
+    appendInTransaction(events: readonly StoredEvent[]): void {
+      const rows = encodeEvents(DRIVER, events);
+      const r = inTransaction("appendInTransaction");
+      try {
+        r.insertRows(rows);
+      } catch (error) {
+        throw toStoreError(`append of ${rows.length} events`, error);
+      }
+    },
+
+    hasInTransaction(internalIds: readonly string[], env: string): Set<string> {
+      checkIds(DRIVER, internalIds, env);
+      if (internalIds.length === 0) return new Set();
+      const r = inTransaction("hasInTransaction");
+      try {
+        return new Set(r.has.all(env, JSON.stringify(internalIds)) as string[]);
+      } catch (error) {
+        throw toStoreError("has", error);
+      }
+    },
 
     async append(events: readonly StoredEvent[]): Promise<void> {
       const rows = encodeEvents(DRIVER, events);
