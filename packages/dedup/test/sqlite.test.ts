@@ -209,6 +209,33 @@ describe("sqlite store with a shared commit (one connection, several stores)", (
     database.close();
   });
 
+  it("claimInTransaction claims in the caller's transaction, rolled back with it, and refuses before open", async () => {
+    const database = new Database(":memory:");
+    const s = createSqliteStore({ database, sweepIntervalMs: 0 });
+    expect(() => s.claimInTransaction([{ key: "a", value: "v1" }], 60_000)).toThrow(/not open yet/);
+    await s.ping();
+    const claim = database.transaction(() =>
+      s.claimInTransaction(
+        [
+          { key: "a", value: "v1" },
+          { key: "a", value: "v2" },
+        ],
+        60_000,
+      ),
+    );
+    expect(claim.immediate()).toEqual([{ fresh: true }, { fresh: false, value: "v1" }]);
+    const rolledBack = database.transaction(() => {
+      expect(s.claimInTransaction([{ key: "b", value: "v3" }], 60_000)).toEqual([{ fresh: true }]);
+      throw new Error("the caller's append failed");
+    });
+    expect(() => rolledBack.immediate()).toThrow(/append failed/);
+    expect(database.prepare("SELECT key FROM evt_dedup").pluck().all().map(String)).toEqual(["a"]);
+    expect(() => s.claimInTransaction([{ key: "", value: "v" }], 60_000)).toThrow();
+    await s.close();
+    expect(() => s.claimInTransaction([{ key: "c", value: "v" }], 60_000)).toThrow(/closed/);
+    database.close();
+  });
+
   it("refuses sharedCommit without a database, naming the option", () => {
     expect(() =>
       createSqliteStore({ path: join(dir, "x.db"), sharedCommit: { join() {} } }),

@@ -273,6 +273,27 @@ describe("sqlite store with a shared commit (one connection, several stores)", (
     database.close();
   });
 
+  it("appendInTransaction and hasInTransaction work in the caller's transaction, rolled back with it", async () => {
+    const database = new Database(":memory:");
+    const s = createSqliteEventStore({ database });
+    expect(() => s.appendInTransaction([event(1)])).toThrow(/not open yet/);
+    await s.append([]);
+    const ids = [event(1).internal_id, event(2).internal_id];
+    const tx = database.transaction((n: number) => {
+      s.appendInTransaction([event(n)]);
+      const seen = s.hasInTransaction(ids, "production");
+      if (n === 2) throw new Error("the caller's claim failed");
+      return seen;
+    });
+    expect(tx.immediate(1)).toEqual(new Set([ids[0]]));
+    expect(() => tx.immediate(2)).toThrow(/claim failed/);
+    expect(await s.has(ids, "production")).toEqual(new Set([ids[0]]));
+    expect(() => s.appendInTransaction([event(3, { internal_id: "" })])).toThrow(StoreError);
+    await s.close();
+    expect(() => s.appendInTransaction([event(4)])).toThrow(/closed/);
+    database.close();
+  });
+
   it("refuses sharedCommit without a database, naming the option", () => {
     expect(() =>
       createSqliteEventStore({ path: join(dir, "x.db"), sharedCommit: { join() {} } }),
