@@ -90,6 +90,10 @@ export interface SqliteFileStores {
   dedup: DedupStore | null;
   store: EventStore | null;
   runs: RunStore | null;
+}
+
+/** What {@link openSqliteFile} returns: the stores, and their connection's commit. */
+export interface OpenedSqliteFile extends SqliteFileStores {
   /**
    * The connection's shared commit, for a part that writes several stores at once (the worker's
    * ingest: claim and append in one part); `null` when the drivers opened the file on their own.
@@ -122,7 +126,7 @@ const BUSY_TIMEOUT_MS = 2_000;
  * const { dedup, store } = openSqliteFile(".evt/evt.sqlite", { dedup: true, store: true, runs: false });
  * ```
  */
-export function openSqliteFile(path: string, want: SqliteFileWants): SqliteFileStores {
+export function openSqliteFile(path: string, want: SqliteFileWants): OpenedSqliteFile {
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { timeout: BUSY_TIMEOUT_MS });

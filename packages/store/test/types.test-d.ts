@@ -1,4 +1,4 @@
-import type { EventStore, PostgresEventStore, StoreErrorCode } from "@evt/store";
+import type { EventStore, PostgresEventStore, SqliteEventStore, StoreErrorCode } from "@evt/store";
 import { createMemoryEventStore } from "@evt/store/memory";
 import { createPostgresStore } from "@evt/store/postgres";
 import { createSqliteStore } from "@evt/store/sqlite";
@@ -11,7 +11,7 @@ describe("store types", () => {
     expectTypeOf(createPostgresStore({ pool: new pg.Pool() })).toEqualTypeOf<PostgresEventStore>();
     expectTypeOf(
       createSqliteStore({ database: new Database(":memory:") }),
-    ).toEqualTypeOf<EventStore>();
+    ).toEqualTypeOf<SqliteEventStore>();
   });
 
   it("exposes the error codes as a closed union", () => {
