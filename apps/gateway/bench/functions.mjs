@@ -3,6 +3,7 @@
 // Usage: node bench/functions.mjs   (build first: `sh scripts/pnpm.sh exec turbo run build
 // --filter @evt/gateway...`; the built dist/cli.js is started). Writes
 // bench/results/functions-<date>.json. Env: RATE (default 500), LATENCY_SECONDS (10),
+// WARMUP_SECONDS (2: case 1's cold start, measured and printed apart),
 // EVENTS (20000), INGEST_SECONDS (10), FUNCTIONS (1000), RUNS (the gateway's --runs: sqlite),
 // GATEWAY_CLI (the dist/cli.js to start: another build, for an A/B).
 //
@@ -32,6 +33,8 @@ import { benchFunctions, fn, post, startFnApp, waitForFunctions } from "./fn-app
 const CLI = process.env.GATEWAY_CLI ?? fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 const RATE = Number(process.env.RATE ?? 500);
 const LATENCY_SECONDS = Number(process.env.LATENCY_SECONDS ?? 10);
+/** Case 1's warm-up at RATE before the measured seconds, reported as the cold start (0: none). */
+const WARMUP_SECONDS = Number(process.env.WARMUP_SECONDS ?? 2);
 const EVENTS = Number(process.env.EVENTS ?? 20_000);
 const BATCH = 100;
 const INGEST_SECONDS = Number(process.env.INGEST_SECONDS ?? 10);
@@ -161,62 +164,80 @@ function resetArrivals() {
 
 // ---- 1. event to first call ----------------------------------------------------------------
 
+/**
+ * Sends `total` one-event requests at RATE/s (open loop: event i is due at t0 + i / RATE) and
+ * waits for their first calls: the sorted lags (first call arrival - send time) in ms.
+ */
+async function openLoop(gw, total) {
+  resetArrivals();
+  const sent = new Map(); // internal id -> send time
+  const pending = [];
+  let failures = 0;
+  const send = (i) => {
+    const t = performance.now();
+    pending.push(
+      post(`${gw.url}/e/${KEY}`, { name: "bench/tick", data: { i } }).then(
+        (r) => {
+          if (r.status !== 200) failures++;
+          else sent.set(JSON.parse(r.body).ids[0], t);
+        },
+        () => failures++,
+      ),
+    );
+  };
+  const t0 = performance.now();
+  let i = 0;
+  while (i < total) {
+    const now = performance.now();
+    while (i < total && t0 + (i * 1000) / RATE <= now) send(i++);
+    await sleep(1);
+  }
+  const sendSeconds = (performance.now() - t0) / 1000;
+  await Promise.all(pending);
+  const complete = await waitForArrivals(total - failures, 300_000);
+  const ms = [];
+  for (const [id, t] of sent) {
+    const a = arrivals.get(id);
+    if (a !== undefined) ms.push(a - t);
+  }
+  ms.sort((a, b) => a - b);
+  return {
+    eventsSent: total,
+    sendSeconds: round(sendSeconds, 2),
+    rateAchieved: Math.round(total / sendSeconds),
+    ingestFailures: failures,
+    calledEvents: ms.length,
+    allCalled: complete && ms.length === total,
+    p50Ms: round(quantile(ms, 0.5), 2),
+    p90Ms: round(quantile(ms, 0.9), 2),
+    p99Ms: round(quantile(ms, 0.99), 2),
+    maxMs: round(quantile(ms, 1), 2),
+  };
+}
+
 async function latencyCase() {
   app.functions = [fn("bench-one", "bench/tick", serveUrl)];
   const gw = await startGateway(serveUrl);
   try {
     await waitForFunctions(gw.url, 1);
-    resetArrivals();
-    const total = RATE * LATENCY_SECONDS;
-    const sent = new Map(); // internal id -> send time
-    const pending = [];
-    let failures = 0;
-    const send = (i) => {
-      const t = performance.now();
-      pending.push(
-        post(`${gw.url}/e/${KEY}`, { name: "bench/tick", data: { i } }).then(
-          (r) => {
-            if (r.status !== 200) failures++;
-            else sent.set(JSON.parse(r.body).ids[0], t);
-          },
-          () => failures++,
-        ),
-      );
-    };
-    // Open loop: event i is due at t0 + i / RATE; each tick sends every event that is due.
-    const t0 = performance.now();
-    let i = 0;
-    while (i < total) {
-      const now = performance.now();
-      while (i < total && t0 + (i * 1000) / RATE <= now) send(i++);
-      await sleep(1);
-    }
-    const sendSeconds = (performance.now() - t0) / 1000;
-    await Promise.all(pending);
-    const complete = await waitForArrivals(total - failures, 300_000);
-    const ms = [];
-    for (const [id, t] of sent) {
-      const a = arrivals.get(id);
-      if (a !== undefined) ms.push(a - t);
-    }
-    ms.sort((a, b) => a - b);
+    // The first WARMUP_SECONDS after a start are measured on their own: both processes are
+    // still compiling their hot paths then, and a burst of ~100 slow events in the first 250 ms
+    // is the p99 of a cold 10 s run (2026-12-04, bench/README.md). The goal is judged on the
+    // steady state that follows, as the ingest cases judge theirs after a warm-up.
+    const coldStart = WARMUP_SECONDS > 0 ? await openLoop(gw, RATE * WARMUP_SECONDS) : null;
     const r = {
       name: "event to first call",
-      eventsSent: total,
-      sendSeconds: round(sendSeconds, 2),
-      rateAchieved: Math.round(total / sendSeconds),
-      ingestFailures: failures,
-      calledEvents: ms.length,
-      allCalled: complete && ms.length === total,
-      p50Ms: round(quantile(ms, 0.5), 2),
-      p90Ms: round(quantile(ms, 0.9), 2),
-      p99Ms: round(quantile(ms, 0.99), 2),
-      maxMs: round(quantile(ms, 1), 2),
+      ...(await openLoop(gw, RATE * LATENCY_SECONDS)),
       goal: "p50 <= 5 ms, p99 <= 25 ms",
+      coldStart,
     };
     r.met = r.p50Ms <= 5 && r.p99Ms <= 25;
+    if (coldStart !== null)
+      console.log(
+        `1. cold start (first ${WARMUP_SECONDS} s after the gateway started, ${coldStart.calledEvents}/${coldStart.eventsSent} called): p50 ${coldStart.p50Ms} ms, p90 ${coldStart.p90Ms} ms, p99 ${coldStart.p99Ms} ms, max ${coldStart.maxMs} ms`,
+      );
     console.log(
-      `1. event to first call (${RATE}/s for ${LATENCY_SECONDS} s, ${r.calledEvents}/${total} called): p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (goal p50 <= 5, p99 <= 25: ${r.met ? "met" : "MISSED"})`,
+      `1. event to first call (${RATE}/s for ${LATENCY_SECONDS} s${coldStart !== null ? ` after ${WARMUP_SECONDS} s of warm-up` : ""}, ${r.calledEvents}/${r.eventsSent} called): p50 ${r.p50Ms} ms, p90 ${r.p90Ms} ms, p99 ${r.p99Ms} ms, max ${r.maxMs} ms (goal p50 <= 5, p99 <= 25: ${r.met ? "met" : "MISSED"})`,
     );
     return r;
   } finally {
