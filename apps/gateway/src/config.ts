@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { KEY, keyProblem, maskPassword } from "./secrets";
 import { formatDuration, parseBytes, parseDuration } from "./units";
@@ -54,10 +55,13 @@ export interface GatewayConfig {
   /** Delete events received longer ago than this (ms); `null` keeps them forever. @default null */
   retentionMs: number | null;
   /**
-   * Run the SQLite stores in a worker thread: statements, commits and fsyncs leave the thread
-   * that serves HTTP. Only matters when `dedup` or `store` is `sqlite`. @default true
+   * Run the SQLite stores in a worker thread: statements and commits leave the thread that
+   * serves HTTP. `auto`: a worker thread when the process may use more than one CPU
+   * (`os.availableParallelism()`, which follows the affinity mask), the HTTP thread when it
+   * has one, where a second thread only adds the copying between threads. Only matters when a
+   * store is on SQLite. @default "auto"
    */
-  sqliteThread: boolean;
+  sqliteThread: boolean | "auto";
   /**
    * Longest a call to the SQLite worker thread may take before the request gets 503 (a hung
    * fsync, a file locked by another process), in ms. @default 5_000
@@ -382,12 +386,14 @@ export const SETTINGS = [
   }),
   setting({
     key: "sqliteThread",
-    describe: "run the SQLite stores in a worker thread (false: on the main thread)",
+    describe:
+      "run the SQLite stores in a worker thread (false: on the main thread; auto: a worker when more than one CPU is available)",
     flag: "sqlite-thread",
     env: "EVT_SQLITE_THREAD",
-    expected: "true or false",
-    fromText: (t) => ({ true: true, "1": true, false: false, "0": false })[t.trim()] ?? t,
-    schema: z.boolean(),
+    expected: "true, false or auto",
+    fromText: (t) =>
+      ({ true: true, "1": true, false: false, "0": false, auto: "auto" })[t.trim()] ?? t,
+    schema: z.union([z.boolean(), z.literal("auto")]),
   }),
   setting({
     key: "sqliteTimeoutMs",
@@ -578,7 +584,7 @@ export const DEFAULTS: Omit<GatewayConfig, "mode"> = {
   pretty: false,
   shutdownTimeoutMs: 10_000,
   retentionMs: null,
-  sqliteThread: true,
+  sqliteThread: "auto",
   sqliteTimeoutMs: 5_000,
   redisPrefix: null,
   pgTablePrefix: null,
@@ -733,6 +739,22 @@ export function configFromText(
     options[s.key] = check(s, s.fromText(text), text, origin);
   }
   return resolveConfig(options as GatewayOptions, (s) => origins.get(s.key) ?? `--${s.flag}`);
+}
+
+/**
+ * Whether the SQLite stores run in a worker thread: `sqliteThread` when it is `true` or
+ * `false`; for `auto`, when the process may use more than one CPU.
+ *
+ * @example
+ * ```ts
+ * sqliteInWorker({ sqliteThread: "auto" }, 1); // false: one CPU, the stores stay on the HTTP thread
+ * ```
+ */
+export function sqliteInWorker(
+  config: Pick<GatewayConfig, "sqliteThread">,
+  cpus: number = availableParallelism(),
+): boolean {
+  return config.sqliteThread === "auto" ? cpus > 1 : config.sqliteThread;
 }
 
 /** The driver part of `--dedup`/`--store` for logs: `redis`, `postgres`, `sqlite`, `memory`. */

@@ -5,6 +5,7 @@ import {
   createRedisStore,
   createSqliteStore,
   type DedupStore,
+  type SqliteStore,
 } from "@evt/dedup";
 import type { RunStore } from "@evt/functions";
 import type { ingest } from "@evt/server";
@@ -13,8 +14,9 @@ import {
   createPostgresEventStore,
   createSqliteEventStore,
   type EventStore,
+  type SqliteEventStore,
 } from "@evt/store";
-import { driverName, type GatewayConfig } from "./config";
+import { driverName, type GatewayConfig, sqliteInWorker } from "./config";
 import { prepareDataDir } from "./data-dir";
 import {
   openSqliteFile,
@@ -23,6 +25,7 @@ import {
   type SqliteFileStores,
   sqliteLayout,
 } from "./sqlite-file";
+import { createFileIngest, fileIngestInProcess } from "./sqlite-ingest";
 import { openSqliteThread } from "./sqlite-thread";
 
 /** The stores a gateway composes; the gateway owns and closes them. */
@@ -63,22 +66,41 @@ export function openStores(config: GatewayConfig, withRuns = false): GatewayStor
     runs: withRuns && driverName(config.runs) === "sqlite",
   };
   const oneFile = (usesSqlite || want.runs) && sqliteLayout(config.dataDir) === "one";
+  const inWorker = sqliteInWorker(config);
   let shared: (SqliteFileStores & { ingest?: typeof ingest | null }) | null = null;
   if (oneFile) {
     // Owner-only: the folder 0700 (when created), the SQLite file 0600.
     prepareDataDir(config.dataDir, [SQLITE_FILE]);
     const path = join(config.dataDir, SQLITE_FILE);
-    // In a worker thread by default: the HTTP thread never runs a statement, a commit or an
-    // fsync; the stores share the thread's one connection and commit together.
-    shared = config.sqliteThread
-      ? openSqliteThread({
-          dedupPath: want.dedup ? path : null,
-          storePath: want.store ? path : null,
-          runsPath: want.runs ? path : null,
-          oneFile: true,
-          callTimeoutMs: config.sqliteTimeoutMs,
-        })
-      : openSqliteFile(path, want);
+    // In a worker thread when there is a CPU for it: the HTTP thread never runs a statement
+    // or a commit. Either way the stores share one connection and commit together, and a
+    // request's claim and append are one part of that commit.
+    if (inWorker) {
+      shared = openSqliteThread({
+        dedupPath: want.dedup ? path : null,
+        storePath: want.store ? path : null,
+        runsPath: want.runs ? path : null,
+        oneFile: true,
+        callTimeoutMs: config.sqliteTimeoutMs,
+      });
+    } else {
+      const file = openSqliteFile(path, want);
+      const { dedup, store, sharedCommit, writeAlone } = file;
+      shared = {
+        ...file,
+        ingest:
+          dedup && store && sharedCommit && writeAlone
+            ? fileIngestInProcess(
+                createFileIngest({
+                  dedup: dedup as SqliteStore,
+                  store: store as SqliteEventStore,
+                  sharedCommit,
+                  writeAlone,
+                }),
+              )
+            : null,
+      };
+    }
   } else if (usesSqlite) {
     const files = [
       ...(want.dedup ? [SQLITE_FILES.dedup] : []),
@@ -89,7 +111,7 @@ export function openStores(config: GatewayConfig, withRuns = false): GatewayStor
   }
   // The earlier layout: SQLite in worker threads, one per file, each running the ordinary
   // driver, so dedup and store work in parallel.
-  const thread = config.sqliteThread && !oneFile;
+  const thread = inWorker && !oneFile;
   const threaded = {
     dedup:
       shared?.dedup ??

@@ -34,7 +34,7 @@ import { bearerToken, type DispatchBatch, type EventApi, KeyMatcher } from "@evt
 import type { EventStore } from "@evt/store";
 import { nextTicks } from "@evt/triggers";
 import type { Logger } from "pino";
-import { driverName, type GatewayConfig } from "./config";
+import { driverName, type GatewayConfig, sqliteInWorker } from "./config";
 import { prepareDataDir } from "./data-dir";
 import { sendJson } from "./http";
 import { SPLIT_FILES, SQLITE_FILE, sqliteLayout } from "./sqlite-file";
@@ -64,8 +64,8 @@ export function openRunStore(config: GatewayConfig): RunStore {
     case "sqlite": {
       const file = sqliteLayout(config.dataDir) === "one" ? SQLITE_FILE : RUNS_FILE;
       prepareDataDir(config.dataDir, [file]);
-      // Like the event files: in a worker thread, so commits and fsyncs leave the HTTP thread.
-      if (config.sqliteThread) {
+      // Like the event files: in a worker thread when there is a CPU for it.
+      if (sqliteInWorker(config)) {
         return openSqliteThread({
           dedupPath: null,
           storePath: null,

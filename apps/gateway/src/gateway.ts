@@ -17,6 +17,7 @@ import {
   type GatewayConfig,
   type GatewayOptions,
   resolveConfig,
+  sqliteInWorker,
 } from "./config";
 import { createConsole, eventMessage, type GatewayConsole } from "./console";
 import { startSharedStream } from "./console-poll";
@@ -342,8 +343,21 @@ export async function startGateway(
   const usesFiles =
     (!givenStores && (config.dedup === "sqlite" || config.store === "sqlite")) ||
     (!givenRuns && runs.driver === "sqlite");
-  const summary = `evt-gateway ${config.mode} listening on ${url} (${drivers}${usesFiles ? `, data: ${config.dataDir}` : ""})`;
-  logger.info({ url, mode: config.mode, dedup: dedup.driver, store: store.driver }, "listening");
+  const inWorker = sqliteInWorker(config);
+  const files = usesFiles
+    ? `, data: ${config.dataDir}, SQLite ${inWorker ? "in a worker thread" : "on the HTTP thread"}`
+    : "";
+  const summary = `evt-gateway ${config.mode} listening on ${url} (${drivers}${files})`;
+  logger.info(
+    {
+      url,
+      mode: config.mode,
+      dedup: dedup.driver,
+      store: store.driver,
+      ...(usesFiles ? { sqliteThread: inWorker } : {}),
+    },
+    "listening",
+  );
 
   let closed: Promise<void> | null = null;
   const close = () => {

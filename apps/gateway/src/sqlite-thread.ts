@@ -420,10 +420,11 @@ export function openSqliteThread(options: SqliteThreadOptions): SqliteThreadStor
             if (r.storeMs !== undefined) deps.hooks?.onStore?.(r.storeMs);
             // Every event as stored (duplicates under the first internal id), built here
             // rather than copied back from the worker.
+            const out = r.ids ?? [...ids];
             const stored = new Array<StoredEvent>(events.length);
             for (let i = 0; i < events.length; i++)
-              stored[i] = toStoredEvent(events[i]!, r.ids[i]!, env, receivedAt, origin);
-            const { ids: out, accepted, duplicates } = r;
+              stored[i] = toStoredEvent(events[i]!, out[i]!, env, receivedAt, origin);
+            const { accepted, duplicates } = r;
             return { ok: true, ids: out, accepted, duplicates, stored };
           },
           // Not answered (the worker died, or past the call timeout): nothing is known to be

@@ -13,7 +13,13 @@ export type Target = "dedup" | "store" | "runs" | "ingest";
  * and the durations of the claim and the append for the metrics hooks.
  */
 export type IngestReply = { dedupMs?: number; storeMs?: number } & (
-  | { ok: true; ids: string[]; accepted: number; duplicates: number }
+  | {
+      ok: true;
+      /** The ids answered, or `null` when they are the ids sent (no duplicate of an earlier event). */
+      ids: string[] | null;
+      accepted: number;
+      duplicates: number;
+    }
   | { ok: false; stage: "claim" | "has" | "append"; error: WireError; releaseError?: WireError }
 );
 

@@ -10,7 +10,7 @@ import type { RunStore } from "@evt/functions";
 import { createSqliteRunStore } from "@evt/functions/sqlite";
 import { createSqliteEventStore, type EventStore, type SqliteEventStore } from "@evt/store";
 import { openSqliteFile } from "./sqlite-file";
-import { createFileIngest } from "./sqlite-ingest";
+import { createFileIngest, type FileIngestArgs, toIngestReply } from "./sqlite-ingest";
 import { type Call, type Reply, type Target, toWire, type WorkerSetup } from "./sqlite-wire";
 
 const port = parentPort;
@@ -60,11 +60,15 @@ const ingestHere =
         sharedCommit: file.sharedCommit,
         writeAlone: file.writeAlone,
       })
-    : () => Promise.reject(new Error("the SQLite worker has no dedup and event store to ingest"));
+    : null;
 
 function run(call: Call): void {
   if (call.target === "ingest") {
-    ingestHere(call.args).then(
+    const args = call.args as FileIngestArgs;
+    (ingestHere
+      ? ingestHere(...args).then((outcome) => toIngestReply(outcome, args[1]))
+      : Promise.reject(new Error("the SQLite worker has no dedup and event store to ingest"))
+    ).then(
       (value) => reply({ id: call.id, ok: true, value }),
       (error: unknown) => reply({ id: call.id, ok: false, error: toWire(error) }),
     );

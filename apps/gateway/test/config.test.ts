@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseCommandLine } from "../src/args";
-import { ConfigError, resolveConfig } from "../src/config";
+import { ConfigError, resolveConfig, sqliteInWorker } from "../src/config";
 import { parseBytes, parseDuration } from "../src/units";
 import { runCli } from "./helpers";
 
@@ -39,7 +39,7 @@ describe("parseCommandLine", () => {
       maxRequestBytes: 524_288,
       shutdownTimeoutMs: 10_000,
       retentionMs: null,
-      sqliteThread: true,
+      sqliteThread: "auto",
       sqliteTimeoutMs: 5_000,
       maxInflightBytes: 64 * 1024 * 1024,
       eventKeys: [],
@@ -93,6 +93,20 @@ describe("parseCommandLine", () => {
     expect(cmd.config.retentionMs).toBe(30 * 86_400_000);
     expect(cmd.config.maxRequestBytes).toBe(1_048_576);
     expect(cmd.config.sqliteThread).toBe(false);
+  });
+
+  it("--sqlite-thread auto (the default) puts SQLite in a worker only when more than one CPU is available", () => {
+    const dev = parseCommandLine(["dev"], {});
+    const auto = parseCommandLine(["dev", "--sqlite-thread", "auto"], {});
+    const on = parseCommandLine(["dev"], { EVT_SQLITE_THREAD: "true" });
+    if (dev.kind !== "run" || auto.kind !== "run" || on.kind !== "run")
+      throw new Error("expected run");
+    expect(dev.config.sqliteThread).toBe("auto");
+    expect(auto.config.sqliteThread).toBe("auto");
+    expect([1, 2, 8].map((cpus) => sqliteInWorker(dev.config, cpus))).toEqual([false, true, true]);
+    // An explicit choice holds whatever the CPUs.
+    expect([1, 2].map((cpus) => sqliteInWorker(on.config, cpus))).toEqual([true, true]);
+    expect(sqliteInWorker({ sqliteThread: false }, 8)).toBe(false);
   });
 
   it("reads the read limits: --max-page-bytes and --max-concurrent-reads, with their env vars", () => {
@@ -176,7 +190,7 @@ describe("evt-gateway binary: configuration", () => {
     ],
     [
       ["dev", "--sqlite-thread", "maybe"],
-      'evt-gateway: --sqlite-thread "maybe" is not valid: expected true or false',
+      'evt-gateway: --sqlite-thread "maybe" is not valid: expected true, false or auto',
     ],
     [["dev", "--nope"], "evt-gateway: unknown flag --nope"],
     [["serve"], 'evt-gateway: unknown command "serve"'],

@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SQLITE_FILES } from "../src/drivers";
@@ -7,9 +8,16 @@ import { sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
+/** The first CPU this process may run on (`Cpus_allowed_list` of /proc/self/status). */
+function firstCpu(): number {
+  const status = readFileSync("/proc/self/status", "utf8");
+  const list = /Cpus_allowed_list:\s*(\d+)/.exec(status);
+  return list ? Number(list[1]) : 0;
+}
+
 describe("the data folder and SQLite files are private to the gateway's user", () => {
   it.each([
-    ["worker threads (default)", []],
+    ["worker threads", ["--sqlite-thread", "true"]],
     ["main thread", ["--sqlite-thread", "false"]],
   ])("folder 0700, files 0600, SQLite on %s", { timeout: 30_000 }, async (_how, extra) => {
     const dataDir = join(tempDir(), "data");
@@ -36,6 +44,45 @@ describe("the data folder and SQLite files are private to the gateway's user", (
       expect(existsSync(join(dataDir, `${SQLITE_FILE}-wal`))).toBe(true);
     } finally {
       await stopProcess(gw, "SIGTERM");
+    }
+  });
+
+  it("by default keeps SQLite on the HTTP thread when the gateway may use one CPU, in a worker when more", {
+    timeout: 30_000,
+  }, async () => {
+    const cpus = availableParallelism();
+    const pinned = await startGatewayProcess(
+      ["dev", "--port", "0", "--data-dir", join(tempDir(), "data"), "--log-level", "warn"],
+      {},
+      ["taskset", "-c", String(firstCpu())],
+    );
+    try {
+      expect(pinned.stdout()).toContain("SQLite on the HTTP thread");
+      const sent = await sendEvents(pinned.url, "k", [
+        { name: "app/one", id: "o-1" },
+        { name: "app/one", id: "o-1" },
+      ]);
+      expect(sent.status).toBe(200);
+      // One request, both events claimed in one part of the commit: the second is its duplicate.
+      expect(sent.body.ids?.[1]).toBe(sent.body.ids?.[0]);
+    } finally {
+      await stopProcess(pinned, "SIGTERM");
+    }
+    const free = await startGatewayProcess([
+      "dev",
+      "--port",
+      "0",
+      "--data-dir",
+      join(tempDir(), "data"),
+      "--log-level",
+      "warn",
+    ]);
+    try {
+      expect(free.stdout()).toContain(
+        cpus > 1 ? "SQLite in a worker thread" : "SQLite on the HTTP thread",
+      );
+    } finally {
+      await stopProcess(free, "SIGTERM");
     }
   });
 

@@ -57,7 +57,7 @@ async function missingIds(url: string, ids: string[]): Promise<string[]> {
 }
 
 describe.each([
-  ["SQLite in worker threads (the default)", []],
+  ["SQLite in worker threads", ["--sqlite-thread", "true"]],
   ["SQLite on the main thread", ["--sqlite-thread", "false"]],
 ])("durability (SQLite store and dedup, kill -9): %s", (_mode, extra: string[]) => {
   it("keeps every acknowledged event across 3 kills under load", { timeout: 120_000 }, async () => {

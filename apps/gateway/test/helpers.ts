@@ -81,13 +81,18 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Starts the built gateway and resolves once it printed the URL it listens on. */
+/**
+ * Starts the built gateway and resolves once it printed the URL it listens on. `wrap` runs it
+ * under another command, e.g. `["taskset", "-c", "0"]`.
+ */
 export function startGatewayProcess(
   args: string[],
   env: Record<string, string> = {},
+  wrap: string[] = [],
 ): Promise<RunningGateway> {
   assertBuilt();
-  const proc = spawn(process.execPath, [CLI, ...args], {
+  const [command, ...before] = [...wrap, process.execPath];
+  const proc = spawn(command!, [...before, CLI, ...args], {
     env: { ...cleanEnv(), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

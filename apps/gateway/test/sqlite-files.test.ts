@@ -18,7 +18,7 @@ const SPOILED: [string, (path: string) => void, string][] = [
 ];
 
 describe.each([
-  ["worker threads (default)", []],
+  ["worker threads", ["--sqlite-thread", "true"]],
   ["main thread", ["--sqlite-thread", "false"]],
 ])("a broken SQLite file at start, SQLite on %s", (_mode, extra: string[]) => {
   describe.each(SPOILED)("when the file %s", (_how, spoil, problem) => {
