@@ -18,12 +18,19 @@ if (!port) throw new Error("sqlite-worker.js runs as a worker thread of evt-gate
 
 const setup = workerData as WorkerSetup;
 const oneFile = setup.oneFile ? (setup.dedupPath ?? setup.storePath ?? setup.runsPath) : null;
+// SQLite's own fsync at each durable commit (`wal: false`): it stops only this thread, and
+// with a CPU for each thread that measured less CPU per request than flushing the WAL on
+// libuv's pool (bench/README.md, 2026-12-06).
 const file = oneFile
-  ? openSqliteFile(oneFile, {
-      dedup: setup.dedupPath != null,
-      store: setup.storePath != null,
-      runs: setup.runsPath != null,
-    })
+  ? openSqliteFile(
+      oneFile,
+      {
+        dedup: setup.dedupPath != null,
+        store: setup.storePath != null,
+        runs: setup.runsPath != null,
+      },
+      { wal: false },
+    )
   : null;
 const stores: Record<Exclude<Target, "ingest">, DedupStore | EventStore | RunStore | null> = file
   ? { dedup: file.dedup, store: file.store, runs: file.runs }
