@@ -20,7 +20,8 @@
 //         the server CPU per event once those events' runs have all called (waiting up to
 //         DRAIN_SECONDS, default 120), measured from the same start.
 // Env: PIN_SERVER (default 1), PIN_LOAD (0): the CPUs given to `taskset -c`; RATE: a fixed
-//   request rate instead of as fast as it answers; NODE_FLAGS: extra node flags for the
+//   request rate instead of as fast as it answers; PACED=1 (with RATE): a request every
+//   1/RATE s, latencies from each one's slot, instead of autocannon's bursts; NODE_FLAGS: extra node flags for the
 //   gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
 // Example: node bench/cpu-ab.mjs sqlite1 4 5 before=/tmp/old-checkout after=../.. base=baseline
 import { execFileSync, spawn } from "node:child_process";
@@ -34,7 +35,7 @@ import { benchFunctions, startFnApp, waitForFunctions } from "./fn-app.mjs";
 const self = fileURLToPath(import.meta.url);
 
 if (process.argv[2] === "--load") {
-  // The load generator child: autocannon, then one JSON line of results.
+  // The load generator child: autocannon (or the paced sender), then one JSON line of results.
   const { default: autocannon } = await import("autocannon");
   const [url, connections, seconds, per, tag] = process.argv.slice(3);
   let n = 0;
@@ -47,6 +48,17 @@ if (process.argv[2] === "--load") {
     }
     return `[${parts.join(",")}]`;
   };
+  if (process.env.PACED === "1" && process.env.RATE) {
+    const out = await paced(
+      url,
+      Number(connections),
+      Number(seconds),
+      Number(process.env.RATE),
+      body,
+    );
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    process.exit(0);
+  }
   const r = await autocannon({
     url: `${url}/e/bench-key`,
     connections: Number(connections),
@@ -63,6 +75,61 @@ if (process.argv[2] === "--load") {
   const out = { ok: r["2xx"], bad: r.non2xx + r.errors, duration: r.duration, p99: r.latency.p99 };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   process.exit(0);
+}
+
+/**
+ * PACED=1 with RATE: requests sent on a fixed schedule (RATE per second, a slot every 1/RATE
+ * s) over at most `connections` keep-alive sockets, each latency measured from its slot, so a
+ * request that waited for a free socket counts its wait (autocannon's rate limit sends each
+ * second's requests in a burst, which puts its own queueing into p99).
+ */
+async function paced(url, connections, seconds, rate, body) {
+  const { Agent, request } = await import("node:http");
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const target = new URL(`${url}/e/bench-key`);
+  const latencies = [];
+  let ok = 0;
+  let bad = 0;
+  let sent = 0;
+  const start = performance.now();
+  const total = Math.floor(rate * seconds);
+  await new Promise((done) => {
+    let open = 0;
+    const send = (slot) => {
+      open++;
+      const req = request(
+        target,
+        { method: "POST", agent, headers: { "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            if (res.statusCode === 200) ok++;
+            else bad++;
+            latencies.push(performance.now() - slot);
+            if (--open === 0 && sent === total) done();
+          });
+        },
+      );
+      req.on("error", () => {
+        bad++;
+        if (--open === 0 && sent === total) done();
+      });
+      req.end(body());
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (sent < total && start + (sent * 1000) / rate <= now)
+        send(start + (sent++ * 1000) / rate);
+      if (sent < total) setTimeout(tick, 1);
+    };
+    tick();
+  });
+  latencies.sort((a, b) => a - b);
+  const at = (q) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 10) /
+    10;
+  agent.destroy();
+  return { ok, bad, duration: (performance.now() - start) / 1000, p99: at(0.99), p50: at(0.5) };
 }
 
 const CASES = {
@@ -255,6 +322,7 @@ for (let round = 0; round < Number(roundsText); round++) {
         reqPerSec: Math.round(r.ok / r.duration),
         eventsPerSec: Math.round(events / r.duration),
         p99Ms: r.p99,
+        ...(r.p50 !== undefined ? { p50Ms: r.p50 } : {}),
         cpuUsPerEvent: round1(((cpuSeconds(proc.pid, false) - cpu) * 1e6) / events),
         mainUsPerEvent: round1(((cpuSeconds(proc.pid, true) - main) * 1e6) / events),
         bad: r.bad,

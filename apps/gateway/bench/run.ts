@@ -79,6 +79,7 @@ const CASES: Case[] = [
     store: "sqlite",
     eventsPerRequest: 1,
     connections: 64,
+    args: ["--sqlite-thread", "true"],
   },
   {
     name: "sqlite dedup + sqlite store, 100 events/request",
@@ -87,6 +88,7 @@ const CASES: Case[] = [
     store: "sqlite",
     eventsPerRequest: 100,
     connections: 32,
+    args: ["--sqlite-thread", "true"],
   },
   {
     name: "sqlite dedup + sqlite store, 100 events/request, random ids",
@@ -96,6 +98,7 @@ const CASES: Case[] = [
     eventsPerRequest: 100,
     connections: 32,
     randomIds: true,
+    args: ["--sqlite-thread", "true"],
   },
   {
     name: "sqlite on the main thread, 1 event/request",
@@ -400,8 +403,8 @@ Each case spawns a fresh \`node dist/cli.js start\` (log level warn) and runs au
 library in the bench process for ${SECONDS} s after a 1 s warm-up. Every event carries a fresh
 dedup \`id\`, so dedup and store do real work on every request: \`<tag>-<counter>\` (dedup keys
 arrive nearly sorted), or a random UUID in the cases marked "random ids" (scattered keys, as
-with user-chosen idempotency keys). SQLite cases run with the default worker threads
-(\`--sqlite-thread true\`) unless marked "main thread". The baseline is a bare
+with user-chosen idempotency keys). SQLite cases run in worker threads
+(\`--sqlite-thread true\`, what \`auto\` picks on 2 cores) unless marked "main thread". The baseline is a bare
 node:http server (\`bench/baseline.mjs\`) that reads the body, \`JSON.parse\`s it and answers a
 fixed \`{ids,status}\` body. Peak RSS is the gateway's \`VmHWM\`. "Server CPU µs/event" is the
 server process's user + system time (all its threads) during the measured seconds divided by
