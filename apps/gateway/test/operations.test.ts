@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -32,7 +33,7 @@ describe("evt-gateway start: logs, metrics, keys (built binary)", () => {
       .split("\n")
       .find((l) => l.startsWith("evt-gateway "));
     expect(line).toBe(
-      `evt-gateway start listening on ${gw.url} (dedup: sqlite, store: sqlite, runs: sqlite, data: ${dataDir})`,
+      `evt-gateway start listening on ${gw.url} (dedup: sqlite, store: sqlite, runs: sqlite, data: ${dataDir}, SQLite ${availableParallelism() > 1 ? "in a worker thread" : "on the HTTP thread"})`,
     );
   });
 
