@@ -164,9 +164,9 @@ const BUSY_TIMEOUT_MS = 2_000;
  * file on one better-sqlite3 connection in WAL mode, committing together in one shared
  * transaction per turn ({@link createSharedCommit}), a durable turn answered once a flush of
  * the WAL file off the thread has it on disk ({@link createWalSync}). The connection closes
- * when the last of them closes, after the flushes it waits for. A file that cannot be opened as SQLite (not a database, a folder) is
- * left to the drivers, each opening it on its own, so that the start fails with the driver's
- * message naming the store, the file and the problem.
+ * when the last of them closes, after the flushes it waits for. A file that cannot be opened
+ * as SQLite (not a database, a folder) is left to the drivers, each opening it on its own, so
+ * that the start fails with the driver's message naming the store, the file and the problem.
  *
  * @example
  * ```ts
