@@ -286,3 +286,21 @@ export async function dropTestData(redisPrefix: string, tablePrefix: string): Pr
     await client.end();
   }
 }
+
+/** A stored event for the store drivers' `append` (env `dev`, received now, from the API). */
+export function storedEvent(internalId: string, name = "app/x") {
+  const now = Date.now();
+  return {
+    internal_id: internalId,
+    id: null,
+    name,
+    data: {},
+    user: null,
+    ts: now,
+    v: null,
+    env: "dev",
+    received_at: now,
+    source: "api" as const,
+    source_id: null,
+  };
+}

@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createSharedCommit, SPLIT_FILES, SQLITE_FILE } from "../src/sqlite-file";
 import { createFileIngest, toIngestReply } from "../src/sqlite-ingest";
-import { sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers";
+import { sendEvents, startGatewayProcess, stopProcess, storedEvent, tempDir } from "./helpers";
 
 const count = (path: string, table: string): number => {
   const db = new Database(path, { readonly: true });
@@ -139,21 +139,7 @@ describe("one connection, one commit", () => {
     const now = Date.now();
     const settled: string[] = [];
     const claim = dedup.claim([{ key: "k1", value: "01J0000000000000000000000A" }], 60_000);
-    const append = store.append([
-      {
-        internal_id: "01J0000000000000000000000A",
-        id: "k1",
-        name: "app/x",
-        data: {},
-        user: null,
-        ts: now,
-        v: null,
-        env: "dev",
-        received_at: now,
-        source: "api" as const,
-        source_id: null,
-      },
-    ]);
+    const append = store.append([{ ...storedEvent("01J0000000000000000000000A"), id: "k1" }]);
     const run = runs.createRun({
       functionId: "app-fn",
       eventInternalId: "01J0000000000000000000000A",
@@ -207,20 +193,7 @@ describe("one connection, one commit", () => {
     // An insert SQLite refuses inside the transaction (the driver's checks pass).
     db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON evt_events WHEN NEW.name = 'app/bad'
       BEGIN SELECT RAISE(ABORT, 'refused by the test'); END`);
-    const now = Date.now();
-    const event = (internal_id: string, name: string) => ({
-      internal_id,
-      id: null,
-      name,
-      data: {},
-      user: null,
-      ts: now,
-      v: null,
-      env: "dev",
-      received_at: now,
-      source: "api" as const,
-      source_id: null,
-    });
+    const event = storedEvent;
     const claim = dedup.claim([{ key: "k2", value: "01J0000000000000000000000B" }], 60_000);
     const good = store.append([event("01J0000000000000000000000B", "app/good")]);
     const bad = store.append([event("01J0000000000000000000000C", "app/bad")]);

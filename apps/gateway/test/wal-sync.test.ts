@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { openSqliteFile, SQLITE_FILE } from "../src/sqlite-file";
 import { createWalSync, type SyncFile } from "../src/wal-sync";
-import { tempDir } from "./helpers";
+import { storedEvent, tempDir } from "./helpers";
 
 /** A flush that completes when the test says so, recording which file each call flushed. */
 function manualSync() {
@@ -96,23 +96,6 @@ describe("createWalSync: commits answered once a flush of the WAL that started a
 });
 
 describe("openSqliteFile: durable commits with synchronous=NORMAL and the WAL flushed off the thread", () => {
-  const event = (internal_id: string) => {
-    const now = Date.now();
-    return {
-      internal_id,
-      id: null,
-      name: "app/x",
-      data: {},
-      user: null,
-      ts: now,
-      v: null,
-      env: "dev",
-      received_at: now,
-      source: "api" as const,
-      source_id: null,
-    };
-  };
-
   it("an append is answered only after the flush of its commit; a turn of dedup claims only needs none", async () => {
     const path = join(tempDir(), SQLITE_FILE);
     const { sync, calls } = manualSync();
@@ -124,7 +107,7 @@ describe("openSqliteFile: durable commits with synchronous=NORMAL and the WAL fl
     expect(calls).toHaveLength(0);
 
     let appended = false;
-    const append = store.append([event("01J0000000000000000000000A")]).then(() => {
+    const append = store.append([storedEvent("01J0000000000000000000000A")]).then(() => {
       appended = true;
     });
     while (calls.length === 0) await tick();
