@@ -61,6 +61,7 @@ export function createWalSync(dbPath: string, options: WalSyncOptions = {}): Wal
   let running = false;
   let failed = false;
   let idle: (() => void) | null = null;
+  let closing: Promise<void> | null = null;
 
   function fail(error: unknown, what: string): void {
     failed = true;
@@ -124,7 +125,7 @@ export function createWalSync(dbPath: string, options: WalSyncOptions = {}): Wal
       if (!running) start();
     },
     close() {
-      return new Promise<void>((resolve) => {
+      closing ??= new Promise<void>((resolve) => {
         idle = () => {
           for (const f of [fd, dirFd]) if (f !== null) closeSync(f);
           fd = dirFd = null;
@@ -132,6 +133,7 @@ export function createWalSync(dbPath: string, options: WalSyncOptions = {}): Wal
         };
         settleIdle();
       });
+      return closing;
     },
   };
 }

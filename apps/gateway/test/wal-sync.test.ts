@@ -92,6 +92,7 @@ describe("createWalSync: commits answered once a flush of the WAL that started a
     calls[1]!.done(null);
     await closing;
     expect(told).toEqual(["a"]);
+    await wal.close(); // again: the same, already settled
   });
 });
 
