@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { SQLITE_FILES } from "../src/drivers";
 import { SQLITE_FILE } from "../src/sqlite-file";
-import { sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers";
+import { httpRequest, sendEvents, startGatewayProcess, stopProcess, tempDir } from "./helpers";
 
 const mode = (path: string) => statSync(path).mode & 0o777;
 
@@ -65,6 +65,11 @@ describe("the data folder and SQLite files are private to the gateway's user", (
       expect(sent.status).toBe(200);
       // One request, both events claimed in one part of the commit: the second is its duplicate.
       expect(sent.body.ids?.[1]).toBe(sent.body.ids?.[0]);
+      // The store step's times still reach the metrics from the HTTP thread.
+      const metrics = (await httpRequest(`${pinned.url}/metrics`)).body;
+      expect(metrics).toMatch(/^evt_dedup_duration_seconds_count [1-9]/m);
+      expect(metrics).toMatch(/^evt_store_duration_seconds_count [1-9]/m);
+      expect(metrics).toMatch(/^evt_events_duplicate_total 1$/m);
     } finally {
       await stopProcess(pinned, "SIGTERM");
     }
