@@ -176,7 +176,7 @@ export function fileIngestInProcess(
 }
 
 /** Calls the metrics hooks with an outcome's times, as `ingest` does, and returns its result. */
-export function reportTimes(deps: IngestDeps, o: FileIngestOutcome): IngestResult {
+function reportTimes(deps: IngestDeps, o: FileIngestOutcome): IngestResult {
   if (o.dedupMs !== undefined) deps.hooks?.onDedup?.(o.dedupMs);
   if (o.result.ok && o.storeMs !== undefined) deps.hooks?.onStore?.(o.storeMs);
   return o.result;
